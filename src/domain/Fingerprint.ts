@@ -1,0 +1,34 @@
+import { Schema } from "effect"
+
+export const StatementType = Schema.Literal(
+  "select",
+  "insert",
+  "update",
+  "delete",
+  "replace",
+  "merge",
+  "ddl",
+  "utility",
+  "call",
+  "set",
+  "other"
+)
+export type StatementType = typeof StatementType.Type
+
+/** What the fingerprint stage learns about a statement's text. */
+export const Fingerprinted = Schema.Struct({
+  fingerprint: Schema.String.annotations({ description: "The normalized text every statement of the class shares." }),
+  queryId: Schema.String.annotations({
+    description: "Stable id of the fingerprint: pt-query-digest's Query ID for MySQL, libpg_query's for PostgreSQL."
+  }),
+  statementType: StatementType,
+  readOnly: Schema.Boolean,
+  tables: Schema.Array(Schema.String),
+  multiStatement: Schema.Boolean,
+  truncated: Schema.Boolean,
+  tags: Schema.Record({ key: Schema.String, value: Schema.String }).annotations({
+    description: "sqlcommenter / marginalia key-value pairs found in comments."
+  }),
+  parser: Schema.Literal("tokenizer", "libpg_query", "tokenizer_fallback")
+})
+export interface Fingerprinted extends Schema.Schema.Type<typeof Fingerprinted> {}
