@@ -1,12 +1,27 @@
-import { Context, type Layer, type Schema } from "effect"
+import { Context, type Layer, Option, type Redacted, type Schema } from "effect"
 import type { Dialect } from "../domain/SlowQueryEvent.js"
 import type { PipelineStage, StageError } from "./PipelineStage.js"
 import type { SlowQuerySource, SourceError } from "./SlowQuerySource.js"
+import type { StageMemory } from "./StageMemory.js"
+
+/** How to reach the database a source reads, for stages that query it too (e.g. EXPLAIN). */
+export interface SourceConnection {
+  readonly url: Redacted.Redacted<string>
+  readonly password: Option.Option<Redacted.Redacted<string>>
+}
 
 /** What a stage knows about the pipeline it runs in. */
 export interface StageContext {
   readonly pipeline: string
-  readonly source: { readonly type: string; readonly dialect: Dialect; readonly config: unknown }
+  /** Persistent memory of this stage in this pipeline. */
+  readonly memory: StageMemory
+  readonly source: {
+    readonly type: string
+    readonly dialect: Dialect
+    readonly config: unknown
+    /** None when the source reads no database (e.g. a log file). */
+    readonly connection: Option.Option<SourceConnection>
+  }
 }
 
 export interface SourcePluginDefinition<C extends { readonly type: string }> {
@@ -16,6 +31,8 @@ export interface SourcePluginDefinition<C extends { readonly type: string }> {
   /** A Struct with a `type` literal field; its descriptions are the plugin's documentation. */
   readonly config: Schema.Schema<C, any_encoded>
   readonly layer: (config: C) => Layer.Layer<SlowQuerySource, SourceError>
+  /** The database the source reads, when it reads one. */
+  readonly connection?: (config: C) => SourceConnection
 }
 
 export interface StagePluginDefinition<C extends { readonly type: string }> {
@@ -37,6 +54,7 @@ export interface SourcePlugin {
   /** Decodes to the config `layer` takes; the output is typed `unknown` here and narrowed by `defineSource`. */
   readonly config: Schema.Schema.AnyNoContext
   readonly layer: (config: unknown) => Layer.Layer<SlowQuerySource, SourceError>
+  readonly connection: (config: unknown) => Option.Option<SourceConnection>
 }
 
 export interface StagePlugin {
@@ -54,7 +72,9 @@ export const defineSource = <C extends { readonly type: string }>(definition: So
   description: definition.description,
   dialect: definition.dialect,
   config: definition.config,
-  layer: (config) => definition.layer(config as C)
+  layer: (config) => definition.layer(config as C),
+  connection: (config) =>
+    definition.connection === undefined ? Option.none() : Option.some(definition.connection(config as C))
 })
 
 export const defineStage = <C extends { readonly type: string }>(definition: StagePluginDefinition<C>): StagePlugin => ({

@@ -1,0 +1,119 @@
+import { Context, Data, Duration, Effect, Layer, Metric, Stream } from "effect"
+import type { CollectedEvent } from "../domain/CollectedEvent.js"
+import { PipelineStage, type StageError } from "../plugin/PipelineStage.js"
+import { SlowQuerySource, type SourceError } from "../plugin/SlowQuerySource.js"
+import { Store } from "../store/Store.js"
+import type { StoreError } from "../store/StoreError.js"
+import { storeWriteSeconds } from "./PipelineMetrics.js"
+import type { PipelineSpec } from "./PipelineSpec.js"
+
+export interface RunSummary {
+  readonly pipeline: string
+  readonly run: string
+  readonly batches: number
+  /** Events the source returned, including ones the store already had. */
+  readonly eventsRead: number
+  /** Events newly stored (the rest were replays, ignored by the store). */
+  readonly rowsWritten: number
+  readonly duplicates: number
+  readonly newFingerprints: number
+  readonly durationMs: number
+}
+
+export class RunError extends Data.TaggedError("RunError")<{
+  readonly pipeline: string
+  readonly run: string
+  readonly cause: SourceError | StageError | StoreError
+}> {
+  override get message(): string {
+    return `pipeline ${this.pipeline} run ${this.run} failed: ${this.cause.message}`
+  }
+}
+
+const emptyTotals = { batches: 0, eventsRead: 0, rowsWritten: 0, duplicates: 0, newFingerprints: 0 }
+
+let runCounter = 0
+const nextRunId = () => {
+  runCounter += 1
+  return `${Date.now().toString(36)}-${runCounter}`
+}
+
+const make = Effect.gen(function* () {
+  const store = yield* Store
+
+  /**
+   * One pass of a pipeline: builds its source and stages for this run only (so a database that restarted
+   * between runs is simply reconnected), reads everything after the stored checkpoint and stores each batch
+   * with its checkpoint in one write.
+   */
+  const runOnce = Effect.fn("Runner.runOnce")(function* (spec: PipelineSpec, runId: string = nextRunId()) {
+    const started = Date.now()
+    const context = {
+      pipeline: spec.name,
+      source: {
+        type: spec.source.plugin.type,
+        dialect: spec.source.plugin.dialect,
+        config: spec.source.config,
+        connection: spec.source.plugin.connection(spec.source.config)
+      }
+    }
+    const totals = yield* Effect.gen(function* () {
+      const source = yield* Layer.build(spec.source.plugin.layer(spec.source.config)).pipe(
+        Effect.map(Context.get(SlowQuerySource))
+      )
+      const stages = yield* Effect.forEach(spec.stages, (stage) =>
+        Layer.build(
+          stage.plugin.layer(stage.config, { ...context, memory: store.stageMemory(spec.name, stage.plugin.type) })
+        ).pipe(Effect.map(Context.get(PipelineStage)))
+      )
+      const checkpoint = yield* store.readCheckpoint(spec.name)
+      return yield* source.read(checkpoint).pipe(
+        Stream.runFoldEffect(emptyTotals, (totals, batch) =>
+          Effect.gen(function* () {
+            let events: ReadonlyArray<CollectedEvent> = batch.events.map((event) => ({ event }))
+            for (const stage of stages) events = yield* stage.process(events)
+            const [elapsed, written] = yield* Effect.timed(
+              store.writeBatch(spec.name, spec.source.plugin.dialect, events, batch.checkpoint)
+            )
+            yield* Metric.update(storeWriteSeconds, Duration.toMillis(elapsed) / 1000)
+            yield* Effect.logDebug("batch stored").pipe(
+              Effect.annotateLogs({ events: batch.events.length, inserted: written.inserted })
+            )
+            return {
+              batches: totals.batches + 1,
+              eventsRead: totals.eventsRead + batch.events.length,
+              rowsWritten: totals.rowsWritten + written.inserted,
+              duplicates: totals.duplicates + written.duplicates,
+              newFingerprints: totals.newFingerprints + written.newFingerprints
+            }
+          })
+        )
+      )
+    }).pipe(
+      Effect.scoped,
+      Effect.mapError((cause) => new RunError({ pipeline: spec.name, run: runId, cause })),
+      Effect.annotateLogs({ pipeline: spec.name, plugin: spec.source.plugin.type, run: runId })
+    )
+    const summary: RunSummary = { pipeline: spec.name, run: runId, ...totals, durationMs: Date.now() - started }
+    yield* Effect.logInfo("run finished").pipe(
+      Effect.annotateLogs({
+        pipeline: spec.name,
+        plugin: spec.source.plugin.type,
+        run: runId,
+        events: summary.eventsRead,
+        written: summary.rowsWritten,
+        duplicates: summary.duplicates,
+        new_fingerprints: summary.newFingerprints,
+        duration_ms: summary.durationMs
+      })
+    )
+    return summary
+  })
+
+  return { runOnce, nextRunId } as const
+})
+
+/** Runs one pass of a pipeline: source → stages → store. */
+export class Runner extends Context.Tag("slowq/pipeline/Runner")<Runner, Effect.Effect.Success<typeof make>>() {
+  static readonly layer = Layer.effect(this, make)
+}

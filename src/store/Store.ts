@@ -1,0 +1,350 @@
+import { Reactivity } from "@effect/experimental"
+import { Migrator, SqlClient } from "@effect/sql"
+import { PgClient } from "@effect/sql-pg"
+import { Config, Context, Effect, Layer, Option, Redacted, Schema } from "effect"
+import type { CollectedEvent } from "../domain/CollectedEvent.js"
+import type { Dialect } from "../domain/SlowQueryEvent.js"
+import { StageError } from "../plugin/PipelineStage.js"
+import type { StageMemory } from "../plugin/StageMemory.js"
+import { embeddedStore, type SocketAddress } from "./EmbeddedStore.js"
+import { StoreError } from "./StoreError.js"
+import migration0001 from "./migrations/0001_init.js"
+import migration0002 from "./migrations/0002_stage_memory.js"
+
+export interface WriteResult {
+  /** Events stored by this write. */
+  readonly inserted: number
+  /** Events the store already had (a replay after a crash or an overlapping read): ignored. */
+  readonly duplicates: number
+  /** Query ids seen for the first time in this pipeline. */
+  readonly newFingerprints: number
+}
+
+export const QuerySummary = Schema.Struct({
+  id: Schema.String,
+  pipeline: Schema.String,
+  fingerprint: Schema.String,
+  dialect: Schema.String,
+  statement_type: Schema.String,
+  read_only: Schema.Boolean,
+  tables: Schema.Array(Schema.String),
+  events: Schema.Number,
+  calls: Schema.Number,
+  total_ms: Schema.Number,
+  avg_ms: Schema.Number,
+  max_ms: Schema.Number,
+  lock_ms: Schema.Number,
+  rows_sent: Schema.Number,
+  rows_examined: Schema.Number,
+  rows_affected: Schema.Number,
+  first_seen: Schema.DateFromSelf,
+  last_seen: Schema.DateFromSelf,
+  sample: Schema.String
+})
+export interface QuerySummary extends Schema.Schema.Type<typeof QuerySummary> {}
+const decodeSummaries = Schema.decodeUnknown(Schema.Array(QuerySummary))
+
+const CheckpointRow = Schema.Struct({ checkpoint: Schema.Unknown })
+const decodeCheckpointRows = Schema.decodeUnknown(Schema.Array(CheckpointRow))
+
+const WriteRow = Schema.Struct({ inserted: Schema.Number, new_fingerprints: Schema.Number })
+const decodeWriteRows = Schema.decodeUnknown(Schema.Tuple(WriteRow))
+
+// PostgreSQL text cannot hold NUL; collected SQL sometimes does (binary literals).
+const storable = (text: string): string => (text.includes("\u0000") ? text.replaceAll("\u0000", "\uFFFD") : text)
+const storableOrNull = (text: string | null): string | null => (text === null ? null : storable(text))
+
+// Events, their per-query totals and the checkpoint in ONE statement: PostgreSQL runs a statement with
+// data-modifying CTEs atomically, so a crash at any instant leaves either all of it or none of it, in one
+// round trip. Totals are added only for the events that were really inserted, so a replay counts nothing twice.
+const writeBatchSql = `/* slowq */
+WITH input AS (
+  SELECT * FROM unnest(
+    $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::float8[], $8::float8[], $9::float8[],
+    $10::float8[], $11::float8[], $12::text[], $13::text[], $14::bigint[], $15::text[], $16::bool[], $17::bool[],
+    $18::jsonb[], $19::jsonb[], $20::jsonb[]
+  ) AS i(event_key, query_id, start_us, interval_start_us, calls, query_time_ms, lock_time_ms, rows_sent,
+         rows_examined, rows_affected, db, user_host, thread_id, sql_text, multi_statement, truncated,
+         tags, metrics, attributes)
+),
+inserted AS (
+  INSERT INTO slowq_events (pipeline, event_key, query_id, start_time, start_us, interval_start, calls,
+    query_time_ms, lock_time_ms, rows_sent, rows_examined, rows_affected, db, user_host, thread_id, sql_text,
+    multi_statement, truncated, tags, metrics, attributes)
+  SELECT $1, event_key, query_id, 'epoch'::timestamptz + start_us * interval '1 microsecond', start_us,
+    'epoch'::timestamptz + interval_start_us * interval '1 microsecond', calls, query_time_ms, lock_time_ms,
+    rows_sent, rows_examined, rows_affected, db, user_host, thread_id, sql_text, multi_statement, truncated,
+    tags, metrics, attributes
+  FROM input
+  ON CONFLICT (pipeline, event_key) DO NOTHING
+  RETURNING query_id, start_time, calls, query_time_ms, lock_time_ms, rows_sent, rows_examined, rows_affected,
+    sql_text
+),
+fingerprints AS (
+  SELECT * FROM unnest($21::text[], $22::text[], $23::text[], $24::bool[], $25::jsonb[])
+    AS f(query_id, fingerprint, statement_type, read_only, tables)
+),
+per_query AS (
+  SELECT query_id, count(*) AS events, sum(calls) AS calls, sum(query_time_ms) AS total_ms,
+    max(query_time_ms / greatest(calls, 1)) AS max_ms, sum(lock_time_ms) AS lock_ms, sum(rows_sent) AS rows_sent,
+    sum(rows_examined) AS rows_examined, sum(rows_affected) AS rows_affected, min(start_time) AS first_seen,
+    max(start_time) AS last_seen,
+    (array_agg(sql_text ORDER BY query_time_ms / greatest(calls, 1) DESC))[1] AS sample
+  FROM inserted GROUP BY query_id
+),
+upserted AS (
+  INSERT INTO slowq_queries AS q (pipeline, query_id, fingerprint, dialect, statement_type, read_only, tables,
+    first_seen, last_seen, events, calls, total_ms, max_ms, lock_ms, rows_sent, rows_examined, rows_affected, sample)
+  SELECT $1, p.query_id, f.fingerprint, $26, f.statement_type, f.read_only,
+    ARRAY(SELECT jsonb_array_elements_text(f.tables)), p.first_seen, p.last_seen, p.events, p.calls, p.total_ms,
+    p.max_ms, p.lock_ms, p.rows_sent, p.rows_examined, p.rows_affected, p.sample
+  FROM per_query p JOIN fingerprints f USING (query_id)
+  ON CONFLICT (pipeline, query_id) DO UPDATE SET
+    first_seen = least(q.first_seen, excluded.first_seen),
+    last_seen = greatest(q.last_seen, excluded.last_seen),
+    events = q.events + excluded.events,
+    calls = q.calls + excluded.calls,
+    total_ms = q.total_ms + excluded.total_ms,
+    max_ms = greatest(q.max_ms, excluded.max_ms),
+    lock_ms = q.lock_ms + excluded.lock_ms,
+    rows_sent = q.rows_sent + excluded.rows_sent,
+    rows_examined = q.rows_examined + excluded.rows_examined,
+    rows_affected = q.rows_affected + excluded.rows_affected,
+    sample = CASE WHEN excluded.max_ms > q.max_ms THEN excluded.sample ELSE q.sample END
+  RETURNING (xmax = 0) AS created
+),
+checkpoint AS (
+  INSERT INTO slowq_checkpoints (pipeline, checkpoint) VALUES ($1, $27::jsonb)
+  ON CONFLICT (pipeline) DO UPDATE SET checkpoint = excluded.checkpoint, updated_at = now()
+)
+SELECT (SELECT count(*) FROM inserted)::float8 AS inserted,
+       (SELECT count(*) FROM upserted WHERE created)::float8 AS new_fingerprints`
+
+export interface TopQueriesOptions {
+  readonly top: number
+  readonly pipeline?: string
+}
+
+/** Where the store is: a PostgreSQL URL, or the unix socket of the embedded store. */
+export type StoreLocation =
+  | { readonly _tag: "Url"; readonly url: Redacted.Redacted }
+  | { readonly _tag: "Embedded"; readonly address: SocketAddress; readonly dir: string }
+
+const describeLocation = (location: StoreLocation) =>
+  location._tag === "Url" ? "the store (SLOWQ_STORE_URL)" : `the embedded store in ${location.dir}`
+
+const make = (location: StoreLocation) =>
+  Effect.gen(function* () {
+    const sql = yield* PgClient.make({
+      ...(location._tag === "Url"
+        ? { url: location.url }
+        : { host: location.address.host, port: location.address.port, username: "postgres", database: "postgres" }),
+      applicationName: "slowq-store",
+      maxConnections: 4,
+      connectTimeout: "10 seconds"
+    }).pipe(
+      Effect.provide(Reactivity.layer),
+      Effect.mapError(
+        (cause) =>
+          new StoreError({
+            operation: "connect",
+            message: `cannot connect to ${describeLocation(location)}: ${cause.message}`,
+            cause
+          })
+      )
+    )
+
+    yield* Migrator.make({})({ loader: Migrator.fromRecord({ "0001_init": migration0001, "0002_stage_memory": migration0002 }), table: "slowq_migrations" }).pipe(
+      Effect.provideService(SqlClient.SqlClient, sql),
+      Effect.mapError(
+        (cause) => new StoreError({ operation: "migrate", message: `store migration failed: ${cause.message}`, cause })
+      )
+    )
+
+    const readError = (cause: { readonly message: string }) =>
+      new StoreError({ operation: "read", message: `store read failed: ${cause.message}`, cause })
+
+    const readCheckpoint = Effect.fn("Store.readCheckpoint")(function* (pipeline: string) {
+      const rows = yield* sql
+        .unsafe(`/* slowq */ SELECT checkpoint FROM slowq_checkpoints WHERE pipeline = $1`, [pipeline])
+        .pipe(Effect.flatMap(decodeCheckpointRows), Effect.mapError(readError))
+      return Option.map(Option.fromNullable(rows[0]), (row) => row.checkpoint)
+    })
+
+    const writeBatch = Effect.fn("Store.writeBatch")(function* (
+      pipeline: string,
+      dialect: Dialect,
+      events: ReadonlyArray<CollectedEvent>,
+      checkpoint: unknown
+    ) {
+      const fingerprints = new Map<string, NonNullable<CollectedEvent["fingerprint"]>>()
+      const columns = {
+        key: [] as Array<string>,
+        queryId: [] as Array<string>,
+        startUs: [] as Array<number>,
+        intervalStartUs: [] as Array<number | null>,
+        calls: [] as Array<number>,
+        queryTimeMs: [] as Array<number>,
+        lockTimeMs: [] as Array<number>,
+        rowsSent: [] as Array<number>,
+        rowsExamined: [] as Array<number>,
+        rowsAffected: [] as Array<number>,
+        db: [] as Array<string | null>,
+        user: [] as Array<string | null>,
+        threadId: [] as Array<number | null>,
+        sqlText: [] as Array<string>,
+        multiStatement: [] as Array<boolean>,
+        truncated: [] as Array<boolean>,
+        tags: [] as Array<string>,
+        metrics: [] as Array<string>,
+        attributes: [] as Array<string>
+      }
+      for (const { event, fingerprint } of events) {
+        if (fingerprint === undefined) {
+          return yield* new StoreError({
+            operation: "write",
+            message: `event ${event.key} reached the store without a fingerprint: the pipeline needs a fingerprint stage`
+          })
+        }
+        fingerprints.set(fingerprint.queryId, fingerprint)
+        columns.key.push(event.key)
+        columns.queryId.push(fingerprint.queryId)
+        columns.startUs.push(event.startTimeUs)
+        columns.intervalStartUs.push(event.intervalStartUs)
+        columns.calls.push(event.calls)
+        columns.queryTimeMs.push(event.queryTimeMs)
+        columns.lockTimeMs.push(event.lockTimeMs)
+        columns.rowsSent.push(event.rowsSent)
+        columns.rowsExamined.push(event.rowsExamined)
+        columns.rowsAffected.push(event.rowsAffected)
+        columns.db.push(storableOrNull(event.db))
+        columns.user.push(storableOrNull(event.user))
+        columns.threadId.push(event.threadId)
+        columns.sqlText.push(storable(event.sqlText))
+        columns.multiStatement.push(fingerprint.multiStatement)
+        columns.truncated.push(fingerprint.truncated)
+        columns.tags.push(storable(JSON.stringify(fingerprint.tags)))
+        columns.metrics.push(JSON.stringify(event.metrics))
+        columns.attributes.push(storable(JSON.stringify(event.attributes)))
+      }
+      const distinct = [...fingerprints.values()]
+      const rows = yield* sql
+        .unsafe(writeBatchSql, [
+          pipeline,
+          columns.key,
+          columns.queryId,
+          columns.startUs,
+          columns.intervalStartUs,
+          columns.calls,
+          columns.queryTimeMs,
+          columns.lockTimeMs,
+          columns.rowsSent,
+          columns.rowsExamined,
+          columns.rowsAffected,
+          columns.db,
+          columns.user,
+          columns.threadId,
+          columns.sqlText,
+          columns.multiStatement,
+          columns.truncated,
+          columns.tags,
+          columns.metrics,
+          columns.attributes,
+          distinct.map((f) => f.queryId),
+          distinct.map((f) => storable(f.fingerprint)),
+          distinct.map((f) => f.statementType),
+          distinct.map((f) => f.readOnly),
+          distinct.map((f) => storable(JSON.stringify(f.tables))),
+          dialect,
+          JSON.stringify(checkpoint)
+        ])
+        .pipe(
+          Effect.flatMap(decodeWriteRows),
+          Effect.mapError(
+            (cause) => new StoreError({ operation: "write", message: `store write failed: ${cause.message}`, cause })
+          )
+        )
+      const [{ inserted, new_fingerprints }] = rows
+      return { inserted, duplicates: events.length - inserted, newFingerprints: new_fingerprints } satisfies WriteResult
+    })
+
+    const topQueries = Effect.fn("Store.topQueries")(function* (options: TopQueriesOptions) {
+      const rows = yield* sql
+        .unsafe(
+          `/* slowq */
+          SELECT query_id AS id, pipeline, fingerprint, dialect, statement_type, read_only, tables,
+            events::float8 AS events, calls::float8 AS calls, total_ms, total_ms / greatest(calls, 1) AS avg_ms,
+            max_ms, lock_ms, rows_sent, rows_examined, rows_affected, first_seen, last_seen, sample
+          FROM slowq_queries
+          WHERE ($1::text IS NULL OR pipeline = $1)
+          ORDER BY total_ms DESC, query_id
+          LIMIT $2`,
+          [options.pipeline ?? null, options.top]
+        )
+        .pipe(Effect.flatMap(decodeSummaries), Effect.mapError(readError))
+      return rows
+    })
+
+    const ping = sql.unsafe("/* slowq */ SELECT 1").pipe(Effect.asVoid, Effect.mapError(readError))
+
+    const stageMemory = (pipeline: string, stage: string): StageMemory => {
+      const stageError = (cause: { readonly message: string }) =>
+        new StageError({ stage, message: `stage memory in the store failed: ${cause.message}`, cause })
+      return {
+        get: (keys) =>
+          sql
+            .unsafe<{ key: string; value: unknown }>(
+              `/* slowq */ SELECT key, value FROM slowq_stage_memory WHERE pipeline = $1 AND stage = $2 AND key = ANY($3::text[])`,
+              [pipeline, stage, [...keys]]
+            )
+            .pipe(
+              Effect.map((rows) => new Map(rows.map((row) => [row.key, row.value]))),
+              Effect.mapError(stageError)
+            ),
+        set: (entries) =>
+          entries.length === 0
+            ? Effect.void
+            : sql
+                .unsafe(
+                  `/* slowq */ INSERT INTO slowq_stage_memory (pipeline, stage, key, value)
+                   SELECT $1, $2, k, v FROM unnest($3::text[], $4::jsonb[]) AS e(k, v)
+                   ON CONFLICT (pipeline, stage, key) DO UPDATE SET value = excluded.value, updated_at = now()`,
+                  [pipeline, stage, entries.map((e) => e.key), entries.map((e) => JSON.stringify(e.value))]
+                )
+                .pipe(Effect.asVoid, Effect.mapError(stageError))
+      }
+    }
+
+    return { readCheckpoint, writeBatch, topQueries, ping, stageMemory } as const
+  })
+
+/** slowq's own PostgreSQL: events, per-query totals and pipeline checkpoints. Its client is private. */
+export class Store extends Context.Tag("slowq/store/Store")<Store, Effect.Effect.Success<ReturnType<typeof make>>>() {
+  static readonly layerFromUrl = (url: Redacted.Redacted) => Layer.scoped(this, make({ _tag: "Url", url }))
+
+  /** The embedded store kept in `dir`, started by this process unless another slowq process serves it. */
+  static readonly layerEmbedded = (dir: string) =>
+    Layer.scoped(
+      this,
+      Effect.gen(function* () {
+        const address = yield* embeddedStore(dir)
+        return yield* make({ _tag: "Embedded", address, dir })
+      })
+    )
+
+  /** `SLOWQ_STORE_URL` when set; else the embedded store in `SLOWQ_STORE_DIR` (default `.slowq/store`). */
+  static readonly layer = Layer.unwrapEffect(
+    Effect.gen(function* () {
+      const url = yield* Config.option(Config.redacted("SLOWQ_STORE_URL"))
+      const dir = yield* Config.string("SLOWQ_STORE_DIR").pipe(Config.withDefault(".slowq/store"))
+      return Option.match(url, {
+        onSome: (url) => Store.layerFromUrl(url),
+        onNone: () => Store.layerEmbedded(dir)
+      })
+    }).pipe(
+      Effect.mapError(
+        (cause) => new StoreError({ operation: "connect", message: `bad store configuration: ${cause.message}`, cause })
+      )
+    )
+  )
+}
