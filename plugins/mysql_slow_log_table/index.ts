@@ -1,0 +1,12 @@
+import { defineSource } from "../../src/plugin/Plugin.js"
+import { Config } from "./config.js"
+import { layer } from "./MysqlSlowLogTableSource.js"
+
+export const plugin = defineSource({
+  type: "mysql_slow_log_table",
+  dialect: "mysql",
+  description:
+    "Reads the slow query log of MySQL 8.x / MariaDB 10.11+ from the table mysql.slow_log (log_output must include TABLE), incrementally by statement end time.",
+  config: Config,
+  layer
+})
