@@ -1,0 +1,279 @@
+import { execFileSync } from "node:child_process"
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Readable } from "node:stream"
+import { gzipSync } from "node:zlib"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { fingerprintMysqlText, mysqlQueryId } from "../../../src/fingerprint/MysqlFingerprint.js"
+import { writeSlowLog } from "../../../test/support/slowlog/GenerateSlowLog.js"
+import { parseOrderBy } from "./Aggregator.js"
+import { parseTimeOption } from "./DigestCommand.js"
+import { distill, getTables } from "./Distill.js"
+import { jsonReport, microT, shorten, shortenSample, textReport } from "./Report.js"
+import { type DigestRunOptions, runDigest } from "./RunDigest.js"
+import { metricsOf, Stat } from "./Stats.js"
+
+const testdata = (name: string) => new URL(`../testdata/${name}`, import.meta.url).pathname
+
+const digest = (files: ReadonlyArray<string>, options: Partial<DigestRunOptions> = {}) =>
+  Effect.promise(() =>
+    runDigest({ files, fingerprint: (sql) => fingerprintMysqlText(sql), queryId: mysqlQueryId, ...options })
+  )
+
+const tempDir = Effect.acquireRelease(
+  Effect.sync(() => mkdtempSync(join(tmpdir(), "slowq-digest-"))),
+  (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+)
+
+interface PtStat {
+  readonly sum: string
+  readonly min: string
+  readonly max: string
+  readonly avg: string
+  readonly pct_95: string
+  readonly stddev: string
+  readonly median: string
+}
+interface PtClass {
+  readonly checksum: string
+  readonly fingerprint: string
+  readonly distillate: string
+  readonly query_count: number
+  readonly metrics: Record<string, PtStat>
+  readonly tables?: ReadonlyArray<{ readonly status: string }>
+}
+interface PtReport {
+  readonly global: { readonly query_count: number; readonly unique_query_count: number }
+  readonly classes: ReadonlyArray<PtClass>
+}
+
+const ptDigest = (file: string, args: ReadonlyArray<string>): PtReport =>
+  JSON.parse(execFileSync("pt-query-digest", [...args, "--output", "json", file], { encoding: "utf8", maxBuffer: 1 << 28 }))
+
+/** Our statistics object next to pt's, as pt prints it: times to the microsecond, counts cut to integers. */
+const asPt = (stat: { sum: number; min: number; max: number; avg: number; p95: number; stddev: number; median: number }, time: boolean) => {
+  const f = (v: number) => (time ? v.toFixed(6) : String(Math.trunc(v)))
+  return { sum: f(stat.sum), min: f(stat.min), max: f(stat.max), avg: f(stat.avg), pct_95: f(stat.p95), stddev: f(stat.stddev), median: f(stat.median) }
+}
+const ptStat = (stat: PtStat) => ({
+  sum: stat.sum,
+  min: stat.min,
+  max: stat.max,
+  avg: stat.avg,
+  pct_95: stat.pct_95,
+  stddev: stat.stddev,
+  median: stat.median
+})
+
+describe("slowq digest against pt-query-digest", () => {
+  it.scoped(
+    "top-20 ranking, Query IDs, counts, totals, percentiles, distillates and tables equal pt-query-digest --output json",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir
+        const file = join(dir, "slow.log")
+        yield* Effect.promise(() => writeSlowLog(file, { events: 30_000, seed: 7 }))
+        const pt = ptDigest(file, ["--limit", "20"])
+        const run = yield* digest([file])
+        const ours = jsonReport({ aggregator: run.aggregator, order: parseOrderBy("Query_time:sum")!, top: 20, files: [file] })
+
+        expect(ours.global.count).toBe(pt.global.query_count)
+        expect(ours.global.unique).toBe(pt.global.unique_query_count)
+        expect(ours.classes.length).toBe(20)
+        expect(pt.classes.length).toBe(20)
+        ours.classes.forEach((cls, i) => {
+          const theirs = pt.classes[i]!
+          expect({ rank: cls.rank, id: cls.id, fingerprint: cls.fingerprint, count: cls.count }).toEqual({
+            rank: i + 1,
+            id: theirs.checksum,
+            fingerprint: theirs.fingerprint,
+            count: theirs.query_count
+          })
+          expect(asPt(cls.query_time, true)).toEqual(ptStat(theirs.metrics.Query_time!))
+          expect(asPt(cls.lock_time, true)).toEqual(ptStat(theirs.metrics.Lock_time!))
+          expect(asPt(cls.rows_sent, false)).toEqual(ptStat(theirs.metrics.Rows_sent!))
+          expect(asPt(cls.rows_examined, false)).toEqual(ptStat(theirs.metrics.Rows_examined!))
+          expect(cls.distillate).toBe(theirs.distillate)
+          expect(cls.tables).toEqual(
+            (theirs.tables ?? []).map((t) => {
+              const match = /^SHOW TABLE STATUS(?: FROM `([^`]+)`)? LIKE '([^']+)'/.exec(t.status)!
+              return match[1] === undefined ? match[2] : `${match[1]}.${match[2]}`
+            })
+          )
+          expect(cls.databases[0]?.value).toBe((theirs.metrics.db as unknown as { value: string } | undefined)?.value)
+        })
+      }),
+    120_000
+  )
+
+  it.scoped(
+    "--order-by Rows_examined:max ranks as pt-query-digest does",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir
+        const file = join(dir, "slow.log")
+        yield* Effect.promise(() => writeSlowLog(file, { events: 8_000, seed: 11 }))
+        const pt = ptDigest(file, ["--limit", "10", "--order-by", "Rows_examined:max"])
+        const run = yield* digest([file])
+        const ours = jsonReport({ aggregator: run.aggregator, order: parseOrderBy("Rows_examined:max")!, top: 10, files: [file] })
+        expect(ours.classes.map((c) => [c.id, c.count, c.rows_examined.max])).toEqual(
+          pt.classes.map((c) => [c.checksum, c.query_count, Number(c.metrics.Rows_examined!.max)])
+        )
+      }),
+    60_000
+  )
+})
+
+describe("slowq digest inputs", () => {
+  it.scoped("reads gzip files and stdin (plain or gzip) as it reads a plain file", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const file = join(dir, "slow.log")
+      yield* Effect.promise(() => writeSlowLog(file, { events: 2_000, seed: 3 }))
+      const plain = readFileSync(file)
+      writeFileSync(join(dir, "slow.log.gz"), gzipSync(plain))
+      writeFileSync(join(dir, "compressed-without-extension"), gzipSync(plain))
+      const summary = (run: Awaited<ReturnType<typeof runDigest>>) =>
+        jsonReport({ aggregator: run.aggregator, order: parseOrderBy("Query_time:sum")!, top: 5, files: [] }).classes.map(
+          (c) => [c.id, c.count, c.query_time.sum]
+        )
+      const expected = summary(yield* digest([file]))
+      expect(expected.length).toBe(5)
+      expect(summary(yield* digest([join(dir, "slow.log.gz")]))).toEqual(expected)
+      expect(summary(yield* digest([join(dir, "compressed-without-extension")]))).toEqual(expected)
+      expect(summary(yield* digest(["-"], { stdin: Readable.from([plain.subarray(0, 1000), plain.subarray(1000)]) }))).toEqual(
+        expected
+      )
+      expect(summary(yield* digest(["-"], { stdin: Readable.from([gzipSync(plain)]) }))).toEqual(expected)
+    })
+  )
+
+  it.scoped("--since and --until keep the statements that started in between", () =>
+    Effect.gen(function* () {
+      const all = yield* digest([testdata("mysql-5.7.log")])
+      expect(all.events).toBe(3)
+      // The entries started at 10:00:00.123, 10:00:00.25 (SET timestamp 10:00:00) and 10:00:02.
+      const since = parseTimeOption("2024-01-15T10:00:01Z", 0)
+      const until = parseTimeOption("2024-01-15 10:00:01", 0)
+      expect((yield* digest([testdata("mysql-5.7.log")], { sinceUs: since })).events).toBe(1)
+      const early = yield* digest([testdata("mysql-5.7.log")], { untilUs: until })
+      expect(early.events).toBe(2)
+      expect(early.eventsParsed).toBe(3)
+    })
+  )
+
+  it.scoped("binary garbage: no event, the bytes reported with their offset, no crash", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const file = join(dir, "garbage.bin")
+      const bytes = Buffer.alloc(5 * 1024 * 1024)
+      for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 2654435761) >>> 24
+      writeFileSync(file, bytes)
+      const problems: Array<string> = []
+      const run = yield* digest([file], { onProblem: (_, p) => problems.push(`${p.kind}@${p.offset}`) })
+      expect(run.eventsParsed).toBe(0)
+      expect(run.files).toEqual([{ name: file, bytes: bytes.length, events: 0, skippedBytes: bytes.length, problems: problems.length }])
+      expect(problems[0]).toBe("not_an_event@0")
+    })
+  )
+
+  it.scoped("a file that is not a slow log: no event, everything skipped", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const file = join(dir, "services")
+      writeFileSync(file, "# Network services, Internet style\ntcpmux\t\t1/tcp\necho\t\t7/tcp\n".repeat(1000))
+      const run = yield* digest([file])
+      expect(run.eventsParsed).toBe(0)
+      expect(run.files[0]!.skippedBytes).toBe(readFileSync(file).length)
+    })
+  )
+
+  it.scoped(
+    "a 50 MB single statement is digested with the entries around it, and the report shortens it",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir
+        const file = join(dir, "slow.log")
+        const head = (n: number) =>
+          `# Time: 240115 10:00:0${n}\n# User@Host: app[app] @ localhost []\n# Thread_id: 7  Schema: shop  QC_hit: No\n# Query_time: ${n}.000000  Lock_time: 0.000000  Rows_sent: 0  Rows_examined: 0\n# Rows_affected: 1  Bytes_sent: 10\nSET timestamp=${1705312800 + n};\n`
+        const values = "(1, 'abcdefghij'), ".repeat(Math.ceil((50 * 1024 * 1024) / 18))
+        writeFileSync(file, `${head(1)}SELECT 1;\n${head(2)}INSERT INTO t VALUES ${values}(2, 'z');\n${head(3)}SELECT 3;\n`)
+        const run = yield* digest([file])
+        expect(run.eventsParsed).toBe(3)
+        const report = jsonReport({ aggregator: run.aggregator, order: parseOrderBy("Query_time:sum")!, top: 3, files: [file] })
+        // SELECT: 1 s + 3 s; the INSERT: 2 s.
+        expect(report.classes.map((c) => [c.fingerprint, c.count])).toEqual([
+          ["select ?", 2],
+          ["insert into t values(?+)", 1]
+        ])
+        expect(report.classes[1]!.sample!.query.length).toBe(values.length + "INSERT INTO t VALUES (2, 'z')".length)
+        const text = textReport({ aggregator: run.aggregator, order: parseOrderBy("Query_time:sum")!, top: 3, files: [file] })
+        expect(text).toContain("INSERT INTO t VALUES (1, 'abcdefghij') /*... omitted ...*/\\G")
+        expect(text.length).toBeLessThan(20_000)
+      }),
+    60_000
+  )
+})
+
+describe("digest report", () => {
+  it.effect("prints pt-query-digest's report for a small log", () =>
+    Effect.gen(function* () {
+      const run = yield* digest([testdata("mysql-5.7.log")])
+      const text = textReport({ aggregator: run.aggregator, order: parseOrderBy("Query_time:sum")!, top: 2, files: ["mysql-5.7.log"] })
+      expect(text).toBe(readFileSync(testdata("mysql-5.7.report.txt"), "utf8"))
+    })
+  )
+
+  it("formats numbers as pt-query-digest does", () => {
+    expect([0.000318, 0.0137, 0.999999, 1.5, 95.4, 0, 0.00000049].map((t) => microT(t))).toEqual([
+      "318us",
+      "14ms",
+      "1000ms",
+      "2s",
+      "95s",
+      "0",
+      "0"
+    ])
+    expect([200, 1.92 * 1024 * 1024, 0.35, 120000].map((n) => shorten(n))).toEqual(["200", "1.92M", "0.35", "117.19k"])
+  })
+
+  it("distills items and tables as pt-query-digest does", () => {
+    expect(distill("SELECT a.id FROM orders a JOIN users b ON b.id = a.user_id WHERE a.x IN (SELECT 1 FROM t2)")).toBe(
+      "SELECT orders users t?"
+    )
+    expect(distill("UPDATE `shop`.`carts` SET x = 1")).toBe("UPDATE shop.carts")
+    expect(distill("administrator command: Quit")).toBe("ADMIN QUIT")
+    expect(distill("SHOW FULL PROCESSLIST")).toBe("SHOW PROCESSLIST")
+    expect(distill("CREATE TABLE IF NOT EXISTS t1 (id int)")).toBe("CREATE TABLE t? t1")
+    expect(distill("INSERT INTO log (msg) VALUES ('x')")).toBe("INSERT log")
+    expect(getTables("SELECT * FROM a, b AS c WHERE x = 'FROM d'")).toEqual(["a", "b"])
+  })
+
+  it("elides long IN lists and multi-row VALUES in samples", () => {
+    const ids = Array.from({ length: 300 }, (_, i) => i).join(",")
+    expect(shortenSample(`SELECT * FROM t WHERE id IN (${ids})`)).toBe(
+      `SELECT * FROM t WHERE id IN (${Array.from({ length: 20 }, (_, i) => i).join(",")}/*... omitted 280 items ...*/)`
+    )
+  })
+
+  it("computes pt's bucketed 95th percentile, median and standard deviation", () => {
+    const stat = new Stat()
+    for (const v of [0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.007, 0.008, 0.009, 0.01, 0.5]) stat.add(v)
+    const metrics = metricsOf(stat)
+    // What pt-query-digest --output json prints for the same eleven query times.
+    expect([metrics.pct95, metrics.median, metrics.stddev].map((v) => v.toFixed(6))).toEqual(["0.009629", "0.006377", "0.135681"])
+    expect([microT(metrics.pct95), microT(metrics.median), microT(metrics.stddev)]).toEqual(["10ms", "6ms", "136ms"])
+  })
+
+  it("parses --since and --until", () => {
+    const now = Date.UTC(2024, 0, 15, 12, 0, 0)
+    expect(parseTimeOption("2024-01-15", now)).toBe(Date.UTC(2024, 0, 15) * 1000)
+    expect(parseTimeOption("2024-01-15T10:00:00.5+02:00", now)).toBe(Date.UTC(2024, 0, 15, 8) * 1000 + 500_000)
+    expect(parseTimeOption("240115 10:00:00", now)).toBe(Date.UTC(2024, 0, 15, 10) * 1000)
+    expect(parseTimeOption("1705312800", now)).toBe(1705312800 * 1e6)
+    expect(parseTimeOption("12h", now)).toBe((now - 12 * 3600 * 1000) * 1000)
+    expect(parseTimeOption("yesterday", now)).toBeUndefined()
+  })
+})

@@ -1,0 +1,150 @@
+/**
+ * pt-query-digest's bounded statistics of one attribute (EventAggregator): count, sum, min and max exactly, and a
+ * histogram of 1000 logarithmic buckets (each 5% wider than the one before, from 1 µs) from which the 95th
+ * percentile, the median and the standard deviation are estimated. Reproducing its buckets rather than using
+ * another sketch keeps those figures equal to pt-query-digest's. Memory is bounded: a histogram starts as a
+ * short list of (bucket, count) pairs and becomes a fixed array of 1000 counters once it holds many buckets.
+ */
+
+const BUCKET_SIZE = 1.05
+const BASE_LOG = Math.log(BUCKET_SIZE)
+const BASE_OFFSET = Math.abs(1 - Math.log(0.000001) / BASE_LOG)
+export const NUM_BUCKETS = 1000
+const MIN_BUCKET = 0.000001
+
+/** The bucket of `value`, as pt's `bucket_idx`. */
+export const bucketIndex = (value: number): number => {
+  if (value < MIN_BUCKET) return 0
+  const index = Math.trunc(BASE_OFFSET + Math.log(value) / BASE_LOG)
+  return Math.min(index, NUM_BUCKETS - 1)
+}
+
+/** The value a bucket stands for, as pt's `bucket_value`. */
+const bucketValue = (bucket: number): number => (bucket === 0 ? 0 : BUCKET_SIZE ** (bucket - 1) * MIN_BUCKET)
+const BUCKET_VALUES = Float64Array.from({ length: NUM_BUCKETS }, (_, i) => bucketValue(i))
+
+/** For the query time histogram: which power of ten (1 µs … 10 s+) each bucket falls in, as pt's `buckets_of`. */
+const DECADE_OF_BUCKET = (() => {
+  const decades = new Uint8Array(NUM_BUCKETS).fill(7)
+  let start = 0
+  for (let decade = 0; decade < 7; decade++) {
+    const next = bucketIndex(10 ** (decade + 1) * MIN_BUCKET)
+    for (let b = start; b < next; b++) decades[b] = decade
+    start = next
+  }
+  return decades
+})()
+
+const SPARSE_LIMIT = 24
+
+export class Stat {
+  cnt = 0
+  sum = 0
+  min = Number.POSITIVE_INFINITY
+  max = Number.NEGATIVE_INFINITY
+  private keys: Uint16Array | undefined = new Uint16Array(SPARSE_LIMIT)
+  private counts: Uint32Array = new Uint32Array(SPARSE_LIMIT)
+  private used = 0
+
+  add(value: number): void {
+    this.addIn(value, bucketIndex(value))
+  }
+
+  /** `add` with the value's bucket already known (a value goes to its class and to the overall figures). */
+  addIn(value: number, bucket: number): void {
+    this.cnt++
+    this.sum += value
+    if (value < this.min) this.min = value
+    if (value > this.max) this.max = value
+    const keys = this.keys
+    if (keys === undefined) {
+      this.counts[bucket]!++
+      return
+    }
+    for (let i = 0; i < this.used; i++) {
+      if (keys[i] === bucket) {
+        this.counts[i]!++
+        return
+      }
+    }
+    if (this.used < SPARSE_LIMIT) {
+      keys[this.used] = bucket
+      this.counts[this.used] = 1
+      this.used++
+      return
+    }
+    // Many distinct buckets: switch to the fixed array (4 KB), which no further value can grow.
+    const dense = new Uint32Array(NUM_BUCKETS)
+    for (let i = 0; i < this.used; i++) dense[keys[i]!] = this.counts[i]!
+    dense[bucket]!++
+    this.keys = undefined
+    this.counts = dense
+  }
+
+  /** The 1000 bucket counts. */
+  buckets(): Uint32Array {
+    if (this.keys === undefined) return this.counts
+    const dense = new Uint32Array(NUM_BUCKETS)
+    for (let i = 0; i < this.used; i++) dense[this.keys[i]!] = this.counts[i]!
+    return dense
+  }
+
+  get avg(): number {
+    return this.cnt === 0 ? 0 : this.sum / this.cnt
+  }
+}
+
+export interface Metrics {
+  readonly pct95: number
+  readonly stddev: number
+  readonly median: number
+}
+
+/** pt's `_calc_metrics`: the 95th percentile, standard deviation and median from the buckets. */
+export const metricsOf = (stat: Stat): Metrics => {
+  const n = stat.cnt
+  if (n === 0) return { pct95: 0, stddev: 0, median: 0 }
+  if (n === 1 || stat.max === stat.min) return { pct95: stat.max, stddev: 0, median: stat.max }
+  if (n === 2) {
+    const mean = (stat.min + stat.max) / 2
+    return { pct95: stat.max, stddev: Math.sqrt((stat.max - mean) ** 2 * 2), median: mean }
+  }
+  const cutoff = n >= 10 ? Math.trunc(n * 0.95) : n
+  const topValues = n - cutoff
+  const mid = Math.trunc(n / 2)
+  const buckets = stat.buckets()
+  let totalLeft = n
+  let sumExcl = 0
+  let sum = 0
+  let sumsq = 0
+  let median = 0
+  let prev = NUM_BUCKETS - 1
+  let bucket95 = 0
+  for (let bucket = NUM_BUCKETS - 1; bucket >= 0; bucket--) {
+    const count = buckets[bucket]!
+    if (count === 0) continue
+    totalLeft -= count
+    sumExcl += count
+    if (bucket95 === 0 && sumExcl > topValues) bucket95 = bucket
+    if (median === 0 && totalLeft <= mid) {
+      median =
+        cutoff % 2 !== 0 || count > 1 ? BUCKET_VALUES[bucket]! : (BUCKET_VALUES[bucket]! + BUCKET_VALUES[prev]!) / 2
+    }
+    sum += count * BUCKET_VALUES[bucket]!
+    sumsq += count * BUCKET_VALUES[bucket]! ** 2
+    prev = bucket
+  }
+  const variance = sumsq / n - (sum / n) ** 2
+  const maxStddev = (stat.max - stat.min) / 2
+  const stddev = Math.min(variance > 0 ? Math.sqrt(variance) : 0, maxStddev)
+  return { pct95: BUCKET_VALUES[bucket95]!, stddev, median }
+}
+
+/** Counts per power of ten: 1us, 10us, 100us, 1ms, 10ms, 100ms, 1s, 10s+ (pt's query time distribution). */
+export const decadeHistogram = (stat: Stat): ReadonlyArray<number> => {
+  const decades = [0, 0, 0, 0, 0, 0, 0, 0]
+  const buckets = stat.buckets()
+  // pt skips bucket 0 (values under 1 µs).
+  for (let b = 1; b < NUM_BUCKETS; b++) decades[DECADE_OF_BUCKET[b]!]! += buckets[b]!
+  return decades
+}

@@ -1,0 +1,109 @@
+/**
+ * npm run bench:digest [-- EVENTS [SEED]]
+ *
+ * `slowq digest` against pt-query-digest (Debian's percona-toolkit) on the same generated slow log, in the same
+ * run: EVENTS entries (default 1,000,000; about 500 statement shapes with Zipf-skewed frequencies and fresh
+ * literals, MariaDB, MySQL, MySQL log_slow_extra and Percona Server header variants), written to a temporary
+ * folder that is removed afterwards. Prints wall time, events/s, MB/s and peak RSS (GNU time's %M) of each, the
+ * ratios, and whether the top-20 classes agree (same Query IDs in the same order, same counts, same total query
+ * time). Exits non-zero when they do not. SLOWQ_BENCH_CLI names another CLI entry to time (default src/bin/slowq.js).
+ */
+import { spawnSync } from "node:child_process"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join, resolve } from "node:path"
+import { fileURLToPath } from "node:url"
+import { writeSlowLog } from "../support/slowlog/GenerateSlowLog.js"
+
+const events = Number(process.argv[2] ?? 1_000_000)
+/** The CLI entry to time; the default is what `npx slowq` runs. */
+const cli = process.env.SLOWQ_BENCH_CLI ?? "src/bin/slowq.js"
+const seed = Number(process.argv[3] ?? 42)
+const root = fileURLToPath(new URL("../..", import.meta.url))
+
+interface Timed {
+  readonly seconds: number
+  readonly peakKb: number
+  readonly stdout: string
+}
+
+/** Runs a command under GNU time; its last stderr line is the peak RSS in KB. */
+const timed = (command: string, args: ReadonlyArray<string>): Timed => {
+  const started = process.hrtime.bigint()
+  const run = spawnSync("/usr/bin/time", ["-f", "%M", command, ...args], {
+    cwd: root,
+    encoding: "utf8",
+    maxBuffer: 1 << 30,
+    env: { ...process.env, SLOWQ_LOG_LEVEL: "warning" }
+  })
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9
+  if (run.status !== 0) throw new Error(`${command} ${args.join(" ")} failed (${run.status}):\n${run.stderr}`)
+  const peakKb = Number(run.stderr.trim().split("\n").at(-1))
+  return { seconds, peakKb, stdout: run.stdout }
+}
+
+interface PtClass {
+  readonly checksum: string
+  readonly query_count: number
+  readonly metrics: { readonly Query_time: { readonly sum: string } }
+}
+interface SlowqClass {
+  readonly id: string
+  readonly count: number
+  readonly query_time: { readonly sum: number }
+}
+
+const dir = mkdtempSync(join(tmpdir(), "slowq-bench-digest-"))
+try {
+  const file = join(dir, "slow.log")
+  process.stdout.write(`generating ${events.toLocaleString("en-US")} slow log entries (seed ${seed})… `)
+  const bytes = await writeSlowLog(file, { events, seed })
+  console.log(`${(bytes / 1e6).toFixed(0)} MB in ${file}`)
+
+  process.stdout.write("slowq digest… ")
+  const slowq = timed(process.execPath, [resolve(root, cli), "digest", "--format", "json", "--top", "20", file])
+  console.log(`${slowq.seconds.toFixed(2)} s`)
+  process.stdout.write("pt-query-digest… ")
+  const pt = timed("pt-query-digest", ["--limit", "20", "--output", "json", file])
+  console.log(`${pt.seconds.toFixed(2)} s`)
+
+  const ours = (JSON.parse(slowq.stdout) as { classes: ReadonlyArray<SlowqClass> }).classes
+  const theirs = (JSON.parse(pt.stdout) as { classes: ReadonlyArray<PtClass> }).classes
+  const mismatches: Array<string> = []
+  for (let i = 0; i < 20; i++) {
+    const a = ours[i]
+    const b = theirs[i]
+    if (a === undefined || b === undefined) {
+      mismatches.push(`rank ${i + 1}: slowq ${a?.id ?? "none"}, pt ${b?.checksum ?? "none"}`)
+      continue
+    }
+    const sumDiff = Math.abs(a.query_time.sum - Number(b.metrics.Query_time.sum))
+    if (a.id !== b.checksum || a.count !== b.query_count || sumDiff > 1e-5) {
+      mismatches.push(
+        `rank ${i + 1}: slowq 0x${a.id} × ${a.count} (${a.query_time.sum} s), pt 0x${b.checksum} × ${b.query_count} (${b.metrics.Query_time.sum} s)`
+      )
+    }
+  }
+
+  const mb = bytes / 1e6
+  const row = (name: string, t: Timed) =>
+    `| ${name} | ${t.seconds.toFixed(2)} s | ${Math.round(events / t.seconds).toLocaleString("en-US")} | ${(mb / t.seconds).toFixed(1)} | ${(t.peakKb / 1024).toFixed(0)} MB |`
+  console.log("")
+  console.log(`${events.toLocaleString("en-US")} events, ${mb.toFixed(0)} MB, seed ${seed}, on ${process.platform} / Node ${process.version}`)
+  console.log("")
+  console.log("| tool | wall time | events/s | MB/s | peak RSS |")
+  console.log("|---|---|---|---|---|")
+  console.log(row("slowq digest", slowq))
+  console.log(row("pt-query-digest", pt))
+  console.log(
+    `| ratio | ${(pt.seconds / slowq.seconds).toFixed(1)}× faster | | | ${(slowq.peakKb / pt.peakKb).toFixed(2)}× pt's |`
+  )
+  console.log("")
+  if (mismatches.length === 0) console.log("top-20 classes: identical (Query IDs, order, counts, total query time)")
+  else {
+    console.log(`top-20 classes differ:\n${mismatches.join("\n")}`)
+    process.exitCode = 1
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true })
+}
