@@ -75,6 +75,7 @@ const make = Effect.gen(function* () {
             const [elapsed, written] = yield* Effect.timed(
               store.writeBatch(spec.name, spec.source.plugin.dialect, events, batch.checkpoint)
             )
+            yield* store.writePlans(spec.name, events)
             yield* Metric.update(storeWriteSeconds, Duration.toMillis(elapsed) / 1000)
             yield* Effect.logDebug("batch stored").pipe(
               Effect.annotateLogs({ events: batch.events.length, inserted: written.inserted })

@@ -1,7 +1,7 @@
 import { Reactivity } from "@effect/experimental"
 import { Migrator, SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
-import { Config, Context, Effect, Layer, Option, Redacted, Schema } from "effect"
+import { Config, Context, Effect, Layer, Option, type Redacted, Schema } from "effect"
 import type { CollectedEvent } from "../domain/CollectedEvent.js"
 import type { Dialect } from "../domain/SlowQueryEvent.js"
 import { StageError } from "../plugin/PipelineStage.js"
@@ -10,6 +10,10 @@ import { embeddedStore, type SocketAddress } from "./EmbeddedStore.js"
 import { StoreError } from "./StoreError.js"
 import migration0001 from "./migrations/0001_init.js"
 import migration0002 from "./migrations/0002_stage_memory.js"
+import migration0003 from "./migrations/0003_query_reads.js"
+import migration0004 from "./migrations/0004_plans.js"
+import { makePlanWrites } from "./PlanWrites.js"
+import { makeQueryReads } from "./QueryReads.js"
 
 export interface WriteResult {
   /** Events stored by this write. */
@@ -154,7 +158,7 @@ const make = (location: StoreLocation) =>
       )
     )
 
-    yield* Migrator.make({})({ loader: Migrator.fromRecord({ "0001_init": migration0001, "0002_stage_memory": migration0002 }), table: "slowq_migrations" }).pipe(
+    yield* Migrator.make({})({ loader: Migrator.fromRecord({ "0001_init": migration0001, "0002_stage_memory": migration0002, "0003_query_reads": migration0003, "0004_plans": migration0004 }), table: "slowq_migrations" }).pipe(
       Effect.provideService(SqlClient.SqlClient, sql),
       Effect.mapError(
         (cause) => new StoreError({ operation: "migrate", message: `store migration failed: ${cause.message}`, cause })
@@ -315,7 +319,7 @@ const make = (location: StoreLocation) =>
       }
     }
 
-    return { readCheckpoint, writeBatch, topQueries, ping, stageMemory } as const
+    return { readCheckpoint, writeBatch, topQueries, ping, stageMemory, ...makeQueryReads(sql), ...makePlanWrites(sql) } as const
   })
 
 /** slowq's own PostgreSQL: events, per-query totals and pipeline checkpoints. Its client is private. */

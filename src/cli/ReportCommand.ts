@@ -1,0 +1,73 @@
+import { Command, Options } from "@effect/cli"
+import { Console, Effect, Option } from "effect"
+import { Store, type QuerySummary } from "../store/Store.js"
+import { reportFields } from "../store/PlanWrites.js"
+import { CliFailure } from "./CliFailure.js"
+
+const top = Options.integer("top").pipe(Options.withDescription("How many fingerprints."), Options.withDefault(20))
+const pipeline = Options.text("pipeline").pipe(Options.withDescription("Only this pipeline."), Options.optional)
+const format = Options.choice("format", ["table", "json"]).pipe(Options.withDefault("table" as const))
+
+const toJson = (q: QuerySummary) => ({
+  id: q.id,
+  fingerprint: q.fingerprint,
+  pipeline: q.pipeline,
+  dialect: q.dialect,
+  statement_type: q.statement_type,
+  read_only: q.read_only,
+  tables: q.tables,
+  events: q.events,
+  calls: q.calls,
+  total_ms: q.total_ms,
+  avg_ms: q.avg_ms,
+  max_ms: q.max_ms,
+  lock_ms: q.lock_ms,
+  rows_sent: q.rows_sent,
+  rows_examined: q.rows_examined,
+  rows_affected: q.rows_affected,
+  first_seen: q.first_seen.toISOString(),
+  last_seen: q.last_seen.toISOString(),
+  sample: q.sample
+})
+
+const ms = (value: number) => (value >= 100 ? value.toFixed(0) : value.toFixed(2))
+
+export const formatTable = (queries: ReadonlyArray<QuerySummary>): string => {
+  const header = ["rank", "id", "calls", "total_ms", "avg_ms", "max_ms", "rows_exam", "pipeline", "fingerprint"]
+  const rows = queries.map((q, i) => [
+    String(i + 1),
+    q.id,
+    String(q.calls),
+    ms(q.total_ms),
+    ms(q.avg_ms),
+    ms(q.max_ms),
+    String(q.rows_examined),
+    q.pipeline,
+    q.fingerprint.length > 80 ? `${q.fingerprint.slice(0, 77)}...` : q.fingerprint
+  ])
+  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)))
+  const line = (cells: ReadonlyArray<string>) =>
+    cells
+      .map((cell, c) => (c === cells.length - 1 ? cell : c >= 2 && c <= 6 ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!)))
+      .join("  ")
+  return [line(header), ...rows.map(line)].join("\n")
+}
+
+export const reportCommand = Command.make("report", { top, pipeline, format }, ({ top, pipeline, format }) =>
+  Effect.gen(function* () {
+    const store = yield* Store
+    const queries = yield* store.topQueries({ top, ...Option.match(pipeline, { onNone: () => ({}), onSome: (p) => ({ pipeline: p }) }) })
+    if (format === "json") {
+      const explains = yield* store.latestPlans(Option.getOrUndefined(pipeline), queries.map((q) => q.id))
+      const explainOf = (q: QuerySummary) => explains.find((e) => e.pipeline === q.pipeline && e.query_id === q.id)
+      yield* Console.log(JSON.stringify({ queries: queries.map((q) => ({ ...toJson(q), ...reportFields(explainOf(q)) })) }, null, 2))
+    } else if (queries.length === 0) {
+      yield* Console.log("no queries stored yet")
+    } else {
+      yield* Console.log(formatTable(queries))
+    }
+  }).pipe(
+    Effect.provide(Store.layer),
+    Effect.catchTag("StoreError", (error) => new CliFailure({ message: error.message }))
+  )
+).pipe(Command.withDescription("Top fingerprints from the store by total time."))

@@ -1,0 +1,39 @@
+import { Command, Options } from "@effect/cli"
+import { Effect, Layer } from "effect"
+import { DaemonLive } from "../Daemon.js"
+import { startHttpApi } from "../http/HttpApiServer.js"
+import { loadHttpApiSettings } from "../http/HttpApiSettings.js"
+import { Supervisor } from "../pipeline/Supervisor.js"
+import { CliFailure } from "./CliFailure.js"
+import { loadValidPipelines } from "./loadValidPipelines.js"
+
+export const pipelinesOption = Options.directory("pipelines").pipe(
+  Options.withDescription("Folder of pipeline YAML files."),
+  Options.withDefault("pipelines")
+)
+
+const run = ({ pipelines }: { readonly pipelines: string }) =>
+  Effect.gen(function* () {
+    const specs = yield* loadValidPipelines(pipelines)
+    if (specs.length === 0) {
+      return yield* new CliFailure({ message: `no pipelines in ${pipelines}: nothing to run` })
+    }
+    const http = yield* loadHttpApiSettings.pipe(Effect.mapError((error) => new CliFailure({ message: error.message })))
+    yield* Effect.gen(function* () {
+      const supervisor = yield* Supervisor
+      yield* supervisor.start(specs)
+      yield* startHttpApi(http, specs)
+      yield* Effect.logInfo("slowq is running").pipe(Effect.annotateLogs({ pipelines: specs.length }))
+      return yield* Effect.never
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(Layer.fresh(DaemonLive)),
+      Effect.catchTag("StoreError", (error) => new CliFailure({ message: error.message })),
+      Effect.catchTag("HttpApiStartError", (error) => new CliFailure({ message: error.message })),
+      Effect.onInterrupt(() => Effect.logInfo("slowq stopped"))
+    )
+  })
+
+export const runCommand = Command.make("run", { pipelines: pipelinesOption }, run).pipe(
+  Command.withDescription("Run the daemon: every pipeline on its schedule until SIGINT/SIGTERM.")
+)

@@ -1,0 +1,426 @@
+import {
+  HttpApi,
+  HttpApiEndpoint,
+  HttpApiGroup,
+  HttpApiMiddleware,
+  HttpApiSchema,
+  HttpApiSecurity,
+  OpenApi
+} from "@effect/platform"
+import { Duration, Option, ParseResult, Schema } from "effect"
+import { parseDuration } from "../pipeline/Duration.js"
+import { QueryInterval, QueryListItem, QueryOrder, QuerySample, QueryStats } from "../store/QueryReads.js"
+
+// The API's one definition: routes, parameters, responses and errors. The server, the OpenAPI document and the
+// docs page are all derived from it; the query schemas are the store's own row schemas.
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Errors: each a JSON body `{ "_tag", "message", … }` with its status.
+
+export class UnauthorizedError extends Schema.TaggedError<UnauthorizedError>()(
+  "UnauthorizedError",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 401, description: "No bearer token was sent." })
+) {}
+
+export class ForbiddenError extends Schema.TaggedError<ForbiddenError>()(
+  "ForbiddenError",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 403, description: "The bearer token is wrong, or control is disabled." })
+) {}
+
+export class NotFoundError extends Schema.TaggedError<NotFoundError>()(
+  "NotFoundError",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 404, description: "No such pipeline, query or route." })
+) {}
+
+export class BadRequestError extends Schema.TaggedError<BadRequestError>()(
+  "BadRequestError",
+  { message: Schema.String, parameter: Schema.String },
+  HttpApiSchema.annotations({ status: 400, description: "Parameters that are valid one by one but not together." })
+) {}
+
+export class PipelineRunningError extends Schema.TaggedError<PipelineRunningError>()(
+  "PipelineRunningError",
+  { message: Schema.String, pipeline: Schema.String, run: Schema.String },
+  HttpApiSchema.annotations({ status: 409, description: "The pipeline is running already; `run` is that run." })
+) {}
+
+export class StoreUnavailableError extends Schema.TaggedError<StoreUnavailableError>()(
+  "StoreUnavailableError",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 503, description: "The store could not answer." })
+) {}
+
+export class NotReadyError extends Schema.TaggedError<NotReadyError>()(
+  "NotReadyError",
+  { message: Schema.String, store: Schema.Boolean, pipelines: Schema.Number },
+  HttpApiSchema.annotations({ status: 503, description: "The store is unreachable or the pipelines are not loaded." })
+) {}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Access: a bearer token, checked by the middlewares of ApiAuth.ts.
+
+/** Required by every endpoint that changes something: pipelines run, pause and resume; the scheduler. */
+export class ControlAccess extends HttpApiMiddleware.Tag<ControlAccess>()("slowq/http/ControlAccess", {
+  failure: Schema.Union(UnauthorizedError, ForbiddenError),
+  security: { bearer: HttpApiSecurity.bearer }
+}) {}
+
+/** Required by the read endpoints under /api/v1 unless SLOWQ_API_PUBLIC_READ=true. */
+export class ReadAccess extends HttpApiMiddleware.Tag<ReadAccess>()("slowq/http/ReadAccess", {
+  failure: Schema.Union(UnauthorizedError, ForbiddenError),
+  security: { bearer: HttpApiSecurity.bearer }
+}) {}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Parameters
+
+const showActual = (issue: ParseResult.ParseIssue) =>
+  issue.actual === undefined ? "nothing" : JSON.stringify(issue.actual)
+
+const expected = (what: string) => (issue: ParseResult.ParseIssue) => ({
+  message: `Expected ${what}, actual ${showActual(issue)}`,
+  override: true
+})
+
+export const PipelineName = Schema.String.pipe(
+  Schema.pattern(/^[a-z][a-z0-9_]{0,99}$/),
+  Schema.annotations({
+    description: "A pipeline's name (snake_case).",
+    message: expected("a pipeline name (snake_case: a-z, 0-9, _)")
+  })
+)
+
+export const QueryId = Schema.String.pipe(
+  Schema.pattern(/^[A-Za-z0-9_-]{1,128}$/),
+  Schema.annotations({
+    description: "A query id, as listed by GET /api/v1/queries.",
+    message: expected("a query id (letters, digits, _ or -)")
+  })
+)
+
+const integerParam = (min: number, max: number, description: string) =>
+  Schema.NumberFromString.pipe(
+    Schema.int(),
+    Schema.between(min, max),
+    Schema.annotations({ description, message: expected(`an integer from ${min} to ${max}`) })
+  )
+
+/** A point in time: ISO 8601, or a duration back from now (`90s`, `15m`, `1h`, `7d`, `1h30m`). */
+export type TimeParam = { readonly _tag: "At"; readonly date: Date } | { readonly _tag: "Ago"; readonly millis: number }
+
+const isoDateTime = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/
+
+export const TimeParam = Schema.transformOrFail(
+  Schema.String.annotations({
+    description: "ISO 8601 (2024-05-01T12:00:00Z), or a duration back from now: 90s, 15m, 1h, 7d, 1h30m."
+  }),
+  Schema.Union(
+    Schema.TaggedStruct("At", { date: Schema.DateFromSelf }),
+    Schema.TaggedStruct("Ago", { millis: Schema.Number })
+  ),
+  {
+    strict: true,
+    decode: (text, _, ast) => {
+      if (isoDateTime.test(text)) {
+        const date = new Date(text)
+        if (!Number.isNaN(date.getTime())) return ParseResult.succeed({ _tag: "At" as const, date })
+      }
+      return Option.match(parseDuration(text), {
+        onNone: () =>
+          ParseResult.fail(
+            new ParseResult.Type(
+              ast,
+              text,
+              `Expected an ISO 8601 time or a duration such as 15m, 1h, 7d, actual ${JSON.stringify(text)}`
+            )
+          ),
+        onSome: (duration) => ParseResult.succeed({ _tag: "Ago" as const, millis: Duration.toMillis(duration) })
+      })
+    },
+    encode: (value) =>
+      ParseResult.succeed(value._tag === "At" ? value.date.toISOString() : `${Math.round(value.millis / 1000)}s`)
+  }
+)
+
+/** A bucket width, decoded to whole seconds (at least 1). */
+const BucketParam = Schema.transformOrFail(
+  Schema.String.annotations({
+    description: "Width of the series' buckets: 1m, 5m, 1h, 1d… Chosen from the window when absent."
+  }),
+  Schema.Int.pipe(Schema.positive()),
+  {
+    strict: true,
+    decode: (text, _, ast) =>
+      Option.match(parseDuration(text), {
+        onNone: () =>
+          ParseResult.fail(new ParseResult.Type(ast, text, `Expected a duration such as 1m, 5m, 1h, actual ${JSON.stringify(text)}`)),
+        onSome: (duration) => ParseResult.succeed(Math.max(1, Math.round(Duration.toSeconds(duration))))
+      }),
+    encode: (seconds) => ParseResult.succeed(`${seconds}s`)
+  }
+)
+
+// Unknown parameters are errors, not silently ignored: a misspelt `limt=5` must not return the default page.
+const strictParams = { parseOptions: { onExcessProperty: "error" } } as const
+
+const ListQueriesParams = Schema.Struct({
+  pipeline: Schema.optionalWith(PipelineName, { exact: true }).annotations({ description: "Only this pipeline." }),
+  since: Schema.optionalWith(TimeParam, { exact: true }).annotations({ description: "Start of the window (inclusive). Absent: all time." }),
+  until: Schema.optionalWith(TimeParam, { exact: true }).annotations({ description: "End of the window (exclusive). Absent: now." }),
+  order: Schema.optionalWith(
+    QueryOrder.annotations({ message: expected("one of total_ms | avg_ms | calls | max_ms") }),
+    { exact: true }
+  ).annotations({ description: "Ranking: total_ms (default), avg_ms, calls or max_ms." }),
+  limit: Schema.optionalWith(integerParam(1, 1000, "Page size (default 50)."), { exact: true }),
+  offset: Schema.optionalWith(integerParam(0, 10_000_000, "Fingerprints to skip (default 0)."), { exact: true })
+}).annotations(strictParams)
+
+const GetQueryParams = Schema.Struct({
+  pipeline: Schema.optionalWith(PipelineName, { exact: true }).annotations({ description: "Only this pipeline's events." }),
+  since: Schema.optionalWith(TimeParam, { exact: true }).annotations({ description: "Start of the series (default: 24 hours before `until`)." }),
+  until: Schema.optionalWith(TimeParam, { exact: true }).annotations({ description: "End of the series (default: now)." }),
+  bucket: Schema.optionalWith(BucketParam, { exact: true }),
+  samples: Schema.optionalWith(integerParam(0, 100, "How many recent samples (default 10)."), { exact: true })
+}).annotations(strictParams)
+
+// An empty Struct accepts any object (excess keys are not checked without declared ones): every key is refused here.
+const NoParams = Schema.Record({
+  key: Schema.String,
+  value: Schema.Never.annotations({ message: () => "is unexpected: this endpoint takes no query parameters" })
+})
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Responses
+
+export const RunView = Schema.Struct({
+  run: Schema.String.annotations({ description: "The run id, as in the logs." }),
+  trigger: Schema.Literal("schedule", "manual"),
+  started_at: Schema.Date,
+  duration_ms: Schema.Number,
+  events_read: Schema.Number,
+  events_stored: Schema.Number,
+  new_fingerprints: Schema.Number,
+  error: Schema.NullOr(Schema.String).annotations({ description: "Why the run failed after its retries; null if it did not." })
+}).annotations({ identifier: "Run" })
+
+export const PipelineView = Schema.Struct({
+  name: Schema.String,
+  source_type: Schema.String,
+  schedule: Schema.String.annotations({ description: "As written in the pipeline file: `30s` or a cron expression." }),
+  state: Schema.Literal("scheduled", "running", "paused", "failing"),
+  running: Schema.NullOr(Schema.Struct({ run: Schema.String, started_at: Schema.Date })),
+  last_run: Schema.NullOr(RunView),
+  next_run_at: Schema.NullOr(Schema.Date),
+  consecutive_failures: Schema.Number,
+  totals: Schema.Struct({
+    runs: Schema.Number,
+    failures: Schema.Number,
+    events_read: Schema.Number,
+    events_stored: Schema.Number,
+    new_fingerprints: Schema.Number
+  }).annotations({ description: "Since the daemon started." })
+}).annotations({ identifier: "Pipeline" })
+
+export const PipelineDetail = Schema.Struct({
+  ...PipelineView.fields,
+  recent_runs: Schema.Array(RunView).annotations({ description: "Newest first, at most 20." })
+}).annotations({ identifier: "PipelineDetail" })
+
+export const PipelineList = Schema.Struct({
+  scheduler_paused: Schema.Boolean,
+  pipelines: Schema.Array(PipelineView)
+}).annotations({ identifier: "PipelineList" })
+
+export const RunAccepted = Schema.Struct({
+  pipeline: Schema.String,
+  run: Schema.String.annotations({ description: "The id of the run that started." })
+}).annotations({ identifier: "RunAccepted" })
+
+export const SchedulerState = Schema.Struct({ scheduler_paused: Schema.Boolean }).annotations({
+  identifier: "SchedulerState"
+})
+
+export const QueryList = Schema.Struct({
+  since: Schema.NullOr(Schema.Date).annotations({ description: "The window used; null for all time." }),
+  until: Schema.NullOr(Schema.Date),
+  order: QueryOrder,
+  limit: Schema.Number,
+  offset: Schema.Number,
+  next_offset: Schema.NullOr(Schema.Number).annotations({ description: "Offset of the next page; null on the last." }),
+  queries: Schema.Array(QueryListItem)
+}).annotations({ identifier: "QueryList" })
+
+export const PlanView = Schema.Struct({
+  pipeline: Schema.String,
+  hash: Schema.String.annotations({ description: "Hash of the plan's shape (costs and estimates left out)." }),
+  method: Schema.String.annotations({ description: "How it was obtained: direct, generic_plan, prepared_generic, rewritten." }),
+  first_captured: Schema.Date,
+  last_captured: Schema.Date,
+  plan: Schema.Unknown.annotations({ description: "The database's own JSON plan." })
+}).annotations({ identifier: "Plan" })
+
+export const ExplainView = Schema.Struct({
+  pipeline: Schema.String,
+  status: Schema.Literal("plan", "skipped", "failed"),
+  reason: Schema.NullOr(Schema.String).annotations({ description: "Why it was skipped or why EXPLAIN failed." }),
+  method: Schema.NullOr(Schema.String),
+  hash: Schema.NullOr(Schema.String).annotations({ description: "The current plan, one of `plans`." }),
+  captured_at: Schema.Date
+}).annotations({ identifier: "Explain" })
+
+export const QueryDetail = Schema.Struct({
+  ...QueryStats.fields,
+  plan_known: Schema.Boolean.annotations({ description: "Whether any plan of this fingerprint is stored." }),
+  explain: Schema.Array(ExplainView).annotations({ description: "The latest EXPLAIN outcome, per pipeline." }),
+  plans: Schema.Array(PlanView).annotations({
+    description: "Every distinct plan seen, per pipeline, oldest first: each after the first is a plan change."
+  }),
+  series: Schema.Struct({
+    since: Schema.Date,
+    until: Schema.Date,
+    bucket_seconds: Schema.Number,
+    intervals: Schema.Array(QueryInterval).annotations({ description: "Buckets with events only, oldest first." })
+  }),
+  samples: Schema.Array(QuerySample).annotations({
+    description: "The latest events, newest first; within since..until when either is given."
+  })
+}).annotations({ identifier: "QueryDetail" })
+
+export const Health = Schema.Struct({ status: Schema.Literal("ok") }).annotations({ identifier: "Health" })
+
+export const Readiness = Schema.Struct({
+  status: Schema.Literal("ready"),
+  store: Schema.Boolean,
+  pipelines: Schema.Number
+}).annotations({ identifier: "Readiness" })
+
+const PrometheusText = Schema.String.pipe(
+  HttpApiSchema.withEncoding({ kind: "Text", contentType: "text/plain; version=0.0.4; charset=utf-8" })
+)
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Routes
+
+const namePath = Schema.Struct({ name: PipelineName })
+
+export class PipelinesGroup extends HttpApiGroup.make("pipelines")
+  .add(
+    HttpApiEndpoint.get("list", "/api/v1/pipelines")
+      .setUrlParams(NoParams)
+      .addSuccess(PipelineList)
+      .middleware(ReadAccess)
+      .annotate(OpenApi.Summary, "Every pipeline: state, last and next run, totals since start.")
+  )
+  .add(
+    HttpApiEndpoint.get("get", "/api/v1/pipelines/:name")
+      .setPath(namePath)
+      .setUrlParams(NoParams)
+      .addSuccess(PipelineDetail)
+      .addError(NotFoundError)
+      .middleware(ReadAccess)
+      .annotate(OpenApi.Summary, "One pipeline, with its recent runs.")
+  )
+  .add(
+    HttpApiEndpoint.post("run", "/api/v1/pipelines/:name/run")
+      .setPath(namePath)
+      .setUrlParams(NoParams)
+      .addSuccess(RunAccepted, { status: 202 })
+      .addError(NotFoundError)
+      .addError(PipelineRunningError)
+      .middleware(ControlAccess)
+      .annotate(OpenApi.Summary, "Run now, out of schedule (also while paused). 202 once the run has started.")
+  )
+  .add(
+    HttpApiEndpoint.post("pause", "/api/v1/pipelines/:name/pause")
+      .setPath(namePath)
+      .setUrlParams(NoParams)
+      .addSuccess(PipelineView)
+      .addError(NotFoundError)
+      .middleware(ControlAccess)
+      .annotate(OpenApi.Summary, "Skip the pipeline's scheduled runs until resumed; a run in flight finishes.")
+  )
+  .add(
+    HttpApiEndpoint.post("resume", "/api/v1/pipelines/:name/resume")
+      .setPath(namePath)
+      .setUrlParams(NoParams)
+      .addSuccess(PipelineView)
+      .addError(NotFoundError)
+      .middleware(ControlAccess)
+      .annotate(OpenApi.Summary, "Resume the pipeline's scheduled runs.")
+  )
+  .annotate(OpenApi.Description, "The pipelines and their schedules.") {}
+
+export class SchedulerGroup extends HttpApiGroup.make("scheduler")
+  .add(
+    HttpApiEndpoint.post("pause", "/api/v1/scheduler/pause")
+      .setUrlParams(NoParams)
+      .addSuccess(SchedulerState)
+      .middleware(ControlAccess)
+      .annotate(OpenApi.Summary, "Skip every pipeline's scheduled runs until resumed.")
+  )
+  .add(
+    HttpApiEndpoint.post("resume", "/api/v1/scheduler/resume")
+      .setUrlParams(NoParams)
+      .addSuccess(SchedulerState)
+      .middleware(ControlAccess)
+      .annotate(OpenApi.Summary, "Resume every pipeline's schedule (pipelines paused one by one stay paused).")
+  )
+  .annotate(OpenApi.Description, "All pipelines at once.") {}
+
+export class QueriesGroup extends HttpApiGroup.make("queries")
+  .add(
+    HttpApiEndpoint.get("list", "/api/v1/queries")
+      .setUrlParams(ListQueriesParams)
+      .addSuccess(QueryList)
+      .addError(BadRequestError)
+      .addError(StoreUnavailableError)
+      .middleware(ReadAccess)
+      .annotate(OpenApi.Summary, "Top fingerprints, all time or over a window.")
+  )
+  .add(
+    HttpApiEndpoint.get("get", "/api/v1/queries/:id")
+      .setPath(Schema.Struct({ id: QueryId }))
+      .setUrlParams(GetQueryParams)
+      .addSuccess(QueryDetail)
+      .addError(NotFoundError)
+      .addError(BadRequestError)
+      .addError(StoreUnavailableError)
+      .middleware(ReadAccess)
+      .annotate(OpenApi.Summary, "One fingerprint: totals, time series, recent samples, plans and plan changes.")
+  )
+  .annotate(OpenApi.Description, "What slowq found, from its store.") {}
+
+export class OperationsGroup extends HttpApiGroup.make("operations", { topLevel: true })
+  .add(
+    HttpApiEndpoint.get("healthz", "/healthz")
+      .addSuccess(Health)
+      .annotate(OpenApi.Summary, "The process is alive.")
+  )
+  .add(
+    HttpApiEndpoint.get("readyz", "/readyz")
+      .addSuccess(Readiness)
+      .addError(NotReadyError)
+      .annotate(OpenApi.Summary, "The store answers and the pipelines are loaded.")
+  )
+  .add(
+    HttpApiEndpoint.get("metrics", "/metrics")
+      .addSuccess(PrometheusText)
+      .annotate(OpenApi.Summary, "Prometheus text format: slowq_* per pipeline, HTTP and process metrics.")
+  )
+  .annotate(OpenApi.Description, "Health, readiness and metrics; no token needed.") {}
+
+export class SlowqApi extends HttpApi.make("slowq")
+  .add(PipelinesGroup)
+  .add(SchedulerGroup)
+  .add(QueriesGroup)
+  .add(OperationsGroup)
+  .addError(NotFoundError)
+  .annotate(OpenApi.Title, "slowq")
+  .annotate(OpenApi.Version, "1")
+  .annotate(
+    OpenApi.Description,
+    "Control slowq's pipelines and read the slow queries it found. Mutating endpoints need `Authorization: Bearer <SLOWQ_API_TOKEN>`; so do the reads under /api/v1 unless SLOWQ_API_PUBLIC_READ=true."
+  ) {}

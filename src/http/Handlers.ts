@@ -1,0 +1,298 @@
+import { HttpApiBuilder } from "@effect/platform"
+import { Clock, Effect, Layer, Option } from "effect"
+import type { PipelineStatus, RunRecord } from "../pipeline/Supervisor.js"
+import { Supervisor } from "../pipeline/Supervisor.js"
+import { Store } from "../store/Store.js"
+import type { StoreError } from "../store/StoreError.js"
+import {
+  BadRequestError,
+  NotFoundError,
+  NotReadyError,
+  PipelineRunningError,
+  SlowqApi,
+  StoreUnavailableError,
+  type TimeParam
+} from "./Api.js"
+import { explainFamily, renderMetrics } from "./Prometheus.js"
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Pipelines: views of the supervisor's statuses. Pipeline configs are never serialized (they hold the sources'
+// credentials); a run's error text is scrubbed of credentials in case a driver quoted a connection string.
+
+/** Hides the password of `scheme://user:password@host` and of `password=…` in a message. */
+export const scrubSecrets = (text: string): string =>
+  text
+    .replaceAll(/([a-z][a-z0-9+.-]*:\/\/[^\s:/?#@]*):[^\s@/?#]*@/gi, "$1:***@")
+    .replaceAll(/\b(password|passwd|pwd)(\s*[=:]\s*)('[^']*'|"[^"]*"|[^\s,;)]+)/gi, "$1$2***")
+
+const runView = (run: RunRecord) => ({
+  run: run.run,
+  trigger: run.trigger,
+  started_at: run.startedAt,
+  duration_ms: run.durationMs,
+  events_read: run.eventsRead,
+  events_stored: run.rowsWritten,
+  new_fingerprints: run.newFingerprints,
+  error: run.error === null ? null : scrubSecrets(run.error)
+})
+
+const pipelineView = (status: PipelineStatus) => ({
+  name: status.name,
+  source_type: status.sourceType,
+  schedule: status.schedule,
+  state: status.state,
+  running: Option.match(status.running, {
+    onNone: () => null,
+    onSome: (running) => ({ run: running.run, started_at: running.startedAt })
+  }),
+  last_run: Option.match(status.lastRun, { onNone: () => null, onSome: runView }),
+  next_run_at: Option.getOrNull(status.nextRunAt),
+  consecutive_failures: status.consecutiveFailures,
+  totals: {
+    runs: status.totals.runs,
+    failures: status.totals.failures,
+    events_read: status.totals.eventsRead,
+    events_stored: status.totals.rowsWritten,
+    new_fingerprints: status.totals.newFingerprints
+  }
+})
+
+const pipelineNotFound = (error: { readonly name: string }) =>
+  new NotFoundError({ message: `no pipeline named ${error.name}` })
+
+export const PipelinesLive = HttpApiBuilder.group(SlowqApi, "pipelines", (handlers) =>
+  Effect.gen(function* () {
+    const supervisor = yield* Supervisor
+    return handlers
+      .handle("list", () =>
+        Effect.all([supervisor.statuses, supervisor.schedulerPaused]).pipe(
+          Effect.map(([statuses, paused]) => ({ scheduler_paused: paused, pipelines: statuses.map(pipelineView) }))
+        )
+      )
+      .handle("get", ({ path }) =>
+        supervisor.status(path.name).pipe(
+          Effect.map((status) => ({ ...pipelineView(status), recent_runs: status.recentRuns.map(runView) })),
+          Effect.catchTag("PipelineNotFound", (error) => Effect.fail(pipelineNotFound(error)))
+        )
+      )
+      .handle("run", ({ path }) =>
+        supervisor.runNow(path.name).pipe(
+          Effect.map((run) => ({ pipeline: path.name, run })),
+          Effect.tap(({ run }) => Effect.logInfo("run asked for over HTTP").pipe(Effect.annotateLogs({ pipeline: path.name, run }))),
+          Effect.catchTags({
+            PipelineNotFound: (error) => Effect.fail(pipelineNotFound(error)),
+            PipelineAlreadyRunning: (error) =>
+              Effect.fail(
+                new PipelineRunningError({
+                  message: `pipeline ${error.name} is running already (run ${error.run})`,
+                  pipeline: error.name,
+                  run: error.run
+                })
+              )
+          })
+        )
+      )
+      .handle("pause", ({ path }) =>
+        supervisor.pause(path.name).pipe(
+          Effect.map(pipelineView),
+          Effect.tap(() => Effect.logInfo("pipeline paused over HTTP").pipe(Effect.annotateLogs({ pipeline: path.name }))),
+          Effect.catchTag("PipelineNotFound", (error) => Effect.fail(pipelineNotFound(error)))
+        )
+      )
+      .handle("resume", ({ path }) =>
+        supervisor.resume(path.name).pipe(
+          Effect.map(pipelineView),
+          Effect.tap(() => Effect.logInfo("pipeline resumed over HTTP").pipe(Effect.annotateLogs({ pipeline: path.name }))),
+          Effect.catchTag("PipelineNotFound", (error) => Effect.fail(pipelineNotFound(error)))
+        )
+      )
+  })
+)
+
+export const SchedulerLive = HttpApiBuilder.group(SlowqApi, "scheduler", (handlers) =>
+  Effect.gen(function* () {
+    const supervisor = yield* Supervisor
+    return handlers
+      .handle("pause", () =>
+        supervisor.pauseAll.pipe(
+          Effect.zipRight(Effect.logInfo("scheduler paused over HTTP")),
+          Effect.as({ scheduler_paused: true })
+        )
+      )
+      .handle("resume", () =>
+        supervisor.resumeAll.pipe(
+          Effect.zipRight(Effect.logInfo("scheduler resumed over HTTP")),
+          Effect.as({ scheduler_paused: false })
+        )
+      )
+  })
+)
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Queries
+
+const resolveTime = (param: TimeParam | undefined, now: number): Date | undefined =>
+  param === undefined ? undefined : param._tag === "At" ? param.date : new Date(now - param.millis)
+
+const storeUnavailable = (error: StoreError) =>
+  Effect.logWarning("HTTP API: store read failed", error).pipe(
+    Effect.zipRight(Effect.fail(new StoreUnavailableError({ message: "the store did not answer; see slowq's log" })))
+  )
+
+const checkWindow = (since: Date | undefined, until: Date | undefined) =>
+  since !== undefined && until !== undefined && since.getTime() >= until.getTime()
+    ? Effect.fail(
+        new BadRequestError({
+          message: `since (${since.toISOString()}) must be before until (${until.toISOString()})`,
+          parameter: "since"
+        })
+      )
+    : Effect.void
+
+const DAY_MS = 86_400_000
+const MAX_BUCKETS = 1000
+const TARGET_BUCKETS = 200
+const niceBuckets = [60, 300, 900, 3600, 21_600, 86_400]
+
+/** The smallest usual bucket giving at most TARGET_BUCKETS points over the window. */
+export const chooseBucketSeconds = (spanMs: number): number =>
+  niceBuckets.find((seconds) => spanMs / (seconds * 1000) <= TARGET_BUCKETS) ?? Math.ceil(spanMs / 1000 / TARGET_BUCKETS)
+
+const checkBucket = (seconds: number, spanMs: number) =>
+  spanMs / (seconds * 1000) > MAX_BUCKETS
+    ? Effect.fail(
+        new BadRequestError({
+          message: `a bucket of ${seconds}s gives more than ${MAX_BUCKETS} points over the window; use a wider bucket or a shorter window`,
+          parameter: "bucket"
+        })
+      )
+    : Effect.succeed(seconds)
+
+export const QueriesLive = HttpApiBuilder.group(SlowqApi, "queries", (handlers) =>
+  Effect.gen(function* () {
+    const store = yield* Store
+    return handlers
+      .handle("list", ({ urlParams }) =>
+        Effect.gen(function* () {
+          const now = yield* Clock.currentTimeMillis
+          const since = resolveTime(urlParams.since, now)
+          const until = resolveTime(urlParams.until, now)
+          yield* checkWindow(since, until)
+          const order = urlParams.order ?? "total_ms"
+          const limit = urlParams.limit ?? 50
+          const offset = urlParams.offset ?? 0
+          const page = yield* store
+            .listQueries({
+              order,
+              limit,
+              offset,
+              ...(urlParams.pipeline === undefined ? {} : { pipeline: urlParams.pipeline }),
+              ...(since === undefined ? {} : { since }),
+              ...(until === undefined ? {} : { until })
+            })
+            .pipe(Effect.catchTag("StoreError", storeUnavailable))
+          return {
+            since: since ?? null,
+            until: until ?? null,
+            order,
+            limit,
+            offset,
+            next_offset: page.more ? offset + limit : null,
+            queries: page.queries
+          }
+        })
+      )
+      .handle("get", ({ path, urlParams }) =>
+        Effect.gen(function* () {
+          const now = yield* Clock.currentTimeMillis
+          const until = resolveTime(urlParams.until, now) ?? new Date(now)
+          const since = resolveTime(urlParams.since, now) ?? new Date(until.getTime() - DAY_MS)
+          yield* checkWindow(since, until)
+          const spanMs = until.getTime() - since.getTime()
+          const bucketSeconds =
+            urlParams.bucket === undefined ? chooseBucketSeconds(spanMs) : yield* checkBucket(urlParams.bucket, spanMs)
+          const pipeline = urlParams.pipeline === undefined ? {} : { pipeline: urlParams.pipeline }
+          const stats = yield* store.queryStats(path.id, urlParams.pipeline).pipe(Effect.catchTag("StoreError", storeUnavailable))
+          if (Option.isNone(stats)) {
+            return yield* new NotFoundError({
+              message: `no query ${path.id}${urlParams.pipeline === undefined ? "" : ` in pipeline ${urlParams.pipeline}`}`
+            })
+          }
+          const [intervals, samples, explains, plans] = yield* Effect.all([
+            store.queryIntervals(path.id, { ...pipeline, since, until, bucketSeconds }),
+            // Samples are the latest ones, also of a query not seen lately, unless a window was asked for.
+            store.querySamples(path.id, {
+              ...pipeline,
+              ...(urlParams.since === undefined && urlParams.until === undefined ? {} : { since, until }),
+              limit: urlParams.samples ?? 10
+            }),
+            store.latestPlans(urlParams.pipeline, [path.id]),
+            Effect.forEach(stats.value.pipelines, (name) =>
+              store.planHistory(name, path.id).pipe(Effect.map((rows) => rows.map((row) => ({ pipeline: name, ...row }))))
+            )
+          ]).pipe(Effect.catchTag("StoreError", storeUnavailable))
+          const allPlans = plans.flat()
+          return {
+            ...stats.value,
+            plan_known: allPlans.length > 0,
+            explain: explains.map((e) => ({
+              pipeline: e.pipeline,
+              status: e.status,
+              reason: e.reason,
+              method: e.method,
+              hash: e.hash,
+              captured_at: e.captured_at
+            })),
+            plans: allPlans,
+            series: { since, until, bucket_seconds: bucketSeconds, intervals },
+            samples
+          }
+        })
+      )
+  })
+)
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Operations
+
+export const OperationsLive = (expectedPipelines: number) =>
+  HttpApiBuilder.group(SlowqApi, "operations", (handlers) =>
+    Effect.gen(function* () {
+      const store = yield* Store
+      const supervisor = yield* Supervisor
+      return handlers
+        .handle("healthz", () => Effect.succeed({ status: "ok" as const }))
+        .handle("readyz", () =>
+          Effect.gen(function* () {
+            const storeOk = yield* store.ping.pipe(
+              Effect.timeout("2 seconds"),
+              Effect.as(true),
+              Effect.catchAll((error) => Effect.logWarning("readiness: the store did not answer", error).pipe(Effect.as(false)))
+            )
+            const loaded = (yield* supervisor.statuses).length
+            if (!storeOk || loaded < expectedPipelines || expectedPipelines === 0) {
+              return yield* new NotReadyError({
+                message: !storeOk ? "the store does not answer" : "the pipelines are not loaded",
+                store: storeOk,
+                pipelines: loaded
+              })
+            }
+            return { status: "ready" as const, store: true, pipelines: loaded }
+          })
+        )
+        .handle("metrics", () =>
+          store.explainOutcomes().pipe(
+            Effect.map((rows) => [explainFamily(rows)]),
+            // A scrape still answers when the store does not; only that family is missing.
+            Effect.catchTag("StoreError", (error) =>
+              Effect.logWarning("metrics: explain outcomes not read from the store", error).pipe(Effect.as([]))
+            ),
+            Effect.flatMap(renderMetrics)
+          )
+        )
+    })
+  )
+
+/** Every group's handlers; they need the store and the supervisor the daemon built. */
+export const handlersLayer = (expectedPipelines: number) =>
+  Layer.mergeAll(PipelinesLive, SchedulerLive, QueriesLive, OperationsLive(expectedPipelines))

@@ -1,0 +1,219 @@
+import * as Http from "node:http"
+import {
+  HttpApiBuilder,
+  HttpApiError,
+  HttpApiSwagger,
+  HttpApp,
+  HttpServerError,
+  HttpServerRequest,
+  HttpServerResponse
+} from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
+import { Cause, Clock, Data, Effect, Layer, Metric, Option } from "effect"
+import * as PipelineMetrics from "../pipeline/PipelineMetrics.js"
+import type { PipelineSpec } from "../pipeline/PipelineSpec.js"
+import { NotFoundError, SlowqApi } from "./Api.js"
+import { apiAuthLayer } from "./ApiAuth.js"
+import { handlersLayer } from "./Handlers.js"
+import type { HttpApiSettings } from "./HttpApiSettings.js"
+import { httpRequestSeconds, httpRequestsTotal, touchPipelineCounters } from "./Prometheus.js"
+
+/** The HTTP API could not start (its address is taken, …); the message names the address and the cause. */
+export class HttpApiStartError extends Data.TaggedError("HttpApiStartError")<{
+  readonly message: string
+  readonly cause?: unknown
+}> {}
+
+/** No endpoint takes a body; anything announcing more than this is refused before it is read. */
+export const maxBodyBytes = 64 * 1024
+/** A handler still working after this answers 503; the store's reads are the only slow part. */
+export const handlerTimeout = "15 seconds"
+/** How long a stop waits for requests in flight before it closes their connections. */
+const shutdownGraceMs = 3_000
+
+// Node's own limits: a client that trickles its headers or body is cut off (408) instead of holding a socket.
+const makeNodeServer = () =>
+  Http.createServer({
+    headersTimeout: 10_000,
+    requestTimeout: 30_000,
+    keepAliveTimeout: 5_000,
+    maxHeaderSize: 16 * 1024,
+    connectionsCheckingInterval: 1_000
+  })
+
+const jsonError = (status: number, tag: string, message: string) =>
+  HttpServerResponse.unsafeJson({ _tag: tag, message }, { status })
+
+/** `["limit"]` → `limit`; the message of a 400 names every parameter that is wrong. */
+const readableDecodeError = (error: HttpApiError.HttpApiDecodeError) =>
+  new HttpApiError.HttpApiDecodeError({
+    issues: error.issues,
+    message: error.issues
+      .map((issue) => {
+        const where = issue.path.map(String).join(".")
+        return where === "" ? issue.message : `invalid parameter ${where}: ${issue.message}`
+      })
+      .join("; ")
+  })
+
+// Every response: no caching of API answers, no content sniffing; the docs page may only run its inline bundle
+// and talk to this server (so it can never load anything from elsewhere).
+const securityHeaders = HttpApp.appendPreResponseHandler((request, response) => {
+  const headers: Record<string, string> = { "x-content-type-options": "nosniff", "cache-control": "no-store" }
+  if (response.status === 401) headers["www-authenticate"] = 'Bearer realm="slowq"'
+  if (request.url === "/docs" || request.url.startsWith("/docs?")) {
+    headers["content-security-policy"] =
+      "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+  }
+  return Effect.succeed(HttpServerResponse.setHeaders(response, headers))
+})
+
+/** The path of a request, without its query string (which is never logged). */
+const pathOf = (request: HttpServerRequest.HttpServerRequest) => request.url.split("?")[0] ?? ""
+
+/**
+ * The router's own failures are untyped where the API middleware sees them (RouteNotFound, the decode error), so
+ * they are recognised by class: an unknown route becomes the API's 404, a decode error a 400 naming the parameters,
+ * a defect a logged 500 that tells nothing of its cause. The API's typed errors pass through to be encoded.
+ */
+const toApiFailure =
+  (request: HttpServerRequest.HttpServerRequest) =>
+  (
+    cause: Cause.Cause<never>
+  ): Effect.Effect<HttpServerResponse.HttpServerResponse, NotFoundError | HttpApiError.HttpApiDecodeError> => {
+    const failure = Cause.failureOption(cause)
+    if (Option.isSome(failure)) {
+      const error: unknown = failure.value
+      if (error instanceof HttpServerError.RouteNotFound) {
+        return Effect.fail(new NotFoundError({ message: `no route ${request.method} ${pathOf(request)}` }))
+      }
+      if (error instanceof HttpApiError.HttpApiDecodeError) return Effect.fail(readableDecodeError(error))
+      return Effect.failCause(cause)
+    }
+    if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause)
+    return Effect.logError("HTTP handler failed", cause).pipe(
+      Effect.annotateLogs({ method: request.method, path: pathOf(request) }),
+      Effect.as(jsonError(500, "InternalError", "internal error; see slowq's log"))
+    )
+  }
+
+/**
+ * Inside the API, before errors are encoded: the body limit, the handler timeout, the security headers and the
+ * failures above. Log lines carry method, path and status only: never headers (the token) nor query strings.
+ */
+const apiMiddleware = HttpApiBuilder.middleware(SlowqApi, (app) =>
+  Effect.gen(function* () {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    yield* securityHeaders
+    const length = Number(request.headers["content-length"] ?? "0")
+    if (!Number.isFinite(length) || length > maxBodyBytes) {
+      return HttpServerResponse.setHeader(
+        jsonError(413, "PayloadTooLargeError", `request bodies are limited to ${maxBodyBytes} bytes`),
+        "connection",
+        "close"
+      )
+    }
+    return yield* app.pipe(
+      Effect.timeoutTo({
+        duration: handlerTimeout,
+        onSuccess: Effect.succeed,
+        onTimeout: () =>
+          Effect.logWarning("HTTP request timed out").pipe(
+            Effect.annotateLogs({ method: request.method, path: pathOf(request) }),
+            Effect.as(jsonError(503, "TimeoutError", `the request took longer than ${handlerTimeout}`))
+          )
+      }),
+      Effect.flatten,
+      Effect.catchAllCause(toApiFailure(request))
+    )
+  })
+)
+
+/** Outermost: counts and times every answered request. */
+const observe = (app: HttpApp.Default) =>
+  Effect.gen(function* () {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const started = yield* Clock.currentTimeMillis
+    const exit = yield* Effect.exit(app)
+    const status = exit._tag === "Success" ? exit.value.status : 500
+    const seconds = ((yield* Clock.currentTimeMillis) - started) / 1000
+    yield* Metric.increment(Metric.tagged(Metric.tagged(httpRequestsTotal, "method", request.method), "status", String(status)))
+    yield* Metric.update(httpRequestSeconds, seconds)
+    yield* Effect.logDebug("HTTP request").pipe(
+      Effect.annotateLogs({ method: request.method, path: pathOf(request), status, ms: Math.round(seconds * 1000) })
+    )
+    return yield* exit
+  })
+
+const describeListenError = (settings: HttpApiSettings, cause: unknown) => {
+  const code = typeof cause === "object" && cause !== null && "code" in cause ? String(cause.code) : ""
+  const address = `${settings.host.includes(":") ? `[${settings.host}]` : settings.host}:${settings.port}`
+  const reason =
+    code === "EADDRINUSE"
+      ? "the address is in use (another slowq?); set SLOWQ_HTTP_ADDR to another port"
+      : code === "EADDRNOTAVAIL"
+        ? "no interface of this machine has that address"
+        : code === "EACCES"
+          ? "permission denied (ports below 1024 need privileges)"
+          : cause instanceof Error
+            ? cause.message
+            : String(cause)
+  return `cannot serve the HTTP API on ${address} (SLOWQ_HTTP_ADDR): ${reason}`
+}
+
+/**
+ * Serves the API until the caller's scope closes; then stops accepting, lets requests in flight finish for a
+ * moment and closes the connections. Needs the daemon's Store and Supervisor; call it once the pipelines are loaded.
+ */
+export const startHttpApi = Effect.fn("HttpApi.start")(function* (
+  settings: HttpApiSettings,
+  specs: ReadonlyArray<PipelineSpec>
+) {
+  const server = makeNodeServer()
+  const api = HttpApiBuilder.api(SlowqApi).pipe(
+    Layer.provide(handlersLayer(specs.length)),
+    Layer.provide(apiAuthLayer(settings))
+  )
+  const serving = HttpApiBuilder.serve(observe).pipe(
+    Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
+    Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
+    Layer.provide(apiMiddleware),
+    Layer.provide(api),
+    Layer.provide(NodeHttpServer.layer(() => server, { host: settings.host, port: settings.port }))
+  )
+  yield* touchPipelineCounters(
+    [PipelineMetrics.runsTotal, PipelineMetrics.failuresTotal, PipelineMetrics.eventsTotal, PipelineMetrics.rowsWrittenTotal],
+    specs.map((spec) => spec.name)
+  )
+  yield* Layer.build(serving).pipe(
+    Effect.catchTag("ServeError", (error) =>
+      Effect.fail(new HttpApiStartError({ message: describeListenError(settings, error.cause), cause: error.cause }))
+    )
+  )
+  // Runs before the server layer's own finalizer (finalizers run in reverse), which then finds it closed.
+  yield* Effect.addFinalizer(() =>
+    Effect.async<void>((resume) => {
+      const force = setTimeout(() => server.closeAllConnections(), shutdownGraceMs)
+      server.close(() => {
+        clearTimeout(force)
+        resume(Effect.void)
+      })
+      server.closeIdleConnections()
+    }).pipe(Effect.zipRight(Effect.logInfo("HTTP API stopped")))
+  )
+  const bound = Option.fromNullable(server.address()).pipe(
+    Option.flatMap((address) => (typeof address === "string" ? Option.none() : Option.some(address)))
+  )
+  const address = Option.match(bound, {
+    onNone: () => `${settings.host}:${settings.port}`,
+    onSome: (a) => (a.family === "IPv6" ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`)
+  })
+  yield* Effect.logInfo(`HTTP API listening on http://${address}`).pipe(
+    Effect.annotateLogs({
+      http_address: address,
+      auth: Option.isSome(settings.token) ? "token" : "none (loopback only; control disabled)",
+      public_read: settings.publicRead
+    })
+  )
+  return address
+})

@@ -1,0 +1,167 @@
+/**
+ * npm run bench:http [-- SECONDS [CONNECTIONS]]
+ *
+ * GET /api/v1/queries under load, on loopback, while a pipeline collects: starts `slowq run` on a fresh store
+ * database with one MariaDB pipeline running every second, seeds 100k fingerprints (300k events over the last
+ * 24 hours) into the store, keeps MariaDB's slow log growing, then drives autocannon at the API for SECONDS
+ * (default 20) per scenario with CONNECTIONS (default 10). Prints p50/p99 latency, throughput and errors per
+ * scenario, and what the pipeline did meanwhile. Everything it creates is dropped at the end.
+ */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process"
+import { randomBytes } from "node:crypto"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import autocannon from "autocannon"
+
+const seconds = Number(process.argv[2] ?? 20)
+const connections = Number(process.argv[3] ?? 10)
+const fingerprints = 100_000
+const root = fileURLToPath(new URL("../..", import.meta.url))
+const marker = `benchhttp_${Date.now().toString(36)}`
+const database = `slowq_${marker}`
+const token = randomBytes(16).toString("hex")
+
+const psql = (db: string, sql: string) =>
+  execFileSync("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-U", "postgres", "-d", db, "-c", sql])
+
+const seedSql = `
+INSERT INTO slowq_events (pipeline, event_key, query_id, start_time, start_us, interval_start, calls, query_time_ms,
+  lock_time_ms, rows_sent, rows_examined, rows_affected, db, user_host, thread_id, sql_text, multi_statement,
+  truncated, tags, metrics, attributes)
+SELECT 'bench_seed', 'k' || q || '_' || e, upper(lpad(to_hex(q), 16, '0')), t, (extract(epoch FROM t) * 1e6)::bigint,
+  NULL, 1, (random() * 1000)::float8, random(), (random() * 100)::int, (random() * 100000)::int, 0, 'shop',
+  'app[app] @ web [10.0.0.1]', q % 64,
+  'SELECT o.id, o.total, c.email FROM orders_' || q || ' o JOIN customers c ON c.id = o.customer_id WHERE o.id = ' || e,
+  false, false, '{}', '{}', '{}'
+FROM (
+  SELECT q, e, now() - random() * interval '24 hours' AS t FROM generate_series(1, ${fingerprints}) q, generate_series(1, 3) e
+) s;
+INSERT INTO slowq_queries (pipeline, query_id, fingerprint, dialect, statement_type, read_only, tables, first_seen,
+  last_seen, events, calls, total_ms, max_ms, lock_ms, rows_sent, rows_examined, rows_affected, sample)
+SELECT pipeline, query_id,
+  'select o.id, o.total, c.email from orders_' || ltrim(lower(query_id), '0') || ' o join customers c on c.id = o.customer_id where o.id = ?',
+  'mysql', 'select', true, ARRAY['shop.orders', 'shop.customers'], min(start_time), max(start_time), count(*),
+  sum(calls), sum(query_time_ms), max(query_time_ms), sum(lock_time_ms), sum(rows_sent), sum(rows_examined), 0,
+  (array_agg(sql_text ORDER BY query_time_ms DESC))[1]
+FROM slowq_events WHERE pipeline = 'bench_seed' GROUP BY pipeline, query_id;
+ANALYZE;`
+
+const waitFor = async (what: string, check: () => boolean, timeoutMs: number) => {
+  const deadline = Date.now() + timeoutMs
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
+const mariadb = (sql: string) =>
+  new Promise<void>((resolve, reject) => {
+    const child = spawn("mariadb", ["-h", "127.0.0.1", "-uroot", "test"], { stdio: ["pipe", "ignore", "pipe"] })
+    child.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`mariadb exited ${code}`))))
+    child.stdin.end(sql)
+  })
+
+const pipelineStatus = async (base: string) => {
+  const response = await fetch(`${base}/api/v1/pipelines/bench_http`, { headers: { authorization: `Bearer ${token}` } })
+  const body: unknown = await response.json()
+  const totals = typeof body === "object" && body !== null && "totals" in body ? body.totals : undefined
+  return JSON.stringify(totals)
+}
+
+const run = async () => {
+  psql("postgres", `CREATE DATABASE ${database}`)
+  const dir = mkdtempSync(join(tmpdir(), "slowq-bench-http-"))
+  let daemon: ChildProcess | undefined
+  let feeding = true
+  try {
+    writeFileSync(
+      join(dir, "bench.yaml"),
+      "name: bench_http\nschedule:\n  every: 1s\nsource:\n  type: mysql_slow_log_table\n  url: mysql://root@127.0.0.1:3306/test\nstages:\n  - type: fingerprint\n"
+    )
+    let log = ""
+    daemon = spawn(process.execPath, [join(root, "src/bin/slowq.js"), "run", "--pipelines", dir], {
+      cwd: root,
+      env: {
+        ...process.env,
+        SLOWQ_STORE_URL: `postgres://postgres@127.0.0.1:5432/${database}`,
+        SLOWQ_HTTP_ADDR: "127.0.0.1:0",
+        SLOWQ_API_TOKEN: token,
+        SLOWQ_LOG_LEVEL: "info"
+      },
+      stdio: ["ignore", "ignore", "pipe"]
+    })
+    daemon.stderr?.on("data", (chunk: Buffer) => {
+      log += chunk.toString("utf8")
+    })
+    await waitFor("the HTTP API", () => /HTTP API listening on http:\/\/[\d.:]+/.test(log) || daemon?.exitCode !== null, 60_000)
+    const address = /HTTP API listening on (http:\/\/[\d.:]+)/.exec(log)?.[1]
+    if (address === undefined) throw new Error(`slowq run did not start:\n${log}`)
+    process.stdout.write(`seeding ${fingerprints.toLocaleString("en-US")} fingerprints (${(fingerprints * 3).toLocaleString("en-US")} events)… `)
+    const seeded = Date.now()
+    psql(database, seedSql)
+    console.log(`${((Date.now() - seeded) / 1000).toFixed(1)} s`)
+
+    // New slow-log rows keep arriving while the API is under load, so the pipeline's runs write to the store.
+    const feed = (async () => {
+      let i = 0
+      while (feeding) {
+        const batch: Array<string> = []
+        for (let j = 0; j < 200; j++, i++) batch.push(`SELECT ${i} AS ${marker}_${i % 50};`)
+        await mariadb(batch.join("\n"))
+        await new Promise((resolve) => setTimeout(resolve, 1000))
+      }
+    })()
+
+    const scenarios = [
+      ["top 50 by total time, all time (default)", "/api/v1/queries"],
+      ["top 50 by average time, all time", "/api/v1/queries?order=avg_ms"],
+      ["top 50 by total time, last hour", "/api/v1/queries?since=1h"],
+      ["page 200 (offset 10000), one pipeline", "/api/v1/queries?pipeline=bench_seed&offset=10000"]
+    ] as const
+    const before = await pipelineStatus(address)
+    const rows: Array<string> = []
+    for (const [name, path] of scenarios) {
+      const result = await autocannon({
+        url: `${address}${path}`,
+        connections,
+        duration: seconds,
+        headers: { authorization: `Bearer ${token}` }
+      })
+      rows.push(
+        `| ${name} | \`${path}\` | ${result.latency.p50} | ${result.latency.p99} | ${result.latency.max} | ${Math.round(result.requests.average)} | ${result.requests.total} | ${result.errors} | ${result.timeouts} | ${result.non2xx} |`
+      )
+      console.log(`${name}: done`)
+    }
+    const after = await pipelineStatus(address)
+    feeding = false
+    await feed
+    console.log("")
+    console.log(`${seconds} s per scenario, ${connections} connections, loopback, ${fingerprints.toLocaleString("en-US")} fingerprints in the store`)
+    console.log("")
+    console.log("| scenario | path | p50 ms | p99 ms | max ms | req/s | requests | errors | timeouts | non-2xx |")
+    console.log("|---|---|---|---|---|---|---|---|---|---|")
+    for (const row of rows) console.log(row)
+    console.log("")
+    console.log(`pipeline bench_http (every 1s) totals before the load: ${before}`)
+    console.log(`pipeline bench_http (every 1s) totals after the load:  ${after}`)
+  } finally {
+    feeding = false
+    if (daemon !== undefined && daemon.exitCode === null) {
+      const exited = new Promise((resolve) => daemon?.on("close", resolve))
+      daemon.kill("SIGTERM")
+      // Bounded: a daemon that has not stopped 10 s after SIGTERM is killed, and that is said.
+      const stopped = await Promise.race([exited.then(() => true), new Promise((resolve) => setTimeout(() => resolve(false), 10_000))])
+      if (!stopped) {
+        console.log("slowq run did not stop within 10 s of SIGTERM (a run was in flight); killed")
+        daemon.kill("SIGKILL")
+        await exited
+      }
+    }
+    rmSync(dir, { recursive: true, force: true })
+    psql("postgres", `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)
+  }
+}
+
+await run()

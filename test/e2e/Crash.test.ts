@@ -1,0 +1,86 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Fiber } from "effect"
+import { startCli, waitForExit } from "../support/Cli.js"
+import { newMarker } from "../support/Marker.js"
+import { markedStatements, runMariadb, slowLogDigest, truncateSlowLog } from "../support/Mariadb.js"
+import { mariadbPipeline, pipelinesDir } from "../support/Pipelines.js"
+import { eventually } from "../support/Poll.js"
+import { freshStoreDatabase } from "../support/StoreDatabase.js"
+import { storeClient, totalsMismatches } from "../support/StoreQueries.js"
+
+const ROWS = 100_000
+const KILLS = 6
+
+describe("crash safety", () => {
+  it.live(
+    "SIGKILL at random moments while storing 100k slow_log rows: after restarts every row is stored exactly once",
+    () =>
+      Effect.gen(function* () {
+        const marker = newMarker("crash")
+        yield* truncateSlowLog
+        yield* runMariadb(markedStatements(marker, ROWS))
+        const expected = yield* slowLogDigest(marker)
+        expect(expected.count).toBe(ROWS)
+
+        const store = yield* freshStoreDatabase
+        const dir = yield* pipelinesDir({ "crash.yaml": mariadbPipeline("crash_lab", { every: "1s", batchSize: 2000 }) })
+        const env = { SLOWQ_STORE_URL: store.url }
+        const sql = yield* storeClient(store.url)
+        const storedDigest = sql
+          .unsafe<{ count: string; sum_us: string; texts: string }>(
+            `SELECT count(*)::text AS count, coalesce(sum(start_us), 0)::text AS sum_us,
+                    count(DISTINCT sql_text)::text AS texts
+             FROM slowq_events WHERE pipeline = 'crash_lab' AND sql_text LIKE $1`,
+            [`%${marker}%`]
+          )
+          .pipe(Effect.map((rows) => rows[0]!))
+
+        const storedCount = storedDigest.pipe(
+          Effect.map((digest) => Number(digest.count)),
+          // Until a first start has migrated the store there is no table: nothing stored yet.
+          Effect.orElseSucceed(() => 0)
+        )
+        const killedAt: Array<number> = []
+        for (let kill = 0; kill < KILLS; kill++) {
+          const before = yield* storedCount
+          const daemon = startCli(["run", "--pipelines", dir], env)
+          const exited = yield* Effect.fork(waitForExit(daemon))
+          // Kill while it writes: once this start has stored something, after a random extra moment.
+          yield* eventually(
+            "the restarted daemon to store more rows",
+            storedCount.pipe(Effect.map((count) => count > before || count === ROWS)),
+            "60 seconds"
+          )
+          yield* Effect.sleep(`${Math.floor(Math.random() * 700)} millis`)
+          daemon.kill("SIGKILL")
+          const result = yield* Fiber.join(exited)
+          expect(result.signal).toBe("SIGKILL")
+          killedAt.push(yield* storedCount)
+          expect(yield* totalsMismatches(sql)).toEqual([])
+        }
+
+        const daemon = startCli(["run", "--pipelines", dir], env)
+        const exited = yield* Effect.fork(waitForExit(daemon))
+        yield* eventually(
+          "every row in the store",
+          storedDigest.pipe(Effect.map((digest) => Number(digest.count) >= ROWS)),
+          "120 seconds"
+        )
+        daemon.kill("SIGTERM")
+        const final = yield* Fiber.join(exited)
+        expect(final.code).toBe(0)
+
+        expect(yield* storedDigest).toEqual({ count: String(ROWS), sum_us: expected.sumUs, texts: String(ROWS) })
+        expect(yield* totalsMismatches(sql)).toEqual([])
+        const calls = yield* sql.unsafe<{ calls: string }>(
+          `SELECT sum(calls)::text AS calls FROM slowq_queries WHERE pipeline = 'crash_lab' AND fingerprint LIKE $1`,
+          [`%${marker}%`]
+        )
+        expect(calls).toEqual([{ calls: String(ROWS - ROWS / 4) }])
+        // At least one kill must have landed in the middle of the ingest for the test to mean something.
+        expect(killedAt.some((count) => count > 0 && count < ROWS)).toBe(true)
+        yield* truncateSlowLog
+      }).pipe(Effect.scoped),
+    240_000
+  )
+})

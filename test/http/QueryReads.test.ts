@@ -1,0 +1,237 @@
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer, Option, Redacted } from "effect"
+import type { CollectedEvent } from "../../src/domain/CollectedEvent.js"
+import { makeEvent } from "../../src/domain/SlowQueryEvent.js"
+import { Store } from "../../src/store/Store.js"
+import { freshStoreDatabase } from "../support/StoreDatabase.js"
+
+// A small store with exact figures: two pipelines, query AAAA in both.
+const t0Us = 1_700_000_000_000_000 // 2023-11-14T22:13:20Z
+const at = (seconds: number) => new Date(t0Us / 1000 + seconds * 1000)
+const iso = (seconds: number) => at(seconds).toISOString()
+
+const event = (key: string, queryId: string, seconds: number, queryTimeMs: number): CollectedEvent => ({
+  event: makeEvent({
+    key,
+    startTimeUs: t0Us + seconds * 1_000_000,
+    queryTimeMs,
+    sqlText: `select /* ${key} */ ${queryId}`,
+    rowsExamined: 10,
+    rowsSent: 1,
+    db: "shop"
+  }),
+  fingerprint: {
+    fingerprint: `select ${queryId.toLowerCase()}`,
+    queryId,
+    statementType: "select",
+    readOnly: true,
+    tables: queryId === "BBBB" ? ["shop.orders"] : [],
+    multiStatement: false,
+    truncated: false,
+    tags: {},
+    parser: "tokenizer"
+  }
+})
+
+const seed = Effect.gen(function* () {
+  const store = yield* Store
+  yield* store.writeBatch(
+    "p1",
+    "mysql",
+    [
+      event("a1", "AAAA", 0, 10),
+      event("a2", "AAAA", 30, 30),
+      event("a3", "AAAA", 120, 5),
+      event("b1", "BBBB", 60, 100),
+      ...[10, 20, 30, 40, 50].map((s) => event(`c${s}`, "CCCC", s, 1))
+    ],
+    { n: 1 }
+  )
+  yield* store.writeBatch("p2", "mysql", [event("a4", "AAAA", 90, 50), event("d1", "DDDD", 200, 7)], { n: 1 })
+  // A plan of BBBB in p1 only; DDDD was skipped, which is no plan.
+  yield* store.writePlans("p1", [
+    { ...event("b1", "BBBB", 60, 100), explain: { _tag: "Plan", method: "direct", capturedAt: at(70), hash: "h1", plan: { query_block: {} } } }
+  ])
+  yield* store.writePlans("p2", [{ ...event("d1", "DDDD", 200, 7), explain: { _tag: "Skipped", reason: "not a read" } }])
+  return store
+})
+
+const postgresStore = <A, E>(body: Effect.Effect<A, E, Store>) =>
+  Effect.gen(function* () {
+    const db = yield* freshStoreDatabase
+    return yield* body.pipe(Effect.provide(Layer.fresh(Store.layerFromUrl(Redacted.make(db.url)))))
+  }).pipe(Effect.scoped)
+
+const embeddedStore = <A, E>(body: Effect.Effect<A, E, Store>) =>
+  Effect.acquireRelease(
+    Effect.sync(() => mkdtempSync(join(tmpdir(), "slowq-reads-"))),
+    (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+  ).pipe(
+    Effect.flatMap((dir) => body.pipe(Effect.provide(Layer.fresh(Store.layerEmbedded(dir))))),
+    Effect.scoped
+  )
+
+const ids = (page: { readonly queries: ReadonlyArray<{ readonly pipeline: string; readonly id: string }> }) =>
+  page.queries.map((q) => `${q.pipeline}/${q.id}`)
+
+describe.each([
+  ["PostgreSQL", postgresStore],
+  ["embedded (PGlite)", embeddedStore]
+])("the API's store reads on %s", (_, withStore) => {
+  it.live(
+    "rank all-time and windowed totals, page, and describe one query",
+    () =>
+      withStore(
+        Effect.gen(function* () {
+          const store = yield* seed
+          const page = (options: Partial<Parameters<typeof store.listQueries>[0]>) =>
+            store.listQueries({ order: "total_ms", limit: 50, offset: 0, ...options })
+
+          // All time, every order; ties broken by pipeline then id.
+          expect(ids(yield* page({}))).toEqual(["p1/BBBB", "p2/AAAA", "p1/AAAA", "p2/DDDD", "p1/CCCC"])
+          expect(ids(yield* page({ order: "calls" }))).toEqual(["p1/CCCC", "p1/AAAA", "p1/BBBB", "p2/AAAA", "p2/DDDD"])
+          expect(ids(yield* page({ order: "avg_ms" }))).toEqual(["p1/BBBB", "p2/AAAA", "p1/AAAA", "p2/DDDD", "p1/CCCC"])
+          expect(ids(yield* page({ order: "max_ms" }))).toEqual(["p1/BBBB", "p2/AAAA", "p1/AAAA", "p2/DDDD", "p1/CCCC"])
+          expect(ids(yield* page({ pipeline: "p1" }))).toEqual(["p1/BBBB", "p1/AAAA", "p1/CCCC"])
+          expect(ids(yield* page({ pipeline: "nope" }))).toEqual([])
+          expect((yield* page({})).queries.map((q) => [`${q.pipeline}/${q.id}`, q.plan_known])).toEqual([
+            ["p1/BBBB", true],
+            ["p2/AAAA", false],
+            ["p1/AAAA", false],
+            ["p2/DDDD", false],
+            ["p1/CCCC", false]
+          ])
+          expect((yield* page({ since: at(0), until: at(100), limit: 1 })).queries.map((q) => [q.id, q.plan_known])).toEqual([
+            ["BBBB", true]
+          ])
+
+          const first = yield* page({ limit: 2 })
+          expect({ ids: ids(first), more: first.more }).toEqual({ ids: ["p1/BBBB", "p2/AAAA"], more: true })
+          const last = yield* page({ limit: 2, offset: 4 })
+          expect({ ids: ids(last), more: last.more }).toEqual({ ids: ["p1/CCCC"], more: false })
+
+          const a = (yield* page({ pipeline: "p1" })).queries.find((q) => q.id === "AAAA")
+          expect(a).toEqual({
+            id: "AAAA",
+            pipeline: "p1",
+            fingerprint: "select aaaa",
+            dialect: "mysql",
+            statement_type: "select",
+            read_only: true,
+            tables: [],
+            events: 3,
+            calls: 3,
+            total_ms: 45,
+            avg_ms: 15,
+            max_ms: 30,
+            lock_ms: 0,
+            rows_sent: 3,
+            rows_examined: 30,
+            rows_affected: 0,
+            first_seen: at(0),
+            last_seen: at(120),
+            plan_known: false
+          })
+
+          // A window [t0+25s, t0+100s): aggregated from the events in it.
+          const windowed = yield* page({ since: at(25), until: at(100) })
+          expect(ids(windowed)).toEqual(["p1/BBBB", "p2/AAAA", "p1/AAAA", "p1/CCCC"])
+          expect(windowed.queries.map((q) => [q.calls, q.total_ms, q.max_ms])).toEqual([
+            [1, 100, 100],
+            [1, 50, 50],
+            [1, 30, 30],
+            [3, 3, 1]
+          ])
+          const c = windowed.queries[3]!
+          expect([c.first_seen, c.last_seen, c.tables]).toEqual([at(30), at(50), []])
+          expect(ids(yield* page({ since: at(25), until: at(100), order: "calls", limit: 1 }))).toEqual(["p1/CCCC"])
+          expect(ids(yield* page({ until: at(15) }))).toEqual(["p1/AAAA", "p1/CCCC"])
+          expect(ids(yield* page({ since: at(150) }))).toEqual(["p2/DDDD"])
+          expect(ids(yield* page({ since: at(1000) }))).toEqual([])
+
+          // One query over both pipelines, then over one.
+          const stats = yield* store.queryStats("AAAA")
+          expect(Option.getOrThrow(stats)).toEqual({
+            id: "AAAA",
+            pipelines: ["p1", "p2"],
+            fingerprint: "select aaaa",
+            dialect: "mysql",
+            statement_type: "select",
+            read_only: true,
+            tables: [],
+            events: 4,
+            calls: 4,
+            total_ms: 95,
+            avg_ms: 23.75,
+            max_ms: 50,
+            lock_ms: 0,
+            rows_sent: 4,
+            rows_examined: 40,
+            rows_affected: 0,
+            first_seen: at(0),
+            last_seen: at(120),
+            slowest_sample: "select /* a4 */ AAAA"
+          })
+          const inP1 = Option.getOrThrow(yield* store.queryStats("AAAA", "p1"))
+          expect([inP1.pipelines, inP1.events, inP1.total_ms, inP1.slowest_sample]).toEqual([
+            ["p1"],
+            3,
+            45,
+            "select /* a2 */ AAAA"
+          ])
+          expect(yield* store.explainOutcomes()).toEqual([
+            { pipeline: "p1", status: "plan", queries: 1 },
+            { pipeline: "p2", status: "skipped", queries: 1 }
+          ])
+          expect(Option.isNone(yield* store.queryStats("ZZZZ"))).toBe(true)
+          expect(Option.isNone(yield* store.queryStats("DDDD", "p1"))).toBe(true)
+
+          // Buckets of 60 s aligned on the epoch: t0 = 1_700_000_000 s falls in the one starting 20 s before it.
+          const intervals = yield* store.queryIntervals("AAAA", { since: at(0), until: at(180), bucketSeconds: 60 })
+          expect(intervals).toEqual([
+            { start: at(-20), events: 2, calls: 2, total_ms: 40, avg_ms: 20, max_ms: 30, rows_sent: 2, rows_examined: 20 },
+            { start: at(40), events: 1, calls: 1, total_ms: 50, avg_ms: 50, max_ms: 50, rows_sent: 1, rows_examined: 10 },
+            { start: at(100), events: 1, calls: 1, total_ms: 5, avg_ms: 5, max_ms: 5, rows_sent: 1, rows_examined: 10 }
+          ])
+          const p1Only = yield* store.queryIntervals("AAAA", { pipeline: "p1", since: at(0), until: at(100), bucketSeconds: 3600 })
+          expect(p1Only.map((i) => [i.start.toISOString(), i.calls, i.total_ms])).toEqual([["2023-11-14T22:00:00.000Z", 2, 40]])
+
+          const samples = yield* store.querySamples("AAAA", { limit: 2 })
+          expect(samples).toEqual([
+            {
+              pipeline: "p1",
+              start_time: at(120),
+              calls: 1,
+              query_time_ms: 5,
+              lock_time_ms: 0,
+              rows_sent: 1,
+              rows_examined: 10,
+              rows_affected: 0,
+              db: "shop",
+              sql_text: "select /* a3 */ AAAA",
+              truncated: false
+            },
+            {
+              pipeline: "p2",
+              start_time: at(90),
+              calls: 1,
+              query_time_ms: 50,
+              lock_time_ms: 0,
+              rows_sent: 1,
+              rows_examined: 10,
+              rows_affected: 0,
+              db: "shop",
+              sql_text: "select /* a4 */ AAAA",
+              truncated: false
+            }
+          ])
+          const windowSamples = yield* store.querySamples("AAAA", { pipeline: "p1", since: at(0), until: at(100), limit: 10 })
+          expect(windowSamples.map((s) => s.start_time.toISOString())).toEqual([iso(30), iso(0)])
+        })
+      ),
+    120_000
+  )
+})

@@ -1,0 +1,39 @@
+import { type ChildProcess, spawn } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import { Effect } from "effect"
+
+export const cliPath = fileURLToPath(new URL("../../src/bin/slowq.js", import.meta.url))
+export const projectRoot = fileURLToPath(new URL("../..", import.meta.url))
+
+export interface CliResult {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** Starts `slowq ARGS…` as a user would, in its own process. */
+export const startCli = (args: ReadonlyArray<string>, env: Record<string, string> = {}): ChildProcess =>
+  spawn(process.execPath, [cliPath, ...args], {
+    cwd: projectRoot,
+    env: { ...process.env, SLOWQ_LOG_LEVEL: "info", SLOWQ_HTTP_ADDR: "127.0.0.1:0", ...env },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+
+/** Collects a started process's output until it exits. */
+export const waitForExit = (child: ChildProcess): Effect.Effect<CliResult> =>
+  Effect.async<CliResult>((resume) => {
+    let stdout = ""
+    let stderr = ""
+    child.stdout?.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString("utf8")
+    })
+    child.stderr?.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString("utf8")
+    })
+    child.on("close", (code, signal) => resume(Effect.succeed({ code, signal, stdout, stderr })))
+  })
+
+/** Runs `slowq ARGS…` to completion. */
+export const runCli = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  Effect.suspend(() => waitForExit(startCli(args, env)))
