@@ -1,8 +1,9 @@
+import { spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
-import { Reactivity } from "@effect/experimental"
-import { MysqlClient } from "@effect/sql-mysql2"
+import { createServer, type Server, type Socket } from "node:net"
 import { describe, expect, it, layer } from "@effect/vitest"
-import { Chunk, Context, Effect, Either, Layer, Option, Schedule, Schema, Stream } from "effect"
+import { Chunk, Context, Deferred, Effect, Either, Fiber, Layer, Option, Schedule, Schema, Stream } from "effect"
+import * as Mysql from "mysql2"
 import type { SlowQueryEvent } from "../../src/domain/SlowQueryEvent.js"
 import type { SourceBatch } from "../../src/plugin/SlowQuerySource.js"
 import { Config } from "./config.js"
@@ -120,16 +121,36 @@ describe("mysql_slow_log_table rows", () => {
 const URL_ROOT = "mysql://root@127.0.0.1:3306/test"
 const WHERE = "MySQL at 127.0.0.1:3306"
 
-/** A client of our own for running statements, as an application would. `maxConnections: 1` keeps one thread id. */
+/**
+ * A connection of our own for running statements, as an application would: one thread id, statements as
+ * server-side prepared statements. Closed with the test's scope.
+ */
 const openSession = (options: { readonly charset?: string } = {}) =>
-  MysqlClient.make({
-    host: "127.0.0.1",
-    port: 3306,
-    username: "root",
-    database: "test",
-    maxConnections: 1,
-    poolConfig: { maxIdle: 1, ...(options.charset === undefined ? {} : { charset: options.charset }) }
-  }).pipe(Effect.provide(Reactivity.layer))
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const connection = Mysql.createConnection({
+        host: "127.0.0.1",
+        port: 3306,
+        user: "root",
+        database: "test",
+        ...(options.charset === undefined ? {} : { charset: options.charset })
+      })
+      connection.on("error", () => {})
+      return connection
+    }),
+    (connection) => Effect.sync(() => connection.end())
+  ).pipe(
+    Effect.map((connection) => ({
+      unsafe: <A = unknown>(sql: string, params: ReadonlyArray<string | number> = []) =>
+        Effect.async<ReadonlyArray<A>, Mysql.QueryError>((resume) => {
+          connection.execute(sql, [...params], (error: Mysql.QueryError | null, result: unknown) => {
+            if (error !== null) resume(Effect.fail(error))
+            // The test names the columns it selects.
+            else resume(Effect.succeed(Array.isArray(result) ? (result as ReadonlyArray<A>) : []))
+          })
+        })
+    }))
+  )
 
 type Session = Effect.Effect.Success<ReturnType<typeof openSession>>
 
@@ -175,15 +196,16 @@ const serverNowUs = Effect.flatMap(Lab, ({ admin }) =>
 )
 
 // The marker is split in the query text so that this query's own slow_log row never matches it.
-const markerCondition = "LOCATE(CONCAT('mk', ?), sql_text) > 0"
+const markerCondition = "LOCATE(CONCAT(?, ?), sql_text) > 0"
+const markerParams = (marker: string) => [marker.slice(0, 2), marker.slice(2)]
 
 /** Waits until `count` rows carrying `marker` are visible in mysql.slow_log. */
 const waitForRows = (marker: string, count: number) =>
   Effect.flatMap(Lab, ({ admin }) =>
     admin
-      .unsafe<{ readonly n: string }>(`SELECT CAST(COUNT(*) AS CHAR) AS n FROM mysql.slow_log WHERE ${markerCondition}`, [
-        marker.slice(2)
-      ])
+      .unsafe<{ readonly n: string }>(`SELECT CAST(COUNT(*) AS CHAR) AS n FROM mysql.slow_log WHERE ${markerCondition}`,
+        markerParams(marker)
+      )
       .pipe(
         Effect.flatMap((rows) =>
           Number(rows[0]!.n) >= count
@@ -195,12 +217,68 @@ const waitForRows = (marker: string, count: number) =>
       )
   )
 
+/** A user that may read mysql.slow_log and nothing else, dropped with the test's scope; its name is unique. */
+const createReader = (prefix: string) =>
+  Effect.gen(function* () {
+    const { admin } = yield* Lab
+    const user = `${prefix}_${randomBytes(4).toString("hex")}`
+    yield* Effect.acquireRelease(admin.unsafe(`CREATE USER '${user}'@'%'`), () =>
+      Effect.orDie(admin.unsafe(`DROP USER IF EXISTS '${user}'@'%'`))
+    )
+    yield* admin.unsafe(`GRANT SELECT ON mysql.slow_log TO '${user}'@'%'`)
+    return user
+  })
+
+/** The server's threads of `user`: id, command, and whether it is running the source's read of mysql.slow_log. */
+const threadsOf = (user: string) =>
+  Effect.flatMap(Lab, ({ admin }) =>
+    admin.unsafe<{ readonly id: string; readonly command: string; readonly reading: string }>(
+      `SELECT CAST(ID AS CHAR) AS id, COMMAND AS command, CAST(IFNULL(INFO, '') LIKE '%FROM mysql.slow_log%' AS CHAR) AS reading
+       FROM information_schema.PROCESSLIST WHERE USER = ? ORDER BY ID`,
+      [user]
+    )
+  ).pipe(
+    Effect.map((rows) => rows.map((row) => ({ id: Number(row.id), command: row.command, reading: row.reading === "1" })))
+  )
+
+/**
+ * Enough rows that a read of the whole table outlasts the socket's buffers by far (on this machine a few
+ * thousand rows fit in them), so that an interrupted read really leaves the server in the middle of its result.
+ */
+const ROWS_FOR_A_LONG_READ = 100_000
+
+/** Logs statements through the mariadb client until mysql.slow_log holds `count` rows (a fresh server has few). */
+const ensureSlowLogRows = (count: number) =>
+  Effect.gen(function* () {
+    const { admin } = yield* Lab
+    const [row] = yield* admin.unsafe<{ readonly n: string }>("SELECT CAST(COUNT(*) AS CHAR) AS n FROM mysql.slow_log")
+    const missing = count - Number(row!.n)
+    if (missing <= 0) return
+    // Letters only: the marker must survive fingerprinting unchanged, like a table name.
+    const marker = `slowqfill${Array.from(randomBytes(8), (byte) => String.fromCharCode(97 + (byte % 26))).join("")}`
+    const script = `SELECT /* ${marker} */ 1;\n`.repeat(missing)
+    yield* Effect.async<void, string>((resume) => {
+      const child = spawn("mariadb", ["-h", "127.0.0.1", "-P", "3306", "-u", "root", "-c", "-s", "test"], {
+        stdio: ["pipe", "ignore", "pipe"]
+      })
+      let stderr = ""
+      child.stderr.on("data", (data: Buffer) => {
+        stderr += data.toString()
+      })
+      child.on("error", (error) => resume(Effect.fail(`cannot run mariadb: ${error.message}`)))
+      child.on("close", (code) => resume(code === 0 ? Effect.void : Effect.fail(`mariadb exited with ${code}: ${stderr}`)))
+      child.stdin.end(script)
+    })
+    yield* waitForRows(marker, missing)
+  })
+
 const sourceConfig = (fields: Record<string, unknown> = {}) =>
   Schema.decodeUnknownSync(Config)({ type: "mysql_slow_log_table", url: URL_ROOT, ...fields })
 
 const readBatches = (
   source: Effect.Effect.Success<ReturnType<typeof make>>,
-  checkpoint: typeof Checkpoint.Encoded | undefined
+  // unknown: a stored checkpoint is JSON, possibly written by an earlier version
+  checkpoint: unknown
 ): Effect.Effect<ReadonlyArray<SourceBatch>, unknown> =>
   Stream.runCollect(source.read(Option.fromNullable(checkpoint))).pipe(Effect.map(Chunk.toReadonlyArray))
 
@@ -246,7 +324,7 @@ layer(LabLive, { excludeTestServices: true })("mysql_slow_log_table on the local
         `SELECT CAST(TIMESTAMPDIFF(MICROSECOND, FROM_UNIXTIME(0), start_time) AS CHAR) AS start_us,
            CAST(TIME_TO_SEC(query_time) * 1000 AS CHAR) AS query_ms, CAST(TIME_TO_SEC(lock_time) * 1000 AS CHAR) AS lock_ms
          FROM mysql.slow_log WHERE ${markerCondition} ORDER BY start_time`,
-        [marker.slice(2)]
+        markerParams(marker)
       )
 
       const source = yield* make(sourceConfig())
@@ -322,7 +400,7 @@ layer(LabLive, { excludeTestServices: true })("mysql_slow_log_table on the local
       yield* waitForRows(marker, count)
       const groups = yield* admin.unsafe<{ readonly n: string }>(
         `SELECT CAST(COUNT(*) AS CHAR) AS n FROM mysql.slow_log WHERE ${markerCondition} GROUP BY query_time`,
-        [marker.slice(2)]
+        markerParams(marker)
       )
       const expectedSizes = groups.map((group) => Number(group.n)).sort((a, b) => a - b)
       expect(expectedSizes.at(-1)).toBeGreaterThan(1)
@@ -428,22 +506,95 @@ layer(LabLive, { excludeTestServices: true })("mysql_slow_log_table on the local
     })
   )
 
-  it.scoped("drops the driver's untagged SELECT 1 of its own connections, also on the next run's re-read", () =>
+  it.scoped("sends only statements tagged /* slowq */, keeps an application's SELECT 1, and takes an old checkpoint", () =>
     Effect.gen(function* () {
+      const { admin } = yield* Lab
+      const user = yield* createReader("slowq_tag")
       const from = yield* serverNowUs
-      // Each `make` opens a pool, whose driver logs an untagged `SELECT 1` from slowq's own connection.
-      const first = yield* readBatches(yield* make(sourceConfig()), { endUs: from })
+      const source = yield* make(sourceConfig({ url: `mysql://${user}@127.0.0.1:3306` }))
+      // Earlier versions stored the thread ids of their driver's untagged probe; such a checkpoint still reads.
+      const first = yield* readBatches(source, { endUs: from, ownThreads: [1, 2, 3] })
       const session = yield* openSession()
       const userThread = yield* threadIdOf(session)
       yield* session.unsafe("SELECT 1")
-      const second = yield* readBatches(yield* make(sourceConfig()), lastCheckpoint(first))
-      const probes = (batches: ReadonlyArray<SourceBatch>) =>
-        batches.flatMap((batch) => batch.events).filter((event) => event.sqlText === "SELECT 1" && event.startTimeUs >= from)
-      expect(probes(first)).toEqual([])
-      // The overlap re-reads the first run's probe: still dropped, while the user's SELECT 1s are kept (the
-      // session's own pool probe and the explicit one).
-      expect(probes(second).map((event) => event.threadId)).toEqual([userThread, userThread])
-      expect((lastCheckpoint(second).ownThreads ?? []).length).toBe(2)
+      // Logged after the SELECT 1 of the same thread: once it is there, so is the SELECT 1.
+      const marker = newMarker()
+      yield* session.unsafe(`SELECT /* ${marker} */ 1`)
+      yield* waitForRows(marker, 1)
+      const second = yield* readBatches(source, lastCheckpoint(first))
+      expect(Object.keys(lastCheckpoint(second))).toEqual(["endUs"])
+      const probes = second
+        .flatMap((batch) => batch.events)
+        .filter((event) => event.sqlText === "SELECT 1" && event.threadId === userThread)
+      expect(probes.length).toBe(1)
+
+      // Everything the source's own connections sent: start at the login, 2 statements, then 3 per read.
+      const own = yield* admin
+        .unsafe<{ readonly sql_text: string }>(
+          "SELECT CAST(sql_text AS CHAR) AS sql_text FROM mysql.slow_log WHERE user_host LIKE CONCAT(?, '[%') ORDER BY start_time",
+          [user]
+        )
+        .pipe(
+          Effect.filterOrFail((rows) => rows.length >= 8, () => "not yet logged"),
+          Effect.retry({ schedule: Schedule.spaced("50 millis"), times: 100 })
+        )
+      expect(own.filter((row) => !row.sql_text.startsWith("/* slowq */"))).toEqual([])
+      expect(own.length).toBe(8)
+    })
+  )
+
+  it.scoped("stops an interrupted read on the server at once, leaves no connection behind and reads again", () =>
+    Effect.gen(function* () {
+      const { admin } = yield* Lab
+      yield* ensureSlowLogRows(ROWS_FOR_A_LONG_READ)
+      const user = yield* createReader("slowq_intr")
+      const source = yield* make(sourceConfig({ url: `mysql://${user}@127.0.0.1:3306`, batch_size: 500, max_connections: 1 }))
+      const firstBatch = yield* Deferred.make<number>()
+      // A slow consumer of the whole table: the server is left writing into a paused socket.
+      const reading = yield* source.read(Option.none()).pipe(
+        Stream.runForEach((batch) =>
+          Deferred.succeed(firstBatch, batch.events.length).pipe(Effect.zipRight(Effect.sleep("200 millis")))
+        ),
+        Effect.fork
+      )
+      expect(yield* Deferred.await(firstBatch).pipe(Effect.timeout("30 seconds"))).toBe(500)
+      const before = yield* threadsOf(user)
+      expect(before.map(({ command, reading }) => ({ command, reading }))).toEqual([{ command: "Query", reading: true }])
+
+      const started = Date.now()
+      const exit = yield* Fiber.interrupt(reading).pipe(Effect.timeout("15 seconds"))
+      const elapsedMs = Date.now() - started
+      yield* Effect.log(`interrupting the read took ${elapsedMs} ms`)
+      expect(exit._tag).toBe("Failure")
+      expect(elapsedMs).toBeLessThan(3000)
+      // The query was killed and its connection closed: the server has no thread of this user left, although
+      // the source (and its pool) is still open.
+      expect(yield* threadsOf(user).pipe(
+        Effect.filterOrFail((threads) => threads.length === 0, () => "still there"),
+        Effect.retry({ schedule: Schedule.spaced("50 millis"), times: 20 }),
+        Effect.orElseSucceed(() => "a thread of the interrupted read is still on the server")
+      )).toEqual([])
+      // Stopped by a KILL from another connection of the same user, not only by closing the socket.
+      const kills = yield* admin
+        .unsafe<{ readonly sql_text: string }>(
+          `SELECT CAST(sql_text AS CHAR) AS sql_text FROM mysql.slow_log
+           WHERE user_host LIKE CONCAT(?, '[%') AND sql_text LIKE '%KILL QUERY%'`,
+          [user]
+        )
+        .pipe(
+          Effect.filterOrFail((rows) => rows.length > 0, () => "not yet logged"),
+          Effect.retry({ schedule: Schedule.spaced("50 millis"), times: 100 })
+        )
+      expect(kills.map((row) => row.sql_text)).toEqual([`/* slowq */ KILL QUERY ${before[0]!.id}`])
+
+      // The one pooled connection was not leaked: the same source reads again.
+      const marker = newMarker()
+      const from = yield* serverNowUs
+      const session = yield* openSession()
+      yield* session.unsafe(`SELECT /* ${marker} */ 1`)
+      yield* waitForRows(marker, 1)
+      const events = eventsWith(yield* readBatches(source, { endUs: from }).pipe(Effect.timeout("20 seconds")), marker)
+      expect(events.map((event) => event.sqlText)).toEqual([`SELECT /* ${marker} */ 1`])
     })
   )
 
@@ -498,6 +649,37 @@ layer(LabLive, { excludeTestServices: true })("mysql_slow_log_table on the local
         "cannot connect to MySQL at 127.0.0.1:1: connection refused. Check that the server is running and that the host and port in source.url are right."
       ])
       expect(error.cause).toBeDefined()
+    })
+  )
+
+  it.scoped("says the server gave no answer within connect_timeout_ms when it accepts but never speaks", () =>
+    Effect.gen(function* () {
+      // A listener on the loopback that accepts connections and never sends MySQL's greeting.
+      const sockets = new Set<Socket>()
+      const server = yield* Effect.acquireRelease(
+        Effect.async<Server>((resume) => {
+          const listener = createServer((socket) => {
+            sockets.add(socket)
+          })
+          listener.listen(0, "127.0.0.1", () => resume(Effect.succeed(listener)))
+        }),
+        (listener) =>
+          Effect.sync(() => {
+            for (const socket of sockets) socket.destroy()
+            listener.close()
+          })
+      )
+      const address = server.address()
+      const port = address !== null && typeof address === "object" ? address.port : 0
+      const started = Date.now()
+      const error = yield* Effect.flip(
+        make(sourceConfig({ url: `mysql://root@127.0.0.1:${port}/test`, connect_timeout_ms: 300 }))
+      )
+      expect(Date.now() - started).toBeLessThan(3000)
+      expect([error.operation, error.message]).toEqual([
+        "connect",
+        `cannot connect to MySQL at 127.0.0.1:${port}: no answer within 300 ms. Check that the server is up and that no firewall drops the connection.`
+      ])
     })
   )
 

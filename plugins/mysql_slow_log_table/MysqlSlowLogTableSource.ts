@@ -1,12 +1,9 @@
 import { createHash } from "node:crypto"
-import { Reactivity } from "@effect/experimental"
-import type { Connection } from "@effect/sql/SqlConnection"
-import type { SqlError } from "@effect/sql/SqlError"
-import { MysqlClient } from "@effect/sql-mysql2"
 import { Chunk, type Context, Effect, Either, Layer, Option, Predicate, Redacted, Schema, Stream } from "effect"
 import { makeEvent, type SlowQueryEvent } from "../../src/domain/SlowQueryEvent.js"
 import { type SourceBatch, SlowQuerySource, SourceError } from "../../src/plugin/SlowQuerySource.js"
 import { type Config, parseMysqlUrl } from "./config.js"
+import { type MysqlConnection, type MysqlError, makePool } from "./MysqlSession.js"
 import * as Queries from "./queries.js"
 
 const PLUGIN = "mysql_slow_log_table"
@@ -15,15 +12,13 @@ const PLUGIN = "mysql_slow_log_table"
 // Pure parts, exported for the tests
 
 /**
- * The position a batch hands back: the latest statement END time read so far, in epoch microseconds, and the
- * thread ids of slowq's own recent connections (their untagged driver `SELECT 1` is not collected).
+ * The position a batch hands back: the latest statement END time read so far, in epoch microseconds.
+ * Checkpoints of earlier versions also carry `ownThreads` (thread ids of the old driver's untagged `SELECT 1`);
+ * decoding ignores that field and the next checkpoint drops it.
  */
 export const Checkpoint = Schema.Struct({
-  endUs: Schema.Int.pipe(Schema.nonNegative()),
-  ownThreads: Schema.optionalWith(Schema.Array(Schema.Int), { exact: true, default: () => [] })
+  endUs: Schema.Int.pipe(Schema.nonNegative())
 })
-/** Own thread ids remembered: enough to cover every connection opened within the overlap window. */
-const OWN_THREADS_KEPT = 64
 export type Checkpoint = typeof Checkpoint.Type
 
 /**
@@ -115,10 +110,6 @@ export const toEntry = (raw: unknown): Either.Either<SlowLogEntry, string> => {
   })
 }
 
-/** The driver's untagged pool probe, sent by one of slowq's own connections. */
-export const isOwnProbe = (entry: SlowLogEntry, ownThreads: ReadonlySet<number>): boolean =>
-  entry.event.sqlText === Queries.driverProbe && entry.event.threadId !== null && ownThreads.has(entry.event.threadId)
-
 /**
  * Ordinals among rows with the same natural key, in read order. Such rows have the same start and query time,
  * hence the same end time: they sit next to each other in the end-time order and always fall into the same
@@ -153,14 +144,14 @@ export const settingsProblem = (
   return undefined
 }
 
-/** What the driver reported, dug out of the SqlError (and of Node's AggregateError for multi-address hosts). */
+/** What the driver reported, dug out of the MysqlError (and of Node's AggregateError for multi-address hosts). */
 interface DriverFailure {
   readonly code: string | undefined
   readonly errno: number | undefined
   readonly text: string
 }
 
-const driverFailure = (error: SqlError): DriverFailure => {
+const driverFailure = (error: MysqlError): DriverFailure => {
   let cause: unknown = error.cause
   if (cause instanceof AggregateError && cause.errors.length > 0 && !Predicate.hasProperty(cause, "code")) {
     cause = cause.errors[0]
@@ -192,7 +183,7 @@ const quoteAccount = (context: ServerContext): string => {
 }
 
 /** A driver error as a sentence a DBA can act on. */
-export const describeSqlError = (operation: "connect" | "poll", error: SqlError, context: ServerContext): string => {
+export const describeMysqlError = (operation: "connect" | "poll", error: MysqlError, context: ServerContext): string => {
   const { where } = context
   const failure = driverFailure(error)
   switch (failure.code) {
@@ -222,14 +213,14 @@ export const describeSqlError = (operation: "connect" | "poll", error: SqlError,
     case "EPIPE":
       return `lost the connection to ${where} while ${operation === "connect" ? "connecting" : "reading mysql.slow_log"} (${failure.code}); the next run reads again from the last stored checkpoint.`
   }
-  if (error.message === "MysqlClient: Connection timeout") {
-    return `cannot connect to ${where}: no answer within 5 s. Check that the server is up and that no firewall drops the connection.`
-  }
   return `${operation === "connect" ? "connecting to" : "reading mysql.slow_log on"} ${where} failed: ${failure.text}${failure.code === undefined ? "" : ` (${failure.code})`}`
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
 // The source
+
+/** Rows read ahead of the consumer before the socket is paused: bounds memory, keeps round trips few. */
+const BUFFERED_ROWS = 1000
 
 const REQUIRED_COLUMNS = [
   "start_time",
@@ -246,7 +237,6 @@ const REQUIRED_COLUMNS = [
 
 const AccountRow = Schema.Struct({ account: Schema.String })
 const ColumnRow = Schema.Struct({ name: Schema.String })
-const IdRow = Schema.Struct({ id: Schema.NumberFromString.pipe(Schema.int()) })
 const SettingsRow = Schema.Struct({ slow_query_log: Schema.String, log_output: Schema.String, now_s: Schema.String })
 
 /** Builds the source; the MySQL pool lives in the caller's scope and is never published as a service. */
@@ -263,11 +253,11 @@ export const make = Effect.fn("MysqlSlowLogTableSource.make")(function* (config:
   const where = `MySQL at ${target.host.includes(":") ? `[${target.host}]` : target.host}:${target.port}`
   // Learnt once connected; until then messages name the URL's user.
   let account: string | undefined
-  const fail = (operation: "connect" | "poll") => (error: SqlError) =>
+  const fail = (operation: "connect" | "poll") => (error: MysqlError) =>
     new SourceError({
       plugin: PLUGIN,
       operation,
-      message: describeSqlError(operation, error, {
+      message: describeMysqlError(operation, error, {
         where,
         user: target.user,
         account,
@@ -278,13 +268,13 @@ export const make = Effect.fn("MysqlSlowLogTableSource.make")(function* (config:
     })
 
   const query = <A, I>(
-    connection: Connection,
+    connection: MysqlConnection,
     operation: "connect" | "poll",
     text: string,
-    params: ReadonlyArray<unknown>,
+    params: ReadonlyArray<string | number>,
     row: Schema.Schema<A, I>
   ) =>
-    connection.execute(text, params, undefined).pipe(
+    connection.execute(text, params).pipe(
       Effect.mapError(fail(operation)),
       Effect.flatMap((rows) =>
         Schema.decodeUnknown(Schema.Array(row))(rows).pipe(
@@ -303,20 +293,20 @@ export const make = Effect.fn("MysqlSlowLogTableSource.make")(function* (config:
 
   const password =
     config.password ?? (target.passwordFromUrl === undefined ? undefined : Redacted.make(target.passwordFromUrl))
-  const client = yield* MysqlClient.make({
+  const pool = yield* makePool({
     host: target.host,
     port: target.port,
-    database: target.database,
-    username: target.user,
+    user: target.user,
     password,
-    maxConnections: config.max_connections,
-    poolConfig: { connectTimeout: config.connect_timeout_ms, maxIdle: config.max_connections }
-  }).pipe(Effect.provide(Reactivity.layer), Effect.mapError(fail("connect")))
+    database: target.database,
+    connectTimeoutMs: config.connect_timeout_ms,
+    maxConnections: config.max_connections
+  })
 
   // Fail fast at start on what the runtime cannot fix by retrying: login, grant, table shape.
   const columns = yield* Effect.scoped(
     Effect.gen(function* () {
-      const connection = yield* Effect.mapError(client.reserve, fail("connect"))
+      const connection = yield* Effect.mapError(pool.reserve, fail("connect"))
       const [current] = yield* query(connection, "connect", Queries.currentUser, [], AccountRow)
       account = current?.account
       const visible = yield* query(connection, "connect", Queries.slowLogColumns, [], ColumnRow)
@@ -339,13 +329,13 @@ export const make = Effect.fn("MysqlSlowLogTableSource.make")(function* (config:
   const overlapUs = config.overlap_seconds * 1_000_000
   const decodeCheckpoint = Schema.decodeUnknown(Checkpoint)
 
-  const toEntries = (ownThreads: ReadonlySet<number>) => (rows: Chunk.Chunk<unknown>) => {
+  const toEntries = (rows: Chunk.Chunk<unknown>) => {
     const entries: Array<SlowLogEntry> = []
     const problems: Array<string> = []
     for (const raw of rows) {
       const entry = toEntry(raw)
       if (Either.isLeft(entry)) problems.push(entry.left)
-      else if (!isOwnProbe(entry.right, ownThreads)) entries.push(entry.right)
+      else entries.push(entry.right)
     }
     const result = Chunk.unsafeFromArray(entries)
     // A bad row is data, not a failed run: say so and go on with the others.
@@ -371,11 +361,7 @@ export const make = Effect.fn("MysqlSlowLogTableSource.make")(function* (config:
           )
         )
       : undefined
-    const connection = yield* Effect.mapError(client.reserve, fail("connect"))
-    const [own] = yield* query(connection, "poll", Queries.connectionId, [], IdRow)
-    const ownThreads = [...new Set([...(previous?.ownThreads ?? []), ...(own === undefined ? [] : [own.id])])].slice(
-      -OWN_THREADS_KEPT
-    )
+    const connection = yield* Effect.mapError(pool.reserve, fail("connect"))
     // The CSV log table stores wall-clock text in the zone of the session that logged the row, and this
     // session parses it back in its own zone: align it with the writers' zone on every read.
     if (config.log_time_zone === undefined) {
@@ -399,9 +385,11 @@ export const make = Effect.fn("MysqlSlowLogTableSource.make")(function* (config:
     const watermarkUs = previous?.endUs ?? 0
     const fromUs = Math.max(0, watermarkUs - overlapUs)
 
-    return connection.executeStream(readSql, [fromUs], undefined).pipe(
+    // Stopped before its end (shutdown, interrupted run), the session kills the query on the server and
+    // destroys the connection instead of returning it to the pool.
+    return connection.stream(readSql, [fromUs], { bufferRows: BUFFERED_ROWS }).pipe(
       Stream.mapError(fail("poll")),
-      Stream.mapChunksEffect(toEntries(new Set(ownThreads))),
+      Stream.mapChunksEffect(toEntries),
       Stream.mapAccum(initialKeyState, (state, entry) => {
         const [next, event] = assignKey(state, entry)
         return [next, { event, endUs: entry.endUs }] as const
@@ -410,7 +398,7 @@ export const make = Effect.fn("MysqlSlowLogTableSource.make")(function* (config:
       Stream.mapAccum(watermarkUs, (watermark, chunk): readonly [number, SourceBatch] => {
         const lastEndUs = Option.match(Chunk.last(chunk), { onNone: () => watermark, onSome: (item) => item.endUs })
         const next = Math.max(watermark, Math.min(lastEndUs, ceilingUs))
-        const checkpoint: Checkpoint = { endUs: next, ownThreads }
+        const checkpoint: Checkpoint = { endUs: next }
         return [next, { events: Chunk.toReadonlyArray(Chunk.map(chunk, (item) => item.event)), checkpoint }]
       })
     )

@@ -79,7 +79,7 @@ export const Config = Schema.Struct({
     default: () => 5000
   }).annotations({
     description:
-      "How long to wait for a new connection before reporting the server unreachable. The client's first connection check gives up after 5 s whatever this says."
+      "How long to wait for a new connection, the login included, before reporting the server unreachable."
   })
 })
 export type Config = typeof Config.Type

@@ -1,7 +1,9 @@
 /**
  * SQL text of the mysql_slow_log_table source. Every statement starts with `/* slowq *\/`: with
  * long_query_time = 0 the server logs the poll itself, and `readSlowLog` skips rows starting with the tag.
- * Only constant text and numeric parameters go to the server, so the text protocol `.stream` uses is safe.
+ * Small statements go through server-side prepared statements; `readSlowLog` is streamed over the text protocol,
+ * where the driver formats the parameters into the text: safe because only this constant text and numeric
+ * parameters travel on it. The session never allows several statements in one call (`multipleStatements: false`).
  */
 
 export const SLOWQ_TAG = "/* slowq */"
@@ -19,13 +21,10 @@ export const slowLogColumns = `${SLOWQ_TAG} SELECT COLUMN_NAME AS name FROM info
 export const probeSlowLog = `${SLOWQ_TAG} SELECT 1 FROM mysql.slow_log LIMIT 0`
 
 /**
- * This connection's thread id. The driver's pool opens with an untagged `SELECT 1` that the server logs too;
- * knowing our own thread ids lets the source drop exactly those rows.
+ * Stops our own read on the server when the runtime stops consuming it early (shutdown, interrupted run). Sent
+ * from a separate connection: the reading one is busy, paused in the middle of the result.
  */
-export const connectionId = `${SLOWQ_TAG} SELECT CAST(CONNECTION_ID() AS CHAR) AS id`
-
-/** The untagged statement the driver's pool sends when it opens (see `connectionId`). */
-export const driverProbe = "SELECT 1"
+export const killQuery = (threadId: number) => `${SLOWQ_TAG} KILL QUERY ${Math.trunc(threadId)}`
 
 /** Makes the session read start_time in the zone the statements were logged in (see `log_time_zone`). */
 export const setGlobalTimeZone = `${SLOWQ_TAG} SET time_zone = @@global.time_zone`
