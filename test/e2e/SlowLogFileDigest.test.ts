@@ -33,8 +33,20 @@ const runWithStdin = (args: ReadonlyArray<string>, input: Buffer) =>
 
 interface DigestJson {
   readonly global: { readonly count: number; readonly unique: number; readonly files: ReadonlyArray<string> }
-  readonly classes: ReadonlyArray<{ readonly rank: number; readonly id: string; readonly count: number; readonly fingerprint: string }>
+  readonly classes: ReadonlyArray<{
+    readonly rank: number
+    readonly id: string
+    readonly count: number
+    readonly fingerprint: string
+    readonly sample: { readonly file: string }
+  }>
 }
+
+/** The classes with the sample's file name set aside: it names the input, which differs between the runs. */
+const classesOf = (report: DigestJson) => ({
+  files: [...new Set(report.classes.map((c) => c.sample.file))],
+  classes: report.classes.map((c) => ({ ...c, sample: { ...c.sample, file: "" } }))
+})
 
 describe("slowq digest, as a user runs it", () => {
   it.live("prints the report of a slow log, with no database", () =>
@@ -61,12 +73,12 @@ describe("slowq digest, as a user runs it", () => {
       expect(expected.global.count).toBe(3000)
       expect(expected.classes.map((c) => c.rank)).toEqual([1, 2, 3, 4, 5])
       const gz = JSON.parse((yield* runCli(["digest", "--format", "json", "--top", "5", `${file}.gz`])).stdout) as DigestJson
-      expect(gz.classes).toEqual(expected.classes)
+      expect(classesOf(gz)).toEqual({ files: [`${file}.gz`], classes: classesOf(expected).classes })
       const stdin = yield* runWithStdin(["digest", "--format", "json", "--top", "5", "-"], gzipSync(readFileSync(file)))
       expect(stdin.code).toBe(0)
       const fromStdin = JSON.parse(stdin.stdout) as DigestJson
       expect(fromStdin.global.files).toEqual(["(stdin)"])
-      expect(fromStdin.classes).toEqual(expected.classes)
+      expect(classesOf(fromStdin)).toEqual({ files: ["(stdin)"], classes: classesOf(expected).classes })
     })
   )
 

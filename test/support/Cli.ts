@@ -37,3 +37,18 @@ export const waitForExit = (child: ChildProcess): Effect.Effect<CliResult> =>
 /** Runs `slowq ARGS…` to completion. */
 export const runCli = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
   Effect.suspend(() => waitForExit(startCli(args, env)))
+
+/** Waits until a started process has written `text` to stderr (where slowq logs), e.g. "slowq is running". */
+export const waitForLog = (child: ChildProcess, text: string): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    let seen = ""
+    const onData = (chunk: Buffer) => {
+      seen += chunk.toString("utf8")
+      if (seen.includes(text)) {
+        child.stderr?.off("data", onData)
+        resume(Effect.void)
+      }
+    }
+    child.stderr?.on("data", onData)
+    return Effect.sync(() => child.stderr?.off("data", onData))
+  })
