@@ -6,6 +6,11 @@ import { CliFailure } from "./CliFailure.js"
 
 const top = Options.integer("top").pipe(Options.withDescription("How many fingerprints."), Options.withDefault(20))
 const pipeline = Options.text("pipeline").pipe(Options.withDescription("Only this pipeline."), Options.optional)
+const excludeBaseline = Options.boolean("exclude-baseline").pipe(
+  Options.withDescription(
+    "Leave out baseline events (what pg_stat_statements had counted before slowq first looked); included by default."
+  )
+)
 const format = Options.choice("format", ["table", "json"]).pipe(Options.withDefault("table" as const))
 
 const toJson = (q: QuerySummary) => ({
@@ -17,6 +22,8 @@ const toJson = (q: QuerySummary) => ({
   read_only: q.read_only,
   tables: q.tables,
   events: q.events,
+  // For aggregate sources (pg_stat_statements) every stored event is one interval.
+  intervals: q.events,
   calls: q.calls,
   total_ms: q.total_ms,
   avg_ms: q.avg_ms,
@@ -53,10 +60,14 @@ export const formatTable = (queries: ReadonlyArray<QuerySummary>): string => {
   return [line(header), ...rows.map(line)].join("\n")
 }
 
-export const reportCommand = Command.make("report", { top, pipeline, format }, ({ top, pipeline, format }) =>
+export const reportCommand = Command.make("report", { top, pipeline, format, excludeBaseline }, ({ top, pipeline, format, excludeBaseline }) =>
   Effect.gen(function* () {
     const store = yield* Store
-    const queries = yield* store.topQueries({ top, ...Option.match(pipeline, { onNone: () => ({}), onSome: (p) => ({ pipeline: p }) }) })
+    const queries = yield* store.topQueries({
+      top,
+      excludeBaseline,
+      ...Option.match(pipeline, { onNone: () => ({}), onSome: (p) => ({ pipeline: p }) })
+    })
     if (format === "json") {
       const explains = yield* store.latestPlans(Option.getOrUndefined(pipeline), queries.map((q) => q.id))
       const explainOf = (q: QuerySummary) => explains.find((e) => e.pipeline === q.pipeline && e.query_id === q.id)

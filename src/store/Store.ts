@@ -127,6 +127,8 @@ SELECT (SELECT count(*) FROM inserted)::float8 AS inserted,
 export interface TopQueriesOptions {
   readonly top: number
   readonly pipeline?: string
+  /** Leave out baseline events: the history a source found when it first looked (pg_stat_statements). */
+  readonly excludeBaseline?: boolean
 }
 
 /** Where the store is: a PostgreSQL URL, or the unix socket of the embedded store. */
@@ -273,13 +275,29 @@ const make = (location: StoreLocation) =>
     })
 
     const topQueries = Effect.fn("Store.topQueries")(function* (options: TopQueriesOptions) {
+      // Without the baseline, totals come from the events themselves: the per-query totals include it.
+      const source = options.excludeBaseline
+        ? `(SELECT q.pipeline, q.query_id, q.fingerprint, q.dialect, q.statement_type, q.read_only, q.tables, q.sample,
+              e.events, e.calls, e.total_ms, e.max_ms, e.lock_ms, e.rows_sent, e.rows_examined, e.rows_affected,
+              e.first_seen, e.last_seen
+            FROM slowq_queries q
+            JOIN (
+              SELECT pipeline, query_id, count(*) AS events, sum(calls) AS calls, sum(query_time_ms) AS total_ms,
+                max(query_time_ms / greatest(calls, 1)) AS max_ms, sum(lock_time_ms) AS lock_ms,
+                sum(rows_sent) AS rows_sent, sum(rows_examined) AS rows_examined, sum(rows_affected) AS rows_affected,
+                min(start_time) AS first_seen, max(start_time) AS last_seen
+              FROM slowq_events
+              WHERE ($1::text IS NULL OR pipeline = $1) AND NOT coalesce((attributes->>'baseline')::boolean, false)
+              GROUP BY pipeline, query_id
+            ) e USING (pipeline, query_id))`
+        : "slowq_queries"
       const rows = yield* sql
         .unsafe(
           `/* slowq */
           SELECT query_id AS id, pipeline, fingerprint, dialect, statement_type, read_only, tables,
             events::float8 AS events, calls::float8 AS calls, total_ms, total_ms / greatest(calls, 1) AS avg_ms,
             max_ms, lock_ms, rows_sent, rows_examined, rows_affected, first_seen, last_seen, sample
-          FROM slowq_queries
+          FROM ${source} AS q
           WHERE ($1::text IS NULL OR pipeline = $1)
           ORDER BY total_ms DESC, query_id
           LIMIT $2`,

@@ -37,6 +37,7 @@ interface ReportedQuery {
   readonly calls: number
   readonly total_ms: number
   readonly events: number
+  readonly intervals: number
 }
 
 describe("pg_stat_statements → fingerprint → store, through the CLI", () => {
@@ -108,7 +109,21 @@ describe("pg_stat_statements → fingerprint → store, through the CLI", () => 
         const totalMs = events.reduce((sum, e) => sum + e.query_time_ms, 0)
         expect(reported[0]!.calls).toBe(3 + 2 + 4)
         expect(reported[0]!.events).toBe(3)
+        expect(reported[0]!.intervals).toBe(3)
         expect(Math.abs(reported[0]!.total_ms - totalMs)).toBeLessThan(1e-9 * Math.max(1, totalMs))
+
+        // Without the baseline (what pg_stat_statements had counted before slowq looked): the later intervals only.
+        const watched = yield* runCli(
+          ["report", "--format", "json", "--pipeline", "pgss_e2e", "--top", "100", "--exclude-baseline"],
+          env
+        )
+        expect(watched.code).toBe(0)
+        const [since] = (JSON.parse(watched.stdout) as { readonly queries: ReadonlyArray<ReportedQuery> }).queries.filter(
+          (q) => q.sample === statement
+        )
+        const watchedMs = events.slice(1).reduce((sum, e) => sum + e.query_time_ms, 0)
+        expect([since!.calls, since!.intervals]).toEqual([2 + 4, 2])
+        expect(Math.abs(since!.total_ms - watchedMs)).toBeLessThan(1e-9 * Math.max(1, watchedMs))
       }).pipe(Effect.scoped),
     180_000
   )
