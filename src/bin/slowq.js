@@ -1,7 +1,37 @@
 #!/usr/bin/env node
-// Loads tsx in this process and runs the TypeScript entry point, so `npx slowq …` works from a checkout
-// without a build step and signals reach the daemon directly.
-import { register } from "tsx/esm/api"
+// The `slowq` command. Runs the compiled bundle (dist/slowq.mjs, see build.js) when it is up to date, else the
+// TypeScript sources through tsx registered in this process, so that `npx slowq …` always runs the code of the
+// checkout and signals reach the daemon directly.
+import { readdirSync, statSync } from "node:fs"
+import { dirname, join } from "node:path"
+import { fileURLToPath, pathToFileURL } from "node:url"
 
-register()
-await import("../main.ts")
+const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..")
+const bundle = join(root, "dist", "slowq.mjs")
+
+const newestSource = (dir) => {
+  let newest = 0
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name)
+    if (entry.isDirectory()) newest = Math.max(newest, newestSource(path))
+    else if (entry.name.endsWith(".ts")) newest = Math.max(newest, statSync(path).mtimeMs)
+  }
+  return newest
+}
+
+const bundleIsFresh = () => {
+  try {
+    const built = statSync(bundle).mtimeMs
+    return built >= newestSource(join(root, "src")) && built >= newestSource(join(root, "plugins"))
+  } catch {
+    return false
+  }
+}
+
+if (process.env.SLOWQ_FROM_SOURCE !== "1" && bundleIsFresh()) {
+  await import(pathToFileURL(bundle).href)
+} else {
+  const { register } = await import("tsx/esm/api")
+  register()
+  await import("../main.ts")
+}
