@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
@@ -7,6 +6,7 @@ import { makeEvent } from "../../src/domain/SlowQueryEvent.js"
 import { fingerprintMysqlWithId } from "../../src/fingerprint/MysqlFingerprint.js"
 import { mariadbSchema, mixWorkload, postgresSchema } from "./mixWorkload.js"
 import { contextFor, eventOf, fingerprintOf, mariadbDatabase, memoryIn, pgDatabase, runMariadbCli, withStage } from "./testing.js"
+import { runCommand } from "../../test/support/Process.js"
 
 /**
  * The share of collected statements that get a plan in a realistic mix, per method and per refusal reason, counted
@@ -55,23 +55,6 @@ const measure = (events: ReadonlyArray<CollectedEvent>) => {
   }
   return { byStatements, byQueries }
 }
-
-const runCommand = (command: string, args: ReadonlyArray<string>, input?: string) =>
-  Effect.async<string, Error>((resume) => {
-    const child = spawn(command, args, { stdio: ["pipe", "pipe", "pipe"] })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (chunk: Buffer) => {
-      stdout += chunk.toString("utf8")
-    })
-    child.stderr.on("data", (chunk: Buffer) => {
-      stderr += chunk.toString("utf8")
-    })
-    child.on("close", (code) =>
-      resume(code === 0 ? Effect.succeed(stdout) : Effect.fail(new Error(`${command} exited ${code}: ${stderr}`)))
-    )
-    child.stdin.end(input ?? "")
-  })
 
 describe("share of collected statements that get a plan", () => {
   it.live(

@@ -1,5 +1,4 @@
 import { createHash, randomBytes } from "node:crypto"
-import { spawn } from "node:child_process"
 import { Reactivity } from "@effect/experimental"
 import { MysqlClient } from "@effect/sql-mysql2"
 import { PgClient } from "@effect/sql-pg"
@@ -12,6 +11,7 @@ import type { StageContext } from "../../src/plugin/Plugin.js"
 import type { StageMemory } from "../../src/plugin/StageMemory.js"
 import { Config } from "./config.js"
 import { layer } from "./ExplainStage.js"
+import { runCommand } from "../../test/support/Process.js"
 
 /** Test helpers of the explain stage: its own databases on the local servers, events, an in-memory stage memory. */
 
@@ -42,22 +42,7 @@ export const pgDatabase = (setup: string) =>
  * Runs SQL through the `mariadb` client (which understands DELIMITER), as root, on a new connection (so the global
  * long_query_time applies to it); `-c` keeps comments in the statements, where tests put markers.
  */
-export const runMariadbCli = (sql: string) =>
-  Effect.async<string, Error>((resume) => {
-    const child = spawn("mariadb", ["-c", "-N", "-B", "-h", "127.0.0.1", "-uroot"], { stdio: ["pipe", "pipe", "pipe"] })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (chunk: Buffer) => {
-      stdout += chunk.toString("utf8")
-    })
-    child.stderr.on("data", (chunk: Buffer) => {
-      stderr += chunk.toString("utf8")
-    })
-    child.on("close", (code) =>
-      resume(code === 0 ? Effect.succeed(stdout) : Effect.fail(new Error(`mariadb exited ${code}: ${stderr}`)))
-    )
-    child.stdin.end(sql)
-  })
+export const runMariadbCli = (sql: string) => runCommand("mariadb", ["-c", "-N", "-B", "-h", "127.0.0.1", "-uroot"], sql)
 
 /** A new MariaDB database with `setup` run in it by the CLI, dropped with the scope. */
 export const mariadbDatabase = (setup: string) =>

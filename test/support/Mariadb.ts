@@ -1,28 +1,25 @@
-import { spawn } from "node:child_process"
 import { Effect } from "effect"
+import { runCommand } from "./Process.js"
 
 /**
  * Runs SQL on the local MariaDB through the `mariadb` client, as an application would: a new connection,
  * so the global long_query_time = 0 applies. `-c` keeps comments, which the tests use as markers.
  */
 export const runMariadb = (sql: string | Buffer, options: { readonly charset?: string } = {}) =>
-  Effect.async<string, Error>((resume) => {
-    const args = ["-c", "-N", "-B", "-h", "127.0.0.1", "-uroot", "test"]
-    if (options.charset !== undefined) args.push(`--default-character-set=${options.charset}`)
-    const child = spawn("mariadb", args, { stdio: ["pipe", "pipe", "pipe"] })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (chunk: Buffer) => {
-      stdout += chunk.toString("utf8")
-    })
-    child.stderr.on("data", (chunk: Buffer) => {
-      stderr += chunk.toString("utf8")
-    })
-    child.on("close", (code) =>
-      resume(code === 0 ? Effect.succeed(stdout) : Effect.fail(new Error(`mariadb exited ${code}: ${stderr}`)))
-    )
-    child.stdin.end(sql)
-  })
+  runCommand(
+    "mariadb",
+    [
+      "-c",
+      "-N",
+      "-B",
+      "-h",
+      "127.0.0.1",
+      "-uroot",
+      "test",
+      ...(options.charset === undefined ? [] : [`--default-character-set=${options.charset}`])
+    ],
+    sql
+  )
 
 /** Empties mysql.slow_log (allowed while logging is on; see LAB.md). Test files run one at a time. */
 export const truncateSlowLog = runMariadb("TRUNCATE TABLE mysql.slow_log")
