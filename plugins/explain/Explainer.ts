@@ -1,5 +1,5 @@
 import type { SqlError } from "@effect/sql/SqlError"
-import type { Effect } from "effect"
+import { Effect, Either } from "effect"
 import type { PlanMethod } from "../../src/domain/CollectedEvent.js"
 import type { StageError } from "../../src/plugin/PipelineStage.js"
 import type { Explainable } from "./Policy.js"
@@ -32,3 +32,27 @@ export const TAG = "/* slowq */"
 /** The driver's own message when there is one ("PgClient: Failed to connect" alone says little). */
 export const describeSqlError = (error: SqlError): string =>
   error.cause instanceof Error && error.cause.message !== "" ? `${error.message}: ${error.cause.message}` : error.message
+
+/**
+ * One small pool per database, opened on first use and shared after. A database that cannot be reached (dropped,
+ * no access) is remembered with its reason, so its statements fail with it and the run goes on.
+ */
+export const poolsPerDatabase = <P>(
+  first: { readonly database: string; readonly pool: P },
+  connect: (database: string) => Effect.Effect<P, { readonly message: string }>
+) =>
+  Effect.map(Effect.makeSemaphore(1), (lock) => {
+    const pools = new Map<string, Either.Either<P, string>>([[first.database, Either.right(first.pool)]])
+    return (database: string): Effect.Effect<Either.Either<P, string>> =>
+      lock.withPermits(1)(
+        Effect.suspend(() => {
+          const existing = pools.get(database)
+          if (existing !== undefined) return Effect.succeed(existing)
+          return connect(database).pipe(
+            Effect.either,
+            Effect.map(Either.mapLeft((error) => `error: ${error.message}`)),
+            Effect.tap((pool) => Effect.sync(() => pools.set(database, pool)))
+          )
+        })
+      )
+  })

@@ -4,7 +4,7 @@ import type { SqlError } from "@effect/sql/SqlError"
 import { MysqlClient } from "@effect/sql-mysql2"
 import { Effect, Either, Option, Predicate, Redacted, Schema, Scope } from "effect"
 import { StageError } from "../../src/plugin/PipelineStage.js"
-import { type Attempt, describeSqlError, type Explainer, STAGE, TAG } from "./Explainer.js"
+import { type Attempt, describeSqlError, type Explainer, poolsPerDatabase, STAGE, TAG } from "./Explainer.js"
 import type { Explainable } from "./Policy.js"
 
 /**
@@ -105,20 +105,7 @@ export const make = (options: MysqlExplainerOptions): Effect.Effect<Explainer, S
     // One small pool per database the statements ran in ("" for none: unqualified names then fail as they would
     // have). A database that cannot be reached fails its statements, not the run.
     const sql = yield* connect(defaultDatabase)
-    const pools = new Map<string, Either.Either<MysqlClient.MysqlClient, string>>([[defaultDatabase, Either.right(sql)]])
-    const poolLock = yield* Effect.makeSemaphore(1)
-    const poolFor = (database: string) =>
-      poolLock.withPermits(1)(
-        Effect.suspend(() => {
-          const existing = pools.get(database)
-          if (existing !== undefined) return Effect.succeed(existing)
-          return connect(database).pipe(
-            Effect.either,
-            Effect.map(Either.mapLeft((error) => `error: ${error.message}`)),
-            Effect.tap((pool) => Effect.sync(() => pools.set(database, pool)))
-          )
-        })
-      )
+    const poolFor = yield* poolsPerDatabase({ database: defaultDatabase, pool: sql }, connect)
 
     // Only failures of the connection or of slowq's own statements get here; the explained statement's are results.
     const connectionLost = (cause: SqlError) =>

@@ -4,7 +4,7 @@ import type { SqlError } from "@effect/sql/SqlError"
 import { PgClient } from "@effect/sql-pg"
 import { Chunk, Effect, Either, Option, Predicate, Redacted, Schema, Scope, Stream } from "effect"
 import { StageError } from "../../src/plugin/PipelineStage.js"
-import { type Attempt, describeSqlError, type Explainer, STAGE, TAG } from "./Explainer.js"
+import { type Attempt, describeSqlError, type Explainer, poolsPerDatabase, STAGE, TAG } from "./Explainer.js"
 import { castTypedParameters, type Explainable } from "./Policy.js"
 
 /**
@@ -116,23 +116,8 @@ export const make = (options: PostgresExplainerOptions): Effect.Effect<Explainer
     // One small pool per database: a PostgreSQL connection serves one database, pg_stat_statements reports all.
     // Idle connections close after a few seconds, so a run that touches many databases does not hold them all.
     // A database that cannot be reached (dropped, no access) fails its statements, not the run.
-    const pools = new Map<string, Either.Either<PgClient.PgClient, string>>()
     const first = yield* connect(null)
-    pools.set(defaultDatabase, Either.right(first))
-    const poolLock = yield* Effect.makeSemaphore(1)
-    const poolFor = (database: string | null) =>
-      poolLock.withPermits(1)(
-        Effect.suspend(() => {
-          const name = database ?? defaultDatabase
-          const existing = pools.get(name)
-          if (existing !== undefined) return Effect.succeed(existing)
-          return connect(name).pipe(
-            Effect.either,
-            Effect.map(Either.mapLeft((error) => `error: ${error.message}`)),
-            Effect.tap((pool) => Effect.sync(() => pools.set(name, pool)))
-          )
-        })
-      )
+    const poolFor = yield* poolsPerDatabase({ database: defaultDatabase, pool: first }, connect)
 
     const failedOwnStatement = (cause: SqlError) =>
       new StageError({ stage: STAGE, message: `explaining on ${where} failed: ${describeSqlError(cause)}`, cause })
@@ -264,7 +249,7 @@ export const make = (options: PostgresExplainerOptions): Effect.Effect<Explainer
       })
 
     const explain = Effect.fn("PostgresExplainer.explain")(function* (statement: Explainable, db: string | null) {
-      const reachable = yield* poolFor(db)
+      const reachable = yield* poolFor(db ?? defaultDatabase)
       if (Either.isLeft(reachable)) return { _tag: "Failed", reason: reachable.left } satisfies Attempt
       const pool = reachable.right
       return yield* Effect.scoped(

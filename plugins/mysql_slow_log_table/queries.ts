@@ -45,7 +45,7 @@ const endMicros = `(UNIX_TIMESTAMP(start_time) * 1000000 + ${micros("query_time"
  * end of a statement, so the end time, not start_time, is the order in which they appear. Numbers come back as
  * decimal strings and texts as bytes, so that no precision is lost and no charset conversion can fail.
  *
- * mysql.slow_log is a CSV table without indexes: any filter is a full scan, so a read is this one statement.
+ * mysql.slow_log is a CSV table without indexes: every filter is a full scan, so a read is this one statement.
  */
 export const readSlowLog = (columns: { readonly rowsAffected: boolean }) =>
   `${SLOWQ_TAG} SELECT

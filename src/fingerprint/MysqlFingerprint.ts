@@ -67,7 +67,7 @@ const isNumberStart = (c: number): boolean => (c >= 48 && c <= 57) || c === PLUS
 // Byte classes, looked up instead of compared in the hot loop.
 const C_WORD = 1
 const C_NUMBER_BODY = 2
-const C_PLAIN_LETTER = 4 // a letter or `_` that cannot start a boolean: any but t and f
+const C_PLAIN_LETTER = 4 // a letter or `_` that cannot start a boolean: every one but t and f
 const C_NUMBER_SKIP = 8 // continues a number and cannot start a boolean: [0-9a-e.xb+-]
 // A byte that every rewrite of the fused scan passes through unchanged, bar NULL's: not a word character,
 // quote, whitespace, number character, `?` or `)`.

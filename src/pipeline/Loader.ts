@@ -85,7 +85,7 @@ interface Tree {
   readonly secrets: ReadonlyArray<Path>
   /** The values themselves, for the last scrub of every message. */
   readonly secretValues: ReadonlyArray<string>
-  /** Paths whose interpolation failed: any later problem there repeats the one already reported. */
+  /** Paths whose interpolation failed: a later problem there repeats the one already reported. */
   readonly broken: ReadonlyArray<Path>
   /** Unquoted scalars that were interpolated: typed by the schema that reads them, as compose does. */
   readonly retypable: ReadonlySet<string>
