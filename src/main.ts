@@ -1,5 +1,6 @@
 import { Command } from "@effect/cli"
-import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Console, Effect, Layer, Logger, LogLevel } from "effect"
 import { isPluginCommand, loadPluginCommands, pluginCommands } from "../plugins/commands.js"
 import { Plugins } from "./plugin/Plugin.js"

@@ -1,5 +1,6 @@
 import { Command, Options } from "@effect/cli"
-import { NodeSink, NodeStream } from "@effect/platform-node"
+import * as NodeSink from "@effect/platform-node/NodeSink"
+import * as NodeStream from "@effect/platform-node/NodeStream"
 import { Effect, Either, Schema, Stream } from "effect"
 import type { Dialect } from "../domain/SlowQueryEvent.js"
 import { type FingerprintOptions, Fingerprinter } from "../fingerprint/Fingerprinter.js"

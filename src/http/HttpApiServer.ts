@@ -8,7 +8,7 @@ import {
   HttpServerRequest,
   HttpServerResponse
 } from "@effect/platform"
-import { NodeHttpServer } from "@effect/platform-node"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Cause, Clock, Data, Effect, Layer, Metric, Option } from "effect"
 import * as PipelineMetrics from "../pipeline/PipelineMetrics.js"
 import type { PipelineSpec } from "../pipeline/PipelineSpec.js"
