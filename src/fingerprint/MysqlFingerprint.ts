@@ -8,11 +8,12 @@ import { hash } from "node:crypto"
  * that sequence are part of the contract: comments are stripped before quotes are paired, double quotes are
  * paired before single quotes, `-`, `x`, `b` and `.` next to a number are swallowed, and so on. A real SQL
  * tokenizer gives a different answer on exactly the inputs users have already grouped with pt, so this file
- * reproduces the rewrites as hand-written scans over the statement's UTF-8 bytes, which is what pt's regexes
- * see: only ASCII letters are lowercased, only ASCII letters, digits and `_` are word characters and only
- * ASCII whitespace is whitespace. The rewrites that most statements need run fused in one scan; every scan is
- * linear and none backtracks. The one rewrite whose regex needs quadratic time in pt (collapsing repeated
- * UNION arms: a back-reference under a lazy quantifier) runs under a work budget proportional to the input.
+ * reproduces the rewrites as hand-written scans over the statement's bytes (UTF-8, or whatever the server
+ * wrote), which is what pt's regexes see: only ASCII letters are lowercased, only ASCII letters, digits and
+ * `_` are word characters and only ASCII whitespace is whitespace. The rewrites that most statements need
+ * run fused in one scan; every scan is linear and none backtracks. The one rewrite whose regex needs quadratic
+ * time in pt (collapsing repeated UNION arms: a back-reference under a lazy quantifier) runs under a work
+ * budget proportional to the input.
  */
 
 export interface MysqlFingerprintOptions {
@@ -29,6 +30,12 @@ export interface MysqlFingerprintOptions {
    * `keepBooleans`) to reproduce the pt-fingerprint command exactly.
    */
   readonly keepTrailingNewline?: boolean
+}
+
+export interface MysqlFingerprintResult {
+  /** The fingerprint's bytes are buffer[0, length); the buffer is reused by the next call. */
+  readonly buffer: Uint8Array
+  readonly length: number
 }
 
 const TAB = 9
@@ -102,11 +109,42 @@ const ORDER_BY = bytes("order by ")
 const REPEAT_OPEN = bytes(" /*repeat")
 const REPEAT_CLOSE = bytes("*/")
 const VALUE = bytes("value")
-const MYSQLDUMP_PREFIX = "SELECT /*!40001 SQL_NO_CACHE */ * FROM `"
+const MYSQLDUMP_PREFIX = bytes("SELECT /*!40001 SQL_NO_CACHE */ * FROM `")
+const MYSQLDUMP = bytes("mysqldump")
+const PERCONA_TOOLKIT = bytes("percona-toolkit")
+const ADMINISTRATOR_COMMAND = bytes("administrator command: ")
+const CALL = bytes("call")
+const INSERT = bytes("insert")
+const REPLACE = bytes("replace")
+const SPACE_IGNORE = bytes(" ignore")
+const INTO = bytes("into")
+const VALUES = bytes("values")
+
+// What the statement holds that decides whether a rewrite before the main scan can apply: one pass over it
+// sets these bits, instead of one search per rewrite.
+const G_HASH = 1
+const G_MINUS = 2
+const G_BACKSLASH = 4
+const G_QUOTE = 8
+const G_SLASH = 16
+const G_NOT_ASCII = 32
+const gates = new Uint8Array(256)
+gates[HASH] = G_HASH
+gates[MINUS] = G_MINUS
+gates[BACKSLASH] = G_BACKSLASH
+gates[SQUOTE] = G_QUOTE
+gates[DQUOTE] = G_QUOTE
+gates[SLASH] = G_SLASH
+for (let c = 0x80; c < 256; c++) gates[c] = G_NOT_ASCII
+// The same for two bytes at a time, in either order: the pass reads the statement by 32-bit words.
+const gatePairs = new Uint8Array(65536)
+for (let x = 0; x < 65536; x++) gatePairs[x] = gates[x & 255]! | gates[x >>> 8]!
 
 // Working buffers, reused across calls: fingerprinting is synchronous, so nothing else runs in between.
 let bufA: Buffer = Buffer.allocUnsafeSlow(8192)
 let bufB: Buffer = Buffer.allocUnsafeSlow(8192)
+// bufA by 32-bit words; allocUnsafeSlow gives each buffer its own memory, so the view is aligned.
+let wordsA = new Int32Array(bufA.buffer, bufA.byteOffset, bufA.length >> 2)
 // Buffers grown for a huge statement are given back at the next call that does not need them.
 const SMALL = 8192
 const LARGE = 4 << 20
@@ -114,12 +152,14 @@ const ensureCapacity = (n: number): void => {
   if (bufA.length > LARGE && n <= SMALL) {
     bufA = Buffer.allocUnsafeSlow(SMALL)
     bufB = Buffer.allocUnsafeSlow(SMALL)
+    wordsA = new Int32Array(bufA.buffer, bufA.byteOffset, bufA.length >> 2)
   }
   if (bufA.length < n) {
     let size = bufA.length
     while (size < n) size *= 2
     bufA = Buffer.allocUnsafeSlow(size)
     bufB = Buffer.allocUnsafeSlow(size)
+    wordsA = new Int32Array(bufA.buffer, bufA.byteOffset, bufA.length >> 2)
   }
 }
 const encoder = new TextEncoder()
@@ -159,140 +199,141 @@ const startsWithAt = (s: Uint8Array, n: number, at: number, word: Uint8Array): b
   return true
 }
 
-const strStartsWithCi = (s: string, at: number, word: string): boolean => {
-  if (at + word.length > s.length) return false
-  for (let k = 0; k < word.length; k++) if (lower(s.charCodeAt(at + k)) !== word.charCodeAt(k)) return false
+// For a lowercase ASCII word.
+const startsWithCiAt = (s: Uint8Array, n: number, at: number, word: Uint8Array): boolean => {
+  if (at + word.length > n) return false
+  for (let k = 0; k < word.length; k++) if (lower(s[at + k]!) !== word[k]) return false
   return true
 }
 
-const asciiLower = (s: string): string => {
-  let out = ""
-  let from = 0
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i)
-    if (c >= 65 && c <= 90) {
-      out += s.slice(from, i) + String.fromCharCode(c + 32)
-      from = i + 1
-    }
-  }
-  return from === 0 ? s : out + s.slice(from)
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Checks on the raw statement, before any rewrite. These look at a few characters, so they work on the string.
-
-// `/\*\w+\.\w+:[0-9]/[0-9]\*/` anywhere: a percona-toolkit checksum query.
-const hasPerconaToolkitMarker = (s: string, firstComment: number): boolean => {
-  let from = firstComment
-  if (from < 0) return false
-  for (;;) {
-    const at = s.indexOf("/*", from)
-    if (at < 0) return false
-    from = at + 1
-    let i = at + 2
-    const a = i
-    while (i < s.length && isWord(s.charCodeAt(i))) i++
-    if (i === a || s.charCodeAt(i) !== DOT) continue
-    i++
-    const b = i
-    while (i < s.length && isWord(s.charCodeAt(i))) i++
-    if (i === b || s.charCodeAt(i) !== COLON) continue
-    if (
-      isDigit(s.charCodeAt(i + 1)) &&
-      s.charCodeAt(i + 2) === SLASH &&
-      isDigit(s.charCodeAt(i + 3)) &&
-      s.charCodeAt(i + 4) === STAR &&
-      s.charCodeAt(i + 5) === SLASH
-    ) {
-      return true
-    }
-  }
-}
-
-// `\A\s*(call\s+\S+)\(`i: the procedure name up to the last `(` of the word after CALL.
-const callPrefix = (s: string): string | undefined => {
-  let i = 0
-  while (i < s.length && isSpace(s.charCodeAt(i))) i++
-  const start = i
-  if (!strStartsWithCi(s, i, "call")) return undefined
-  i += 4
-  const ws = i
-  while (i < s.length && isSpace(s.charCodeAt(i))) i++
-  if (i === ws) return undefined
-  const word = i
-  while (i < s.length && !isSpace(s.charCodeAt(i))) i++
-  const paren = s.lastIndexOf("(", i - 1)
-  if (paren <= word) return undefined
-  return asciiLower(s.slice(start, paren))
-}
-
-// Case-insensitive search for a lowercase ASCII word; each case of its first letter is found natively.
-const indexOfCi = (s: string, word: string, from: number): number => {
-  const lowerFirst = word[0]!
-  const upperFirst = lowerFirst.toUpperCase()
-  let a = s.indexOf(lowerFirst, from)
-  let b = s.indexOf(upperFirst, from)
-  while (a >= 0 || b >= 0) {
-    const i = a < 0 ? b : b < 0 ? a : Math.min(a, b)
-    if (strStartsWithCi(s, i, word)) return i
-    if (i === a) a = s.indexOf(lowerFirst, i + 1)
-    else b = s.indexOf(upperFirst, i + 1)
+// For a lowercase ASCII word that starts with a letter: `| 32` lowercases a letter, and turns no other byte
+// into one.
+const indexOfCi = (s: Uint8Array, word: Uint8Array, from: number, n: number): number => {
+  const first = word[0]!
+  const last = n - word.length
+  for (let k = from; k <= last; k++) {
+    if ((s[k]! | 32) === first && startsWithCiAt(s, n, k, word)) return k
   }
   return -1
 }
 
+// The first `xy` in s[from..n), or -1. A byte that is neither x nor y can end no pair and start none, so
+// the search reads every other byte of text that holds neither.
+const indexOfPair = (s: Uint8Array, x: number, y: number, from: number, n: number): number => {
+  let k = from
+  while (k + 1 < n) {
+    const c = s[k + 1]!
+    if (c === y) {
+      if (s[k] === x) return k
+      k++
+    } else if (c === x) {
+      k++
+    } else {
+      k += 2
+    }
+  }
+  return -1
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Checks on the raw statement, before any rewrite. Each reads s[0..n).
+
+// `/\*\w+\.\w+:[0-9]/[0-9]\*/` anywhere, given the first `/*`: a percona-toolkit checksum query.
+const hasPerconaToolkitMarker = (s: Uint8Array, n: number, firstComment: number): boolean => {
+  for (let at = firstComment; at >= 0; at = indexOfPair(s, SLASH, STAR, at + 1, n)) {
+    let i = at + 2
+    const a = i
+    while (i < n && isWord(s[i]!)) i++
+    if (i === a || i >= n || s[i] !== DOT) continue
+    i++
+    const b = i
+    while (i < n && isWord(s[i]!)) i++
+    if (
+      i > b &&
+      i + 6 <= n &&
+      s[i] === COLON &&
+      isDigit(s[i + 1]!) &&
+      s[i + 2] === SLASH &&
+      isDigit(s[i + 3]!) &&
+      s[i + 4] === STAR &&
+      s[i + 5] === SLASH
+    ) {
+      return true
+    }
+  }
+  return false
+}
+
+// `\A\s*(call\s+\S+)\(`i: the procedure name up to the last `(` of the word after CALL. Writes `$1` lowercased
+// to s[0..) and returns its length, or -1; the write never overtakes the read.
+const callPrefix = (s: Uint8Array, n: number): number => {
+  let i = 0
+  while (i < n && isSpace(s[i]!)) i++
+  const start = i
+  if (!startsWithCiAt(s, n, i, CALL)) return -1
+  i += 4
+  const ws = i
+  while (i < n && isSpace(s[i]!)) i++
+  if (i === ws) return -1
+  const word = i
+  while (i < n && !isSpace(s[i]!)) i++
+  let paren = i - 1
+  while (paren > word && s[paren] !== LPAREN) paren--
+  if (paren <= word) return -1
+  for (let k = start; k < paren; k++) s[k - start] = lower(s[k]!)
+  return paren - start
+}
+
 // `\A((?:INSERT|REPLACE)(?: IGNORE)?\s+INTO.+?VALUES\s*\(.*?\))\s*,\s*\(`is: where a multi-row INSERT is cut.
-const multiRowInsertEnd = (s: string): number => {
+const multiRowInsertEnd = (s: Uint8Array, n: number): number => {
   let i: number
-  if (strStartsWithCi(s, 0, "insert")) i = 6
-  else if (strStartsWithCi(s, 0, "replace")) i = 7
+  if (startsWithCiAt(s, n, 0, INSERT)) i = 6
+  else if (startsWithCiAt(s, n, 0, REPLACE)) i = 7
   else return -1
-  if (strStartsWithCi(s, i, " ignore")) {
+  if (startsWithCiAt(s, n, i, SPACE_IGNORE)) {
     // The optional group only helps if INTO follows it; without it, INTO would have to be where IGNORE is.
     let j = i + 7
     const ws = j
-    while (j < s.length && isSpace(s.charCodeAt(j))) j++
-    if (j > ws && strStartsWithCi(s, j, "into")) i = j + 4
+    while (j < n && isSpace(s[j]!)) j++
+    if (j > ws && startsWithCiAt(s, n, j, INTO)) i = j + 4
     else return -1
   } else {
     const ws = i
-    while (i < s.length && isSpace(s.charCodeAt(i))) i++
-    if (i === ws || !strStartsWithCi(s, i, "into")) return -1
+    while (i < n && isSpace(s[i]!)) i++
+    if (i === ws || !startsWithCiAt(s, n, i, INTO)) return -1
     i += 4
   }
-  // `.+?VALUES\s*\(`: the first VALUES at least one character later that a `(` follows. If the cut fails
-  // after that one, it fails after every later one too (their candidates are a subset), so look no further.
+  // `.+?VALUES\s*\(`: the first VALUES at least one byte later that a `(` follows. If the cut fails after
+  // that one, it fails after every later one too (their candidates are a subset), so look no further.
   let open = -1
   let from = i + 1
   for (;;) {
-    const v = indexOfCi(s, "values", from)
+    const v = indexOfCi(s, VALUES, from, n)
     if (v < 0) return -1
     let j = v + 6
-    while (j < s.length && isSpace(s.charCodeAt(j))) j++
-    if (s.charCodeAt(j) === LPAREN) {
+    while (j < n && isSpace(s[j]!)) j++
+    if (j < n && s[j] === LPAREN) {
       open = j
       break
     }
     from = v + 1
   }
   // `.*?\)\s*,\s*\(`: the first `)` that a `, (` follows.
-  let close = s.indexOf(")", open + 1)
-  while (close >= 0) {
+  for (let close = indexOfByte(s, RPAREN, open + 1, n); close >= 0; close = indexOfByte(s, RPAREN, close + 1, n)) {
     let j = close + 1
-    while (j < s.length && isSpace(s.charCodeAt(j))) j++
-    if (s.charCodeAt(j) === COMMA) {
+    while (j < n && isSpace(s[j]!)) j++
+    if (j < n && s[j] === COMMA) {
       j++
-      while (j < s.length && isSpace(s.charCodeAt(j))) j++
-      if (s.charCodeAt(j) === LPAREN) return close + 1
+      while (j < n && isSpace(s[j]!)) j++
+      if (j < n && s[j] === LPAREN) return close + 1
     }
-    close = s.indexOf(")", close + 1)
   }
   return -1
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// The rewrites. Each reads src[0..n) and writes dst, returning the new length; src is a view of exactly n
-// bytes, so that native searches cannot run into stale bytes.
+// The rewrites. Each reads src[0..n) and writes dst, returning the new length; the bytes after n are stale
+// and never count.
 
 // `s/\/\*[^!].*?\*\///sg`: block comments, but not `/*!` version comments.
 const stripBlockComments = (src: Uint8Array, n: number, dst: Uint8Array): number => {
@@ -344,15 +385,21 @@ const stripLineComments = (src: Uint8Array, n: number, dst: Uint8Array): number 
   return o
 }
 
-// `s/\Ause \S+\Z/use ?/i`: returns the result, or undefined when it does not apply.
-const abstractUse = (s: Uint8Array, n: number): string | undefined => {
+// `s/\Ause \S+\Z/use ?/i`, in place: returns the new length, or -1 when it does not apply.
+const abstractUse = (s: Uint8Array, n: number): number => {
   if (n < 5 || (s[0]! | 32) !== 117 || (s[1]! | 32) !== 115 || (s[2]! | 32) !== 101 || s[3] !== SPACE) {
-    return undefined
+    return -1
   }
   const end = s[n - 1] === LF ? n - 1 : n
-  if (end <= 4) return undefined
-  for (let i = 4; i < end; i++) if (isSpace(s[i]!)) return undefined
-  return end === n ? "use ?" : "use ?\n"
+  if (end <= 4) return -1
+  for (let i = 4; i < end; i++) if (isSpace(s[i]!)) return -1
+  s[0] = 117
+  s[1] = 115
+  s[2] = 101
+  s[4] = QMARK
+  if (end === n) return 5
+  s[5] = LF
+  return 6
 }
 
 // `s/\\["']//g`.
@@ -814,51 +861,114 @@ const dropAsc = (s: Uint8Array, n: number): number => {
 
 // ---------------------------------------------------------------------------------------------------------
 
-// Where `run` leaves a fingerprint it built: UTF-8 bytes in a shared buffer, valid until the next call.
-let resultBuffer: Buffer = bufA
-let resultLength = 0
+// Where every fingerprint is left: one object, so that fingerprinting a statement allocates nothing.
+const result: { buffer: Buffer; length: number } = { buffer: bufA, length: 0 }
+// True when `result` holds ASCII only (false: it may not). The rewrites write ASCII or copy, so a fingerprint
+// is ASCII when its statement is.
 let resultAscii = true
+// The text of `result` when it is known without decoding: a constant.
+let resultString: string | undefined
+// `result` is the statement as it came: the text entry point then has its text already.
+let resultVerbatim = false
 
-/** Returns a fingerprint that needed no rewriting, or undefined with the fingerprint in `result*`. */
-const run = (sql: string, options: MysqlFingerprintOptions | undefined): string | undefined => {
-  if (sql.startsWith(MYSQLDUMP_PREFIX)) return "mysqldump"
-  const firstComment = sql.indexOf("/*")
-  if (hasPerconaToolkitMarker(sql, firstComment)) return "percona-toolkit"
-  if (sql.startsWith("administrator command: ")) return sql
-  const call = callPrefix(sql)
-  if (call !== undefined) return call
+const setResult = (buffer: Buffer, length: number, ascii: boolean): MysqlFingerprintResult => {
+  result.buffer = buffer
+  result.length = length
+  resultAscii = ascii
+  resultString = undefined
+  resultVerbatim = false
+  return result
+}
 
-  const cut = multiRowInsertEnd(sql)
-  const text = cut >= 0 ? sql.slice(0, cut) : sql
-  // UTF-8 takes at most 3 bytes per UTF-16 code unit; only the UNION rewrite lengthens the text, by less
-  // than half.
-  ensureCapacity(text.length * 5 + 64)
+const constantResult = (word: Uint8Array, text: string): MysqlFingerprintResult => {
+  copy(word, 0, word.length, bufA, 0)
+  setResult(bufA, word.length, true)
+  resultString = text
+  return result
+}
+
+// The gates of bufA[0..n).
+const gatesOf = (n: number): number => {
+  let marks = 0
+  const words = wordsA
+  const whole = n >> 2
+  for (let i = 0; i < whole; i++) {
+    const w = words[i]!
+    marks |= gatePairs[w & 0xffff]! | gatePairs[w >>> 16]!
+  }
+  for (let i = whole << 2; i < n; i++) marks |= gates[bufA[i]!]!
+  return marks
+}
+
+/**
+ * Fingerprints src[start..end) into `result`. src is read once, by the copy, before anything is written: it
+ * may be bufA (the text entry point encodes there) or a buffer of the previous result.
+ */
+const run = (
+  src: Uint8Array,
+  start: number,
+  end: number,
+  options: MysqlFingerprintOptions | undefined
+): MysqlFingerprintResult => {
+  const length = end - start
+  if (length > LARGE && src !== bufA) {
+    // A huge multi-row INSERT fingerprints as its first row does: only that prefix is copied and rewritten, so
+    // a 50 MB statement costs no 100 MB working buffers. Only the percona-toolkit marker, which may be
+    // anywhere, needs the rest; the other early checks cannot match a statement that starts with INSERT.
+    const statement = src.subarray(start, end)
+    const cut = multiRowInsertEnd(statement, length)
+    if (cut >= 0) {
+      const comment = indexOfPair(statement, SLASH, STAR, 0, length)
+      if (comment >= 0 && hasPerconaToolkitMarker(statement, length, comment)) return constantResult(PERCONA_TOOLKIT, "percona-toolkit")
+      // The prefix ends with the row's `)`, which no `, (` follows: it is not cut again.
+      return run(src, start, start + cut, options)
+    }
+  }
+  // Two rewrites lengthen the text, applied in turn: an empty list (`in()` → `in(?+)`, by half at most) and
+  // collapsing UNION arms (a `/*repeat…*/` takes 3 bytes more than the 14 or more it replaces).
+  ensureCapacity(2 * length + 64)
   let a = bufA
   let b = bufB
   let t: Buffer
-  let n = encoder.encodeInto(text, a).written
-  resultAscii = n === text.length
+  // The text entry point encodes into bufA, where the copy would be a no-op.
+  if (src !== a || start !== 0) copy(src, start, end, a, 0)
+  if (startsWithAt(a, length, 0, MYSQLDUMP_PREFIX)) return constantResult(MYSQLDUMP, "mysqldump")
+  // Over the whole statement, as the checks below need; after a multi-row INSERT is cut, they may see more
+  // than is left, which can cost a pass of a rewrite that finds nothing, never a difference.
+  const marks = gatesOf(length)
+  const ascii = (marks & G_NOT_ASCII) === 0
 
-  // The gates look at the raw text; a rewrite never creates the characters they look for, except that
-  // removing a block comment can join two dashes into `--`.
-  let strippedBlock = false
-  if (firstComment >= 0 && (cut < 0 || firstComment < cut || text.includes("/*"))) {
-    const m = stripBlockComments(a, n, b)
-    strippedBlock = m !== n
-    n = m
+  const firstComment = (marks & G_SLASH) !== 0 ? indexOfPair(a, SLASH, STAR, 0, length) : -1
+  if (firstComment >= 0 && hasPerconaToolkitMarker(a, length, firstComment)) {
+    return constantResult(PERCONA_TOOLKIT, "percona-toolkit")
+  }
+  if (startsWithAt(a, length, 0, ADMINISTRATOR_COMMAND)) {
+    setResult(a, length, ascii)
+    resultVerbatim = true
+    return result
+  }
+  const call = callPrefix(a, length)
+  if (call >= 0) return setResult(a, call, ascii)
+  const cut = multiRowInsertEnd(a, length)
+  let n = cut >= 0 ? cut : length
+
+  // The gates looked at the raw text, where every rewrite before the main scan only removes bytes; removing
+  // a block comment can join two dashes into `--`, so that gate looks again afterwards.
+  if (firstComment >= 0 && firstComment + 1 < n) {
+    n = stripBlockComments(a, n, b)
     t = a
     a = b
     b = t
   }
-  if (text.includes("#") || (strippedBlock ? text.includes("-") : text.includes("--"))) {
+  if ((marks & G_HASH) !== 0 || ((marks & G_MINUS) !== 0 && indexOfPair(a, MINUS, MINUS, 0, n) >= 0)) {
     n = stripLineComments(a, n, b)
     t = a
     a = b
     b = t
   }
   const use = abstractUse(a, n)
-  if (use !== undefined) return use
-  if (text.includes("\\") && (text.includes("'") || text.includes('"'))) {
+  if (use >= 0) return setResult(a, use, true)
+  if ((marks & G_BACKSLASH) !== 0 && (marks & G_QUOTE) !== 0) {
     n = removeEscapedQuotes(a, n, b)
     t = a
     a = b
@@ -887,17 +997,64 @@ const run = (sql: string, options: MysqlFingerprintOptions | undefined): string 
   }
   if ((seen & SEEN_LIMIT) !== 0) n = collapseLimit(a, n)
   if ((seen & SEEN_ORDER_BY) !== 0) n = dropAsc(a, n)
-  resultBuffer = a
-  resultLength = n
-  return undefined
+  return setResult(a, n, ascii)
 }
 
-const resultText = (): string =>
-  resultAscii ? resultBuffer.toString("latin1", 0, resultLength) : decoder.decode(resultBuffer.subarray(0, resultLength))
+const checkRange = (name: string, bytes: Uint8Array, start: number, end: number): void => {
+  if (!(Number.isInteger(start) && Number.isInteger(end) && start >= 0 && start <= end && end <= bytes.length)) {
+    throw new RangeError(`${name}: [${start}, ${end}) is not a range of the ${bytes.length} bytes given`)
+  }
+}
+
+/**
+ * The fingerprint pt-query-digest 3.2.1 gives the statement src[start, end): its bytes as the server wrote
+ * them, not necessarily valid UTF-8 (pt reads bytes, and so does this: a byte that is no UTF-8 stays as it
+ * is). src is not written to; it may be the previous result's buffer. The result is one object, reused: it
+ * and its buffer are valid until the next call. Throws only for a range outside src.
+ */
+export const fingerprintMysqlBytes = (
+  src: Uint8Array,
+  start: number,
+  end: number,
+  options?: MysqlFingerprintOptions
+): MysqlFingerprintResult => {
+  checkRange("fingerprintMysqlBytes", src, start, end)
+  return run(src, start, end, options)
+}
+
+const isAscii = (s: Uint8Array, n: number): boolean => {
+  for (let i = 0; i < n; i++) if (s[i]! >= 0x80) return false
+  return true
+}
+
+/** A fingerprint's text; bytes that are no UTF-8 read as U+FFFD. */
+export const fingerprintResultText = (fingerprint: MysqlFingerprintResult): string => {
+  if (fingerprint === result && resultString !== undefined) return resultString
+  const { buffer, length } = fingerprint
+  // ASCII, the common case, needs no UTF-8 validation.
+  if ((fingerprint === result && resultAscii) || isAscii(buffer, length)) {
+    return buffer instanceof Buffer
+      ? buffer.toString("latin1", 0, length)
+      : Buffer.from(buffer.buffer, buffer.byteOffset, length).toString("latin1")
+  }
+  return decoder.decode(buffer.subarray(0, length))
+}
 
 /** The fingerprint pt-query-digest 3.2.1 gives `sql`; never throws. */
-export const fingerprintMysqlText = (sql: string, options?: MysqlFingerprintOptions): string =>
-  run(sql, options) ?? resultText()
+export const fingerprintMysqlText = (sql: string, options?: MysqlFingerprintOptions): string => {
+  if (sql.length > LARGE) {
+    // Its own buffer, so that `run` copies only the part it rewrites (see there), not 3 bytes a character.
+    const bytes = Buffer.from(sql, "utf8")
+    const fingerprint = run(bytes, 0, bytes.length, options)
+    return resultVerbatim ? sql : fingerprintResultText(fingerprint)
+  }
+  // encodeInto stops where the buffer ends, and UTF-8 takes at most 3 bytes per UTF-16 code unit; `run` then
+  // makes the room its rewrites need.
+  ensureCapacity(sql.length * 3 + 64)
+  const n = encoder.encodeInto(sql, bufA).written
+  const fingerprint = run(bufA, 0, n, options)
+  return resultVerbatim ? sql : fingerprintResultText(fingerprint)
+}
 
 // A slow log repeats a few thousand fingerprints over and over; their MD5s are remembered, up to a bound.
 const ids = new Map<string, string>()
@@ -922,6 +1079,12 @@ export const fingerprintMysqlWithId = (
   sql: string,
   options?: MysqlFingerprintOptions
 ): { readonly fingerprint: string; readonly queryId: string } => {
-  const fingerprint = run(sql, options) ?? resultText()
+  const fingerprint = fingerprintMysqlText(sql, options)
   return { fingerprint, queryId: mysqlQueryId(fingerprint) }
+}
+
+/** The Query ID of the fingerprint bytes[start, end): `mysqlQueryId` of their text, when they are UTF-8. */
+export const mysqlQueryIdOfBytes = (bytes: Uint8Array, start: number, end: number): string => {
+  checkRange("mysqlQueryIdOfBytes", bytes, start, end)
+  return hash("md5", bytes.subarray(start, end), "hex").toUpperCase()
 }
