@@ -42,7 +42,10 @@ export const parseLogTime = (text: string, localOffsetMinutes: number): ParsedTi
  * log_slow_extra's `Start:`; else `SET timestamp=` (the start, in whole seconds) refined to microseconds by
  * MySQL's zoned `# Time:`, which is the statement's end; else a `# Time:` line alone.
  */
-export const eventStartMicros = (event: SlowLogEvent, localOffsetMinutes: number): number | undefined => {
+export const eventStartMicros = (
+  event: Pick<SlowLogEvent, "attributes" | "queryTime" | "timestamp" | "time" | "lastTime">,
+  localOffsetMinutes: number
+): number | undefined => {
   const start = event.attributes.Start
   if (typeof start === "string") {
     const parsed = parseLogTime(start, localOffsetMinutes)

@@ -317,6 +317,47 @@ describe("SlowLogParser robustness", () => {
     expect(parseSlowLog(noTimestamp, { light: true }).events.map((e) => e.time)).toEqual(["240115 10:00:00"])
   })
 
+  it("onEntry hands out every entry as a view of its bytes, with the fields of the event", () => {
+    const views = (input: Uint8Array, options: { light?: boolean; maxStatementBytes?: number }) => {
+      const seen: Array<Record<string, unknown>> = []
+      const parser = new SlowLogParser({
+        ...options,
+        onEntry: (view) => {
+          const { bytes, sqlStart, sqlEnd, ...fields } = view
+          seen.push({ ...fields, sql: view.sql(), rawSql: Buffer.from(bytes.subarray(sqlStart, sqlEnd)).toString("latin1") })
+        }
+      })
+      // In pieces, so that entries straddle chunks and the parser's buffer moves.
+      const problems = []
+      for (let at = 0; at < input.length; at += 97) problems.push(...parser.push(input.subarray(at, at + 97)).problems)
+      const last = parser.finish()
+      expect(last.events).toEqual([])
+      return { seen, problems: [...problems, ...last.problems] }
+    }
+    for (const file of files) {
+      for (const light of [false, true]) {
+        const expected = parseSlowLog(testdata(file), { light })
+        const { seen, problems } = views(testdata(file), { light })
+        expect(seen.map(({ rawSql: _, ...fields }) => fields)).toEqual(expected.events.map((e) => ({ ...e })))
+        expect(problems).toEqual(expected.problems)
+      }
+    }
+    // The bytes are the server's, not UTF-8 repaired; a statement cut at the limit is its kept beginning.
+    const raw = Buffer.concat([
+      Buffer.from("# User@Host: u[u] @ h []\n# Query_time: 1  Lock_time: 0  Rows_sent: 0  Rows_examined: 0\nSELECT '"),
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from("';\n# User@Host: u[u] @ h []\n# Query_time: 1  Lock_time: 0  Rows_sent: 0  Rows_examined: 0\n# administrator command: Quit;\n")
+    ])
+    expect(views(raw, { light: true }).seen.map((v) => [v.rawSql, v.sql, v.admin])).toEqual([
+      ["SELECT '\xff\xfe'", "SELECT '\ufffd\ufffd'", false],
+      ["administrator command: Quit", "administrator command: Quit", true]
+    ])
+    const long = `# User@Host: u[u] @ h []\n# Query_time: 1  Lock_time: 0  Rows_sent: 0  Rows_examined: 0\nSELECT ${"x".repeat(300)};\n`
+    const cut = views(Buffer.from(long), { light: true, maxStatementBytes: 20 })
+    expect(cut.seen.map((v) => [v.rawSql, v.truncatedBytes])).toEqual([[`SELECT ${"x".repeat(13)}`, 289]])
+    expect(cut.problems.map((p) => p.kind)).toEqual(["statement_truncated"])
+  })
+
   it("decodes bytes that are not UTF-8 as U+FFFD and goes on", () => {
     const head = Buffer.from(
       "# Time: 240115 10:00:00\n# User@Host: root[root] @ localhost []\n# Query_time: 0.1  Lock_time: 0  Rows_sent: 0  Rows_examined: 0\nSET timestamp=1705312800;\nSELECT '",

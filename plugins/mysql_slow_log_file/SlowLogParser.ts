@@ -66,6 +66,20 @@ export interface SlowLogEvent {
   readonly truncatedBytes: number
 }
 
+/**
+ * An entry as the parser hands it to `onEntry`: the fields of `SlowLogEvent` with the statement left as bytes,
+ * so that a reader that only needs its fingerprint (the digest) makes no string and no object per entry. One
+ * view is refilled for every entry; it and its bytes are valid only during the call.
+ */
+export interface SlowLogEntryView extends Omit<SlowLogEvent, "sql"> {
+  /** The statement is `bytes[sqlStart, sqlEnd)`: UTF-8 as the server wrote it, possibly invalid. */
+  readonly bytes: Buffer
+  readonly sqlStart: number
+  readonly sqlEnd: number
+  /** The statement decoded, as `SlowLogEvent.sql`; makes a string, so only for the entries that need one. */
+  sql(): string
+}
+
 export type SlowLogProblemKind =
   /** Bytes outside any entry that are not a start-up banner either (the file is not a slow log, or is damaged). */
   | "not_an_event"
@@ -95,6 +109,11 @@ export interface SlowLogParserOptions {
   readonly light?: boolean
   /** The database in effect at `startOffset` (`currentDb` of the parser that stopped there). */
   readonly initialDb?: string | undefined
+  /**
+   * Receives each complete entry as a view instead of as an event in `push`/`finish` output (whose `events`
+   * then stay empty): no object and no statement string per entry.
+   */
+  readonly onEntry?: (entry: SlowLogEntryView) => void
 }
 
 export interface ParseOutput {
@@ -361,6 +380,39 @@ const newPending = (offset: number, attributes: Record<string, AttributeValue>):
   overflowSql: undefined
 })
 
+const EMPTY = Buffer.alloc(0)
+
+/** The one mutable object behind `SlowLogEntryView`. */
+class EntryView implements SlowLogEntryView {
+  offset = 0
+  end = 0
+  time: string | undefined = undefined
+  lastTime: string | undefined = undefined
+  timestamp: number | undefined = undefined
+  userHost: string | undefined = undefined
+  user: string | undefined = undefined
+  host: string | undefined = undefined
+  ip: string | undefined = undefined
+  threadId: number | undefined = undefined
+  db: string | undefined = undefined
+  useDb: string | undefined = undefined
+  queryTime = 0
+  lockTime = 0
+  rowsSent = 0
+  rowsExamined = 0
+  rowsAffected: number | undefined = undefined
+  attributes: Readonly<Record<string, AttributeValue>> = NO_ATTRIBUTES
+  admin = false
+  truncatedBytes = 0
+  bytes: Buffer = EMPTY
+  sqlStart = 0
+  sqlEnd = 0
+
+  sql(): string {
+    return this.bytes.toString("utf8", this.sqlStart, this.sqlEnd)
+  }
+}
+
 /**
  * Shares the decoded text of short, recurring header values (users, hosts, databases): fewer strings to make
  * and collect, and equal values that hash once when they are counted.
@@ -416,8 +468,11 @@ export class SlowLogParser {
   private readonly interner = new Interner()
   private readonly queryTimeValues = new Float64Array(4)
   private out: ParseOutput = { events: [], problems: [] }
+  private readonly onEntry: ((entry: SlowLogEntryView) => void) | undefined
+  private readonly view = new EntryView()
 
   constructor(options: SlowLogParserOptions = {}) {
+    this.onEntry = options.onEntry
     this.base = options.startOffset ?? 0
     this.maxStatementBytes = Math.max(1, options.maxStatementBytes ?? DEFAULT_MAX_STATEMENT)
     this.keepAttributes = options.light !== true
@@ -925,10 +980,15 @@ export class SlowLogParser {
       })
       return
     }
-    let sql: string
+    // The statement: bytes of the buffer, or the kept beginning of one that outgrew the limit.
+    let bytes = this.buf
+    let from = pending.bodyStart - this.base
+    let to = end - this.base
     let truncatedBytes = 0
     if (pending.overflowSql !== undefined) {
-      sql = pending.overflowSql
+      bytes = Buffer.from(pending.overflowSql, "utf8")
+      from = 0
+      to = bytes.length
       truncatedBytes = end - pending.bodyStart - this.maxStatementBytes
       this.out.problems.push({
         kind: "statement_truncated",
@@ -936,18 +996,14 @@ export class SlowLogParser {
         length: end - pending.offset,
         message: `the statement of the entry at byte ${pending.offset} is ${end - pending.bodyStart} bytes long; kept its first ${this.maxStatementBytes} bytes`
       })
-    } else {
-      const from = pending.bodyStart - this.base
-      let to = end - this.base
+    } else if (to > from && bytes[to - 1] === NL) {
       // The server ends every statement with ";\n"; what is left is the statement as the client sent it.
-      if (to > from && this.buf[to - 1] === NL) {
-        to--
-        if (to > from && this.buf[to - 1] === CR) to--
-        if (to > from && this.buf[to - 1] === 0x3b) to--
-      }
-      sql = this.buf.toString("utf8", from, to)
+      to--
+      if (to > from && bytes[to - 1] === CR) to--
+      if (to > from && bytes[to - 1] === 0x3b) to--
     }
-    if (pending.admin) sql = sql.slice(2)
+    // `# administrator command: Quit`: the statement is the text after `# `.
+    if (pending.admin) from = Math.min(from + 2, to)
     const attributes = pending.attributes
     if (pending.explain !== undefined) attributes.explain = pending.explain.join("\n")
     // MySQL writes `use db;` only when the database differs from the last one it logged in this file, so an
@@ -955,6 +1011,36 @@ export class SlowLogParser {
     // pt-query-digest's --inherit-attributes db assumes). A server restart (banner) or a new file starts afresh.
     const db = pending.useDb ?? pending.schema ?? (pending.hasSchema ? undefined : this.lastDb)
     this.lastDb = db
+    const onEntry = this.onEntry
+    if (onEntry !== undefined) {
+      const view = this.view
+      view.offset = pending.offset
+      view.end = end
+      view.time = pending.time
+      view.lastTime = pending.time ?? this.lastTime
+      view.timestamp = pending.timestamp
+      view.userHost = pending.userHost
+      view.user = pending.user
+      view.host = pending.host
+      view.ip = pending.ip
+      view.threadId = pending.threadId
+      view.db = db
+      view.useDb = pending.useDb
+      view.queryTime = pending.queryTime
+      view.lockTime = pending.lockTime
+      view.rowsSent = pending.rowsSent
+      view.rowsExamined = pending.rowsExamined
+      view.rowsAffected = pending.rowsAffected
+      view.attributes = attributes
+      view.admin = pending.admin
+      view.truncatedBytes = truncatedBytes
+      view.bytes = bytes
+      view.sqlStart = from
+      view.sqlEnd = to
+      onEntry(view)
+      view.bytes = EMPTY
+      return
+    }
     this.out.events.push({
       offset: pending.offset,
       end,
@@ -974,7 +1060,7 @@ export class SlowLogParser {
       rowsExamined: pending.rowsExamined,
       rowsAffected: pending.rowsAffected,
       attributes,
-      sql,
+      sql: bytes.toString("utf8", from, to),
       admin: pending.admin,
       truncatedBytes
     })
