@@ -17,7 +17,11 @@ const out = join(root, "dist")
 // Chunk names carry content hashes: chunks of an earlier build would pile up.
 rmSync(out, { recursive: true, force: true })
 await build({
-  entryPoints: { slowq: join(root, "src", "main.ts") },
+  entryPoints: {
+    slowq: join(root, "src", "main.ts"),
+    // `slowq digest` reads a large file on several threads; each loads this script alone.
+    "digest-worker": join(root, "plugins", "mysql_slow_log_file", "digest", "DigestWorker.ts")
+  },
   outdir: out,
   outExtension: { ".js": ".mjs" },
   splitting: true,

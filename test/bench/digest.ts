@@ -7,10 +7,12 @@
  * folder that is removed afterwards. Prints wall time, events/s, MB/s and peak RSS (GNU time's %M) of each, the
  * ratios, and whether the top-20 classes agree (same Query IDs in the same order, same counts, same total query
  * time). Exits non-zero when they do not. SLOWQ_BENCH_CLI names another CLI entry to time (default src/bin/slowq.js).
+ * slowq runs twice: as a user runs it (on the cores available, at most 4) and with --threads 1, so that the
+ * single-core speed is on record next to pt-query-digest's, which uses one.
  */
 import { spawnSync } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { availableParallelism, tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { writeSlowLog } from "../support/slowlog/GenerateSlowLog.js"
@@ -63,25 +65,33 @@ try {
   process.stdout.write("slowq digest… ")
   const slowq = timed(process.execPath, [resolve(root, cli), "digest", "--format", "json", "--top", "20", file])
   console.log(`${slowq.seconds.toFixed(2)} s`)
+  process.stdout.write("slowq digest --threads 1… ")
+  const single = timed(process.execPath, [resolve(root, cli), "digest", "--threads", "1", "--format", "json", "--top", "20", file])
+  console.log(`${single.seconds.toFixed(2)} s`)
   process.stdout.write("pt-query-digest… ")
   const pt = timed("pt-query-digest", ["--limit", "20", "--output", "json", file])
   console.log(`${pt.seconds.toFixed(2)} s`)
 
-  const ours = (JSON.parse(slowq.stdout) as { classes: ReadonlyArray<SlowqClass> }).classes
   const theirs = (JSON.parse(pt.stdout) as { classes: ReadonlyArray<PtClass> }).classes
   const mismatches: Array<string> = []
-  for (let i = 0; i < 20; i++) {
-    const a = ours[i]
-    const b = theirs[i]
-    if (a === undefined || b === undefined) {
-      mismatches.push(`rank ${i + 1}: slowq ${a?.id ?? "none"}, pt ${b?.checksum ?? "none"}`)
-      continue
-    }
-    const sumDiff = Math.abs(a.query_time.sum - Number(b.metrics.Query_time.sum))
-    if (a.id !== b.checksum || a.count !== b.query_count || sumDiff > 1e-5) {
-      mismatches.push(
-        `rank ${i + 1}: slowq 0x${a.id} × ${a.count} (${a.query_time.sum} s), pt 0x${b.checksum} × ${b.query_count} (${b.metrics.Query_time.sum} s)`
-      )
+  const runs = [
+    ["", (JSON.parse(slowq.stdout) as { classes: ReadonlyArray<SlowqClass> }).classes],
+    ["--threads 1: ", (JSON.parse(single.stdout) as { classes: ReadonlyArray<SlowqClass> }).classes]
+  ] as const
+  for (const [run, ours] of runs) {
+    for (let i = 0; i < 20; i++) {
+      const a = ours[i]
+      const b = theirs[i]
+      if (a === undefined || b === undefined) {
+        mismatches.push(`${run}rank ${i + 1}: slowq ${a?.id ?? "none"}, pt ${b?.checksum ?? "none"}`)
+        continue
+      }
+      const sumDiff = Math.abs(a.query_time.sum - Number(b.metrics.Query_time.sum))
+      if (a.id !== b.checksum || a.count !== b.query_count || sumDiff > 1e-5) {
+        mismatches.push(
+          `${run}rank ${i + 1}: slowq 0x${a.id} × ${a.count} (${a.query_time.sum} s), pt 0x${b.checksum} × ${b.query_count} (${b.metrics.Query_time.sum} s)`
+        )
+      }
     }
   }
 
@@ -89,17 +99,23 @@ try {
   const row = (name: string, t: Timed) =>
     `| ${name} | ${t.seconds.toFixed(2)} s | ${Math.round(events / t.seconds).toLocaleString("en-US")} | ${(mb / t.seconds).toFixed(1)} | ${(t.peakKb / 1024).toFixed(0)} MB |`
   console.log("")
-  console.log(`${events.toLocaleString("en-US")} events, ${mb.toFixed(0)} MB, seed ${seed}, on ${process.platform} / Node ${process.version}`)
+  console.log(
+    `${events.toLocaleString("en-US")} events, ${mb.toFixed(0)} MB, seed ${seed}, on ${process.platform} / Node ${process.version}, ${availableParallelism()} cores`
+  )
   console.log("")
   console.log("| tool | wall time | events/s | MB/s | peak RSS |")
   console.log("|---|---|---|---|---|")
   console.log(row("slowq digest", slowq))
+  console.log(row("slowq digest --threads 1", single))
   console.log(row("pt-query-digest", pt))
   console.log(
-    `| ratio | ${(pt.seconds / slowq.seconds).toFixed(1)}× faster | | | ${(slowq.peakKb / pt.peakKb).toFixed(2)}× pt's |`
+    `| ratio, slowq digest | ${(pt.seconds / slowq.seconds).toFixed(1)}× faster | | | ${(slowq.peakKb / pt.peakKb).toFixed(2)}× pt's |`
+  )
+  console.log(
+    `| ratio, --threads 1 | ${(pt.seconds / single.seconds).toFixed(1)}× faster | | | ${(single.peakKb / pt.peakKb).toFixed(2)}× pt's |`
   )
   console.log("")
-  if (mismatches.length === 0) console.log("top-20 classes: identical (Query IDs, order, counts, total query time)")
+  if (mismatches.length === 0) console.log("top-20 classes of both slowq runs: identical to pt's (Query IDs, order, counts, total query time)")
   else {
     console.log(`top-20 classes differ:\n${mismatches.join("\n")}`)
     process.exitCode = 1

@@ -82,6 +82,25 @@ describe("slowq digest, as a user runs it", () => {
     })
   )
 
+  it.scopedLive(
+    "a large file is read on worker threads: the same report as one thread, no warning",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir
+        const file = join(dir, "slow.log")
+        // Over 64 MiB, so that two threads each get their 32 MiB at least.
+        const bytes = yield* Effect.promise(() => writeSlowLog(file, { events: 140_000, seed: 12 }))
+        expect(bytes).toBeGreaterThan(64 * 1024 * 1024)
+        const alone = yield* runCli(["digest", "--threads", "1", "--format", "json", "--top", "50", file])
+        const parallel = yield* runCli(["digest", "--threads", "2", "--format", "json", "--top", "50", file])
+        expect([alone.code, alone.stderr]).toEqual([0, ""])
+        expect([parallel.code, parallel.stderr]).toEqual([0, ""])
+        expect((JSON.parse(parallel.stdout) as DigestJson).global.count).toBe(140_000)
+        expect(parallel.stdout).toBe(alone.stdout)
+      }),
+    60_000
+  )
+
   it.scopedLive("bad input: a clear message and a non-zero exit, never a crash", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir

@@ -6,7 +6,6 @@ import { Readable } from "node:stream"
 import { gzipSync } from "node:zlib"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { fingerprintMysqlText, mysqlQueryId } from "../../../src/fingerprint/MysqlFingerprint.js"
 import { writeSlowLog } from "../../../test/support/slowlog/GenerateSlowLog.js"
 import { parseOrderBy } from "./Aggregator.js"
 import { parseTimeOption } from "./DigestCommand.js"
@@ -18,9 +17,7 @@ import { metricsOf, Stat } from "./Stats.js"
 const testdata = (name: string) => new URL(`../testdata/${name}`, import.meta.url).pathname
 
 const digest = (files: ReadonlyArray<string>, options: Partial<DigestRunOptions> = {}) =>
-  Effect.promise(() =>
-    runDigest({ files, fingerprint: (sql) => fingerprintMysqlText(sql), queryId: mysqlQueryId, ...options })
-  )
+  Effect.promise(() => runDigest({ files, ...options }))
 
 const tempDir = Effect.acquireRelease(
   Effect.sync(() => mkdtempSync(join(tmpdir(), "slowq-digest-"))),
@@ -276,4 +273,103 @@ describe("digest report", () => {
     expect(parseTimeOption("12h", now)).toBe((now - 12 * 3600 * 1000) * 1000)
     expect(parseTimeOption("yesterday", now)).toBeUndefined()
   })
+})
+
+/** The whole JSON report, every class. */
+const comparable = (run: Awaited<ReturnType<typeof runDigest>>, files: ReadonlyArray<string>) =>
+  jsonReport({ aggregator: run.aggregator, order: parseOrderBy("Query_time:sum")!, top: 10_000, files })
+
+describe("slowq digest on several threads", () => {
+  it.scoped(
+    "reads a file in parts on worker threads and reports what one thread reports",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir
+        const file = join(dir, "slow.log")
+        // Every flavour: MariaDB entries carry their database, MySQL ones inherit it from `use` further up.
+        yield* Effect.promise(() => writeSlowLog(file, { events: 20_000, seed: 5 }))
+        const problemsOf = (threads: number) => {
+          const problems: Array<string> = []
+          return Effect.map(
+            digest([file], {
+              threads,
+              minBytesPerThread: 1024 * 1024,
+              onProblem: (_, p) => problems.push(`${p.kind}@${p.offset}`),
+              // The parts really are read on workers: a fallback to this thread would warn.
+              onWarning: (message) => expect.fail(message)
+            }),
+            (run) => ({ run, problems })
+          )
+        }
+        const alone = yield* problemsOf(1)
+        const parallel = yield* problemsOf(3)
+        expect(alone.run.workerParts).toBe(0)
+        expect(parallel.run.workerParts).toBe(2)
+        expect(parallel.run.eventsParsed).toBe(20_000)
+        expect(parallel.run.files).toEqual(alone.run.files)
+        expect(parallel.problems).toEqual(alone.problems)
+        const report = comparable(parallel.run, [file])
+        expect(report.classes.length).toBeGreaterThan(100)
+        expect(report).toEqual(comparable(alone.run, [file]))
+      }),
+    60_000
+  )
+
+  it.scoped("a part without `use` gets the database the parts before it left in effect", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const file = join(dir, "slow.log")
+      // MySQL writes `use` only when the database changes: here once, at the top. Far down, an entry cut short.
+      const entry = (i: number) =>
+        `# Time: 2024-01-15T10:00:${String(i % 60).padStart(2, "0")}.000000Z\n# User@Host: app[app] @ localhost []  Id: 7\n# Query_time: 0.${String(i).padStart(6, "0")}  Lock_time: 0.000000 Rows_sent: 1  Rows_examined: ${i}\n${i === 0 ? "use shop;\n" : ""}SET timestamp=${1705312800 + i};\nSELECT * FROM t${i % 3} WHERE id = ${i};\n`
+      const entries = Array.from({ length: 400 }, (_, i) => entry(i))
+      entries.splice(300, 0, "# Time: 2024-01-15T10:00:00.000000Z\n# User@Host: app[app] @ localhost []  Id: 7\n")
+      writeFileSync(file, entries.join(""))
+      const problemsOf = (threads: number) => {
+        const problems: Array<string> = []
+        return Effect.map(
+          digest([file], {
+            threads,
+            minBytesPerThread: 1000,
+            onProblem: (_, p) => problems.push(`${p.kind}@${p.offset}`),
+            onWarning: (message) => expect.fail(message)
+          }),
+          (run) => ({ run, problems })
+        )
+      }
+      const alone = yield* problemsOf(1)
+      const parallel = yield* problemsOf(4)
+      expect(parallel.run.workerParts).toBe(3)
+      const report = comparable(parallel.run, [file])
+      expect(report.classes.map((c) => [c.fingerprint, c.count, c.databases, c.sample?.db])).toEqual([
+        ["select * from t? where id = ?", 400, [{ value: "shop", count: 400 }], "shop"]
+      ])
+      expect(parallel.problems).toHaveLength(1)
+      expect(parallel.problems).toEqual(alone.problems)
+      expect(report).toEqual(comparable(alone.run, [file]))
+    })
+  )
+
+  it.scoped("a part whose worker cannot start is read on the main thread, with a warning, and nothing is lost", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const file = join(dir, "slow.log")
+      yield* Effect.promise(() => writeSlowLog(file, { events: 3_000, seed: 8 }))
+      const broken = join(dir, "broken-worker.mjs")
+      writeFileSync(broken, "throw new Error('no worker here')\n")
+      const warnings: Array<string> = []
+      const alone = yield* digest([file], { threads: 1 })
+      const parallel = yield* digest([file], {
+        threads: 3,
+        minBytesPerThread: 1024,
+        workerScript: new URL(`file://${broken}`),
+        onWarning: (message) => warnings.push(message)
+      })
+      expect(parallel.workerParts).toBe(2)
+      expect(warnings).toHaveLength(2)
+      expect(warnings[0]).toMatch(/^.*slow\.log: reading bytes \d+ to \d+ on the main thread: no worker thread \(Error: no worker here\)$/)
+      expect(parallel.eventsParsed).toBe(3_000)
+      expect(comparable(parallel, [file])).toEqual(comparable(alone, [file]))
+    })
+  )
 })

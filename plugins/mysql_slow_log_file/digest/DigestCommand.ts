@@ -2,11 +2,10 @@ import { hostname } from "node:os"
 import { Args, Command, Options } from "@effect/cli"
 import { Console, Effect, Option } from "effect"
 import { CliFailure } from "../../../src/cli/CliFailure.js"
-import { fingerprintMysqlText, mysqlQueryId } from "../../../src/fingerprint/MysqlFingerprint.js"
 import type { SlowLogProblem } from "../SlowLogParser.js"
 import { parseOrderBy } from "./Aggregator.js"
 import { jsonReport, textReport } from "./Report.js"
-import { DigestInputError, type DigestProgress, runDigest } from "./RunDigest.js"
+import { DigestInputError, type DigestProgress, defaultThreads, runDigest } from "./RunDigest.js"
 
 const files = Args.text({ name: "FILE" }).pipe(
   Args.withDescription("Slow log files to read, in order; `-` reads stdin. Gzip-compressed input is recognised and decompressed."),
@@ -29,6 +28,12 @@ const orderBy = Options.text("order-by").pipe(
 const since = Options.text("since").pipe(
   Options.withDescription(
     "Only statements that started at or after this time: 2024-01-15, 2024-01-15T10:00:00 (UTC unless an offset such as +02:00 follows), 240115 10:00:00, epoch seconds, or a duration back from now such as 12h, 30m, 7d."
+  ),
+  Options.optional
+)
+const threads = Options.integer("threads").pipe(
+  Options.withDescription(
+    `Threads that read a large file (32 MiB or more) in parts at once; 1 reads on one thread. Default: the cores available, at most 4 (here ${defaultThreads()}).`
   ),
   Options.optional
 )
@@ -104,6 +109,7 @@ const digest = (args: {
   readonly orderBy: string
   readonly since: Option.Option<string>
   readonly until: Option.Option<string>
+  readonly threads: Option.Option<number>
 }) =>
   Effect.gen(function* () {
     const order = parseOrderBy(args.orderBy)
@@ -113,6 +119,8 @@ const digest = (args: {
       })
     }
     if (args.top < 1) return yield* new CliFailure({ message: `--top must be at least 1, not ${args.top}` })
+    const threadCount = Option.getOrElse(args.threads, defaultThreads)
+    if (threadCount < 1) return yield* new CliFailure({ message: `--threads must be at least 1, not ${threadCount}` })
     const now = Date.now()
     const time = (name: string, value: Option.Option<string>) =>
       Option.match(value, {
@@ -132,18 +140,17 @@ const digest = (args: {
     const untilUs = yield* time("until", args.until)
 
     const problems: Array<readonly [string, SlowLogProblem]> = []
-    let problemCount = 0
+    const warnings: Array<string> = []
     const bar = process.stderr.isTTY ? progressBar() : undefined
     const run = yield* Effect.tryPromise({
       try: () =>
         runDigest({
           files: args.files,
-          fingerprint: (sql) => fingerprintMysqlText(sql),
-          queryId: mysqlQueryId,
+          threads: threadCount,
+          onWarning: (message) => warnings.push(message),
           sinceUs,
           untilUs,
           onProblem: (file, problem) => {
-            problemCount++
             if (problems.length < PROBLEMS_SHOWN) problems.push([file, problem])
           },
           ...(bar === undefined
@@ -159,7 +166,9 @@ const digest = (args: {
         new CliFailure({ message: cause instanceof DigestInputError ? cause.message : `digest failed: ${String(cause)}` })
     }).pipe(Effect.ensuring(Effect.sync(() => bar?.clear())))
 
+    for (const warning of warnings) yield* Console.error(warning)
     for (const [file, problem] of problems) yield* Console.error(`${file}: ${problem.message}`)
+    const problemCount = run.files.reduce((sum, file) => sum + file.problems, 0)
     if (problemCount > problems.length) yield* Console.error(`… and ${problemCount - problems.length} more problems`)
     if (run.eventsParsed === 0) {
       return yield* new CliFailure({
@@ -194,7 +203,7 @@ const digest = (args: {
   })
 
 /** `slowq digest FILE…`: pt-query-digest's report from slow log files, with no database and no store. */
-export const digestCommand = Command.make("digest", { files, format, top, orderBy, since, until }, digest).pipe(
+export const digestCommand = Command.make("digest", { files, format, top, orderBy, since, until, threads }, digest).pipe(
   Command.withDescription(
     "Report the query classes of MySQL/MariaDB slow log files, as pt-query-digest does: profile, per-class statistics, samples. Needs no database."
   )

@@ -1,21 +1,15 @@
-import { createReadStream, statSync } from "node:fs"
+import { readFileSync, statSync } from "node:fs"
 import { open } from "node:fs/promises"
+import { createRequire } from "node:module"
+import { availableParallelism } from "node:os"
 import type { Readable } from "node:stream"
-import { createGunzip } from "node:zlib"
-import { eventStartMicros } from "../EventTime.js"
-import { SlowLogParser, type SlowLogProblem } from "../SlowLogParser.js"
-import { DigestAggregator } from "./Aggregator.js"
+import { pathToFileURL } from "node:url"
+import { Worker } from "node:worker_threads"
+import type { SlowLogProblem } from "../SlowLogParser.js"
+import { type AggregatorData, DigestAggregator, INHERITED_DB } from "./Aggregator.js"
+import { DigestInputError, describeInputError, digestPart, isGzip, type PartSummary, type PartTask } from "./DigestPart.js"
 
-/** A digest input that cannot be read, with a sentence to show the user. */
-export class DigestInputError extends Error {
-  constructor(
-    message: string,
-    readonly file: string,
-    override readonly cause?: unknown
-  ) {
-    super(message)
-  }
-}
+export { DigestInputError } from "./DigestPart.js"
 
 export interface DigestProgress {
   /** Bytes of input consumed so far (compressed bytes for a .gz file), over all files. */
@@ -27,8 +21,6 @@ export interface DigestProgress {
 
 export interface DigestRunOptions {
   readonly files: ReadonlyArray<string>
-  readonly fingerprint: (sql: string) => string
-  readonly queryId: (fingerprint: string) => string
   /** Epoch microseconds; entries that started before are left out. */
   readonly sinceUs?: number | undefined
   /** Epoch microseconds; entries that started at or after are left out. */
@@ -36,8 +28,16 @@ export interface DigestRunOptions {
   readonly localOffsetMinutes?: number
   readonly stdin?: Readable
   readonly onProgress?: (progress: DigestProgress) => void
-  /** Called for each parse problem; the digest goes on. */
+  /** Called for each parse problem (at most 100 per part read by another thread); the digest goes on. */
   readonly onProblem?: (file: string, problem: SlowLogProblem) => void
+  /** Called when a part meant for another thread is read on this one (no worker could start). */
+  readonly onWarning?: (message: string) => void
+  /** Threads that read a large plain file in parts; default: the cores available, at most 4. 1 reads alone. */
+  readonly threads?: number
+  /** A plain file smaller than this is read by one thread (default 32 MiB). */
+  readonly minBytesPerThread?: number
+  /** Another worker script (tests use one that fails). */
+  readonly workerScript?: URL
 }
 
 export interface FileSummary {
@@ -56,146 +56,229 @@ export interface DigestRun {
   /** Entries aggregated. */
   readonly events: number
   readonly bytes: number
+  /** Parts read by other threads; 0 when the whole input was read by one. */
+  readonly workerParts: number
 }
 
-const describe = (file: string, cause: unknown): string => {
-  const code = typeof cause === "object" && cause !== null && "code" in cause ? String(cause.code) : ""
-  if (code === "ENOENT") return `${file}: no such file`
-  if (code === "EACCES" || code === "EPERM") return `${file}: permission denied (slow logs are often readable by the mysql or adm group only)`
-  if (code === "EISDIR") return `${file} is a folder, not a slow log file`
-  if (code === "Z_DATA_ERROR" || code === "Z_BUF_ERROR") return `${file}: not a valid gzip file (${cause instanceof Error ? cause.message : code})`
-  return `${file}: ${cause instanceof Error ? cause.message : String(cause)}`
-}
+/** What a digest worker posts (see DigestWorker.ts). */
+export type WorkerMessage =
+  /** Input bytes read since the last report, and entries aggregated so far. */
+  | { readonly _tag: "progress"; readonly bytes: number; readonly events: number }
+  | {
+      readonly _tag: "done"
+      readonly summary: PartSummary
+      readonly problems: ReadonlyArray<SlowLogProblem>
+      readonly data: AggregatorData
+    }
+  | { readonly _tag: "failed"; readonly message: string; readonly input: boolean }
 
-const isGzip = (chunk: Uint8Array) => chunk.length >= 2 && chunk[0] === 0x1f && chunk[1] === 0x8b
+export const defaultThreads = (): number => Math.max(1, Math.min(availableParallelism(), 4))
 
-async function* withFirst(first: Uint8Array, rest: AsyncIterator<Uint8Array>): AsyncGenerator<Uint8Array> {
-  yield first
-  for (;;) {
-    const next = await rest.next()
-    if (next.done === true) return
-    yield next.value
-  }
-}
-
+const DEFAULT_MIN_BYTES_PER_THREAD = 32 * 1024 * 1024
+/** How far past its share a part's start is looked for before the file is read in fewer parts. */
+const MAX_BOUNDARY_SEARCH = 64 * 1024 * 1024
 /**
- * The decompressed bytes of one input, and a counter of raw bytes consumed for the progress bar. A file whose
- * name ends in .gz, or any input that starts with the gzip magic bytes (stdin), is decompressed as it streams.
+ * Parts begin at a `# Time:` line: an entry starts there whatever came before (SlowLogParser's boundaries),
+ * and the entry carries its own time, so no part needs the one before it for times. MySQL writes the line on
+ * every entry, MariaDB at least once a second.
  */
-async function* inputChunks(file: string, stdin: Readable | undefined, consumed: { raw: number }): AsyncGenerator<Uint8Array> {
-  if (file !== "-" && !file.endsWith(".gz")) {
-    // A plain file is read into one reused buffer (the parser copies what it keeps): no garbage per chunk, so
-    // memory stays flat. It is checked for the gzip magic bytes first, whatever its name.
-    const handle = await open(file, "r")
-    try {
-      const buffer = Buffer.allocUnsafe(256 * 1024)
-      let position = 0
-      for (;;) {
-        const { bytesRead } = await handle.read(buffer, 0, buffer.length, position)
-        if (bytesRead === 0) return
-        if (position === 0 && isGzip(buffer.subarray(0, bytesRead))) break
-        position += bytesRead
-        consumed.raw += bytesRead
-        yield buffer.subarray(0, bytesRead)
+const PART_START = Buffer.from("\n# Time:", "latin1")
+
+/** Where the parts of a plain file begin after the first: the starts of `# Time:` lines near even shares. */
+const partStarts = async (file: string, size: number, parts: number): Promise<Array<number>> => {
+  const handle = await open(file, "r")
+  try {
+    const head = Buffer.alloc(2)
+    if (isGzip(head.subarray(0, (await handle.read(head, 0, 2, 0)).bytesRead))) return []
+    const window = Buffer.allocUnsafe(1 << 20)
+    const starts: Array<number> = []
+    let floor = 0
+    for (let k = 1; k < parts; k++) {
+      const share = Math.floor((size * k) / parts)
+      let from = Math.max(floor, share - 1)
+      let found = -1
+      while (found < 0 && from < size && from - share < MAX_BOUNDARY_SEARCH) {
+        const { bytesRead } = await handle.read(window, 0, window.length, from)
+        if (bytesRead < PART_START.length) break
+        const at = window.subarray(0, bytesRead).indexOf(PART_START)
+        if (at >= 0) found = from + at + 1
+        else from += bytesRead - PART_START.length + 1
       }
-    } finally {
-      await handle.close()
+      if (found < 0) break
+      starts.push(found)
+      floor = found
     }
+    return starts
+  } finally {
+    await handle.close()
   }
-  const raw: Readable = file === "-" ? (stdin ?? process.stdin) : createReadStream(file, { highWaterMark: 1 << 20 })
-  const iterator = raw[Symbol.asyncIterator]() as AsyncIterator<Uint8Array>
-  const first = await iterator.next()
-  if (first.done === true) return
-  const counted = async function* (source: AsyncIterable<Uint8Array>) {
-    for await (const chunk of source) {
-      consumed.raw += chunk.length
-      yield chunk
-    }
-  }
-  const rawChunks = counted(withFirst(first.value, iterator))
-  if (!isGzip(first.value)) {
-    yield* rawChunks
-    return
-  }
-  const gunzip = createGunzip({ chunkSize: 1 << 20 })
-  const feeding = (async () => {
-    try {
-      for await (const chunk of rawChunks) {
-        if (!gunzip.write(chunk)) await new Promise<void>((resolve) => gunzip.once("drain", resolve))
-      }
-      gunzip.end()
-    } catch (error) {
-      gunzip.destroy(error instanceof Error ? error : new Error(String(error)))
-    }
-  })()
-  for await (const chunk of gunzip as AsyncIterable<Uint8Array>) yield chunk
-  await feeding
+}
+
+/** tsx's ESM API, where its manifest says it is: a worker of the TypeScript sources registers it first. */
+const tsxEsmApi = (): string => {
+  const manifest = createRequire(import.meta.url).resolve("tsx/package.json")
+  const exports = (JSON.parse(readFileSync(manifest, "utf8")) as { exports: Record<string, { import: { default: string } }> }).exports
+  return new URL(exports["./esm/api"]!.import.default, pathToFileURL(manifest)).href
 }
 
 /**
- * Reads every input once, in order, streaming: memory holds one chunk, the entry being parsed and the per-class
- * statistics, whatever the size of the input.
+ * Starts a worker on `script`, or on the digest's own worker script: the compiled one next to the CLI bundle,
+ * or, when slowq runs from its sources (tests, or a checkout edited since the last build), the TypeScript source
+ * behind a small bootstrap that registers tsx in the new thread (hooks registered here do not reach it, and
+ * Node 20 ignores `--import` in a worker's execArgv).
+ */
+const startWorker = (task: PartTask, script: URL | undefined): Worker => {
+  if (script !== undefined) return new Worker(script, { workerData: task })
+  if (!import.meta.url.endsWith(".ts")) return new Worker(new URL("../digest-worker.mjs", import.meta.url), { workerData: task })
+  const source = new URL("./DigestWorker.ts", import.meta.url).href
+  const bootstrap = `import(${JSON.stringify(tsxEsmApi())}).then((tsx) => { tsx.register(); return import(${JSON.stringify(source)}) })`
+  return new Worker(bootstrap, { eval: true, workerData: task })
+}
+
+type PartOutcome =
+  | { readonly _tag: "done"; readonly summary: PartSummary; readonly problems: ReadonlyArray<SlowLogProblem>; readonly data: AggregatorData }
+  | { readonly _tag: "failed"; readonly message: string; readonly input: boolean }
+
+/** Digests `task` on a worker thread; a worker that cannot run at all is a failure of kind `input: false`. */
+const partOnWorker = (
+  task: PartTask,
+  script: URL | undefined,
+  onProgress: (bytes: number, events: number) => void
+): Promise<PartOutcome> =>
+  new Promise((resolve) => {
+    let settled = false
+    const settle = (outcome: PartOutcome) => {
+      if (settled) return
+      settled = true
+      resolve(outcome)
+    }
+    const worker = startWorker(task, script)
+    worker.on("message", (message: WorkerMessage) => {
+      if (message._tag === "progress") onProgress(message.bytes, message.events)
+      else settle(message)
+    })
+    worker.on("error", (error) => settle({ _tag: "failed", message: String(error), input: false }))
+    worker.on("exit", (code) => settle({ _tag: "failed", message: `the worker exited with code ${code}`, input: false }))
+  })
+
+/**
+ * Reads every input once, in order. A large plain file is read in parts by several threads, each part from the
+ * start of an entry, and their figures are merged in file order: the result is the one reading alone gives
+ * (only float sums may differ in their last digits, being added in another order).
  */
 export const runDigest = async (options: DigestRunOptions): Promise<DigestRun> => {
-  const aggregator = new DigestAggregator(options.fingerprint, options.queryId)
-  const localOffset = options.localOffsetMinutes ?? 0
-  const since = options.sinceUs
-  const until = options.untilUs
+  const aggregator = new DigestAggregator()
+  const threads = Math.max(1, Math.floor(options.threads ?? defaultThreads()))
+  const minBytesPerThread = options.minBytesPerThread ?? DEFAULT_MIN_BYTES_PER_THREAD
+  const sizes = new Map<string, number>()
   let totalBytes: number | undefined = 0
   for (const file of options.files) {
     if (file === "-") {
       totalBytes = undefined
-      break
+      continue
     }
     try {
-      totalBytes += statSync(file).size
+      const size = statSync(file).size
+      sizes.set(file, size)
+      if (totalBytes !== undefined) totalBytes += size
     } catch (cause) {
-      throw new DigestInputError(describe(file, cause), file, cause)
+      throw new DigestInputError(describeInputError(file, cause), file, cause)
     }
   }
-  const consumed = { raw: 0 }
+  let consumed = 0
   const summaries: Array<FileSummary> = []
   let eventsParsed = 0
   let events = 0
   let bytes = 0
+  let workerParts = 0
+  /** Entries aggregated by each worker whose figures are not merged yet. */
+  const inFlight = new Map<number, number>()
+  const progress = () => {
+    if (options.onProgress === undefined) return
+    let shown = aggregator.entries
+    for (const count of inFlight.values()) shown += count
+    options.onProgress({ bytesRead: consumed, totalBytes, events: shown })
+  }
+  const onBytes = (n: number) => {
+    consumed += n
+    progress()
+  }
+  let partIds = 0
 
   for (const file of options.files) {
     const name = file === "-" ? "(stdin)" : file
-    const parser = new SlowLogParser({ light: true })
-    const summary = { name, bytes: 0, events: 0, skippedBytes: 0, problems: 0 }
-    const take = (out: ReturnType<SlowLogParser["push"]>) => {
-      for (const problem of out.problems) {
-        summary.problems++
-        if (problem.kind !== "statement_truncated") summary.skippedBytes += problem.length
-        options.onProblem?.(name, problem)
-      }
-      const parsed = out.events
-      eventsParsed += parsed.length
-      for (let i = 0; i < parsed.length; i++) {
-        const entry = parsed[i]!
-        // SET timestamp is there in practice; reading it directly spares a date parse per entry.
-        const startUs =
-          entry.timestamp !== undefined ? Math.round(entry.timestamp * 1e6) : eventStartMicros(entry, localOffset)
-        if (since !== undefined && (startUs === undefined || startUs < since)) continue
-        if (until !== undefined && (startUs === undefined || startUs >= until)) continue
-        aggregator.add({ entry, startUs, file: name })
-        summary.events++
-        events++
+    const size = sizes.get(file) ?? 0
+    const task = (start: number, end: number | undefined, initialDb: string | undefined): PartTask => ({
+      file,
+      name,
+      start,
+      end,
+      initialDb,
+      sinceUs: options.sinceUs,
+      untilUs: options.untilUs,
+      localOffsetMinutes: options.localOffsetMinutes ?? 0
+    })
+    const onProblem = (problem: SlowLogProblem) => options.onProblem?.(name, problem)
+    const parts = file === "-" || file.endsWith(".gz") ? 1 : Math.min(threads, Math.floor(size / minBytesPerThread))
+    let starts: Array<number> = []
+    if (parts > 1) {
+      try {
+        starts = await partStarts(file, size, parts)
+      } catch (cause) {
+        throw new DigestInputError(describeInputError(name, cause), name, cause)
       }
     }
-    try {
-      for await (const chunk of inputChunks(file, options.stdin, consumed)) {
-        summary.bytes += chunk.length
-        bytes += chunk.length
-        take(parser.push(chunk))
-        options.onProgress?.({ bytesRead: consumed.raw, totalBytes, events })
+    const bounds = [0, ...starts, size]
+    // The first part is read here, meanwhile the others on workers; each later part's database is resolved
+    // when it is merged, in order.
+    const others = starts.map((start, i) => {
+      const id = partIds++
+      return {
+        id,
+        outcome: partOnWorker(task(start, bounds[i + 2], INHERITED_DB), options.workerScript, (n, count) => {
+          inFlight.set(id, count)
+          onBytes(n)
+        })
       }
-    } catch (cause) {
-      throw new DigestInputError(describe(name, cause), name, cause)
+    })
+    workerParts += others.length
+    const fileSummary = { name, bytes: 0, events: 0, skippedBytes: 0, problems: 0 }
+    const add = (summary: PartSummary) => {
+      fileSummary.bytes += summary.bytes
+      fileSummary.events += summary.events
+      fileSummary.skippedBytes += summary.skippedBytes
+      fileSummary.problems += summary.problems
+      eventsParsed += summary.eventsParsed
+      events += summary.events
+      bytes += summary.bytes
     }
-    take(parser.finish())
-    summaries.push(summary)
+    const first = await digestPart(task(0, starts.length > 0 ? starts[0] : undefined, undefined), aggregator, {
+      stdin: options.stdin,
+      onBytes,
+      onProblem
+    })
+    add(first)
+    let db = first.finalDb
+    for (let i = 0; i < others.length; i++) {
+      const outcome = await others[i]!.outcome
+      inFlight.delete(others[i]!.id)
+      if (outcome._tag === "done") {
+        aggregator.merge(outcome.data, db)
+        for (const problem of outcome.problems) onProblem(problem)
+        add(outcome.summary)
+        if (outcome.summary.finalDb !== INHERITED_DB) db = outcome.summary.finalDb
+        continue
+      }
+      if (outcome.input) throw new DigestInputError(outcome.message, name)
+      options.onWarning?.(`${name}: reading bytes ${starts[i]} to ${bounds[i + 2]} on the main thread: no worker thread (${outcome.message})`)
+      // No worker (a platform without threads, a missing script): this thread reads the part itself, now
+      // that every part before it is merged and its database known.
+      const summary = await digestPart(task(starts[i]!, bounds[i + 2], db), aggregator, { onProblem })
+      add(summary)
+      db = summary.finalDb
+    }
+    summaries.push(fileSummary)
   }
-  options.onProgress?.({ bytesRead: consumed.raw, totalBytes, events })
-  return { aggregator, files: summaries, eventsParsed, events, bytes }
+  progress()
+  return { aggregator, files: summaries, eventsParsed, events, bytes, workerParts }
 }

@@ -12,12 +12,18 @@ const BASE_OFFSET = Math.abs(1 - Math.log(0.000001) / BASE_LOG)
 export const NUM_BUCKETS = 1000
 const MIN_BUCKET = 0.000001
 
-/** The bucket of `value`, as pt's `bucket_idx`. */
-export const bucketIndex = (value: number): number => {
+const logBucket = (value: number): number => {
   if (value < MIN_BUCKET) return 0
   const index = Math.trunc(BASE_OFFSET + Math.log(value) / BASE_LOG)
   return Math.min(index, NUM_BUCKETS - 1)
 }
+
+/** Buckets of the small whole numbers that row counts and statement lengths nearly always are. */
+const INTEGER_BUCKETS = Uint16Array.from({ length: 1 << 16 }, (_, i) => logBucket(i))
+
+/** The bucket of `value`, as pt's `bucket_idx`. */
+export const bucketIndex = (value: number): number =>
+  value >= 0 && value < 65536 && (value | 0) === value ? INTEGER_BUCKETS[value]! : logBucket(value)
 
 /** The value a bucket stands for, as pt's `bucket_value`. */
 const bucketValue = (bucket: number): number => (bucket === 0 ? 0 : BUCKET_SIZE ** (bucket - 1) * MIN_BUCKET)
@@ -36,24 +42,43 @@ const DECADE_OF_BUCKET = (() => {
 })()
 
 const SPARSE_LIMIT = 24
+/** A histogram that has counted this many values becomes the fixed array: few do, and they are the busy ones. */
+const DENSE_AFTER = 512
+
+/** A `Stat` as plain data, to pass between threads: its non-empty buckets and their counts. */
+export interface StatData {
+  readonly cnt: number
+  /** The sum in units of 1/scale (see Stat). */
+  readonly total: number
+  readonly min: number
+  readonly max: number
+  readonly buckets: Uint16Array
+  readonly counts: Uint32Array
+}
 
 export class Stat {
   cnt = 0
-  sum = 0
+  /**
+   * The sum in units of 1/scale (microseconds for times, which the slow log gives to the microsecond): a whole
+   * number, so it is exact and the same in whatever order values are added, by one thread or by several.
+   */
+  private total = 0
   min = Number.POSITIVE_INFINITY
   max = Number.NEGATIVE_INFINITY
   private keys: Uint16Array | undefined = new Uint16Array(SPARSE_LIMIT)
   private counts: Uint32Array = new Uint32Array(SPARSE_LIMIT)
   private used = 0
 
-  add(value: number): void {
-    this.addIn(value, bucketIndex(value))
+  constructor(readonly scale = 1) {}
+
+  get sum(): number {
+    return this.total / this.scale
   }
 
-  /** `add` with the value's bucket already known (a value goes to its class and to the overall figures). */
-  addIn(value: number, bucket: number): void {
+  add(value: number): void {
+    const bucket = bucketIndex(value)
     this.cnt++
-    this.sum += value
+    this.total += Math.round(value * this.scale)
     if (value < this.min) this.min = value
     if (value > this.max) this.max = value
     const keys = this.keys
@@ -61,24 +86,73 @@ export class Stat {
       this.counts[bucket]!++
       return
     }
+    if (this.cnt < DENSE_AFTER) {
+      for (let i = 0; i < this.used; i++) {
+        if (keys[i] === bucket) {
+          this.counts[i]!++
+          return
+        }
+      }
+      if (this.used < SPARSE_LIMIT) {
+        keys[this.used] = bucket
+        this.counts[this.used] = 1
+        this.used++
+        return
+      }
+    }
+    // Many values or many distinct buckets: switch to the fixed array (4 KB), which no further value can grow.
+    const dense = this.buckets()
+    dense[bucket]!++
+    this.keys = undefined
+    this.counts = dense
+  }
+
+  /** Adds the figures of another part of the input, as if its values had been added here. */
+  merge(data: StatData): void {
+    this.cnt += data.cnt
+    this.total += data.total
+    if (data.min < this.min) this.min = data.min
+    if (data.max > this.max) this.max = data.max
+    for (let i = 0; i < data.buckets.length; i++) this.addCount(data.buckets[i]!, data.counts[i]!)
+  }
+
+  private addCount(bucket: number, count: number): void {
+    const keys = this.keys
+    if (keys === undefined) {
+      this.counts[bucket]! += count
+      return
+    }
     for (let i = 0; i < this.used; i++) {
       if (keys[i] === bucket) {
-        this.counts[i]!++
+        this.counts[i]! += count
         return
       }
     }
     if (this.used < SPARSE_LIMIT) {
       keys[this.used] = bucket
-      this.counts[this.used] = 1
+      this.counts[this.used] = count
       this.used++
       return
     }
-    // Many distinct buckets: switch to the fixed array (4 KB), which no further value can grow.
-    const dense = new Uint32Array(NUM_BUCKETS)
-    for (let i = 0; i < this.used; i++) dense[keys[i]!] = this.counts[i]!
-    dense[bucket]!++
+    const dense = this.buckets()
+    dense[bucket]! += count
     this.keys = undefined
     this.counts = dense
+  }
+
+  toData(): StatData {
+    const all = this.buckets()
+    let used = 0
+    for (let b = 0; b < NUM_BUCKETS; b++) if (all[b] !== 0) used++
+    const buckets = new Uint16Array(used)
+    const counts = new Uint32Array(used)
+    for (let b = 0, i = 0; b < NUM_BUCKETS; b++) {
+      if (all[b] === 0) continue
+      buckets[i] = b
+      counts[i] = all[b]!
+      i++
+    }
+    return { cnt: this.cnt, total: this.total, min: this.min, max: this.max, buckets, counts }
   }
 
   /** The 1000 bucket counts. */
