@@ -30,8 +30,8 @@ export interface ValueCountsData {
 }
 
 /**
- * Counts of string values, bounded. Consecutive entries nearly always share their database, user and host, so
- * a run of one value is counted in a field and reaches the map when another value comes.
+ * Counts of string values, bounded. Consecutive entries of a class often share their database, user or host,
+ * so a run of one value is counted in a field and reaches the map when another value comes.
  */
 export class ValueCounts {
   private readonly counts = new Map<string, number>()
@@ -247,7 +247,7 @@ const isFingerprint = (cls: ClassStats, bytes: Uint8Array, words: Int32Array | u
 }
 
 /**
- * Groups entries by fingerprint and keeps, per class and overall, pt-query-digest's bounded statistics. Memory
+ * Groups entries by fingerprint and keeps, per class, pt-query-digest's bounded statistics. Memory
  * grows with the number of classes, not with the number of entries. An entry is fingerprinted from its bytes
  * and its class found by a hash of the fingerprint's bytes, so that no string is made per entry: only a class's
  * first entry and a new worst sample decode text.
@@ -315,9 +315,8 @@ export class DigestAggregator {
   }
 
   /**
-   * The figures of every entry together, summed from the classes when asked for: that is exact for counts,
-   * extremes and buckets, and spares every entry a second set of updates. Totals may differ from a running sum
-   * in their last digits.
+   * The figures of every entry together, summed from the classes when asked for: exact (counts, extremes,
+   * buckets and sums are all whole or kept whole), and it spares every entry a second set of updates.
    */
   get global(): ClassStats {
     const global = new ClassStats("", "")

@@ -3,7 +3,8 @@
  * histogram of 1000 logarithmic buckets (each 5% wider than the one before, from 1 µs) from which the 95th
  * percentile, the median and the standard deviation are estimated. Reproducing its buckets rather than using
  * another sketch keeps those figures equal to pt-query-digest's. Memory is bounded: a histogram starts as a
- * short list of (bucket, count) pairs and becomes a fixed array of 1000 counters once it holds many buckets.
+ * short list of (bucket, count) pairs and becomes a fixed array of 1000 counters once it holds many buckets or
+ * has counted many values.
  */
 
 const BUCKET_SIZE = 1.05
