@@ -171,8 +171,8 @@ const partOnWorker = (
 
 /**
  * Reads every input once, in order. A large plain file is read in parts by several threads, each part from the
- * start of an entry, and their figures are merged in file order: the result is the one reading alone gives
- * (only float sums may differ in their last digits, being added in another order).
+ * start of an entry, and their figures are merged in file order: the result is exactly the one reading alone
+ * gives (sums are whole numbers, see Stat).
  */
 export const runDigest = async (options: DigestRunOptions): Promise<DigestRun> => {
   const aggregator = new DigestAggregator()
