@@ -69,19 +69,31 @@ export const isGzip = (chunk: Uint8Array) => chunk.length >= 2 && chunk[0] === 0
 
 const CHUNK_BYTES = 256 * 1024
 
-/** The bytes [start, end) of a plain file, read into one reused buffer: no garbage per chunk. */
+/**
+ * The bytes [start, end) of a plain file, in two reused buffers: no garbage per chunk, and the next chunk is
+ * read while the caller parses this one (waiting for each read in turn left the thread idle a tenth of the time).
+ */
 async function* rangeChunks(file: string, start: number, end: number): AsyncGenerator<Uint8Array> {
   const handle = await open(file, "r")
+  const buffers = [Buffer.allocUnsafe(CHUNK_BYTES), Buffer.allocUnsafe(CHUNK_BYTES)] as const
+  let position = start
+  let which = 0
+  const readInto = (buffer: Buffer) =>
+    position < end ? handle.read(buffer, 0, Math.min(buffer.length, end - position), position) : Promise.resolve({ bytesRead: 0 })
+  let next = readInto(buffers[0])
   try {
-    const buffer = Buffer.allocUnsafe(CHUNK_BYTES)
-    let position = start
-    while (position < end) {
-      const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, end - position), position)
+    for (;;) {
+      const { bytesRead } = await next
       if (bytesRead === 0) return
+      const chunk = buffers[which]!.subarray(0, bytesRead)
       position += bytesRead
-      yield buffer.subarray(0, bytesRead)
+      which ^= 1
+      next = readInto(buffers[which]!)
+      yield chunk
     }
   } finally {
+    // A read still in flight must end before its file is closed.
+    await next.catch(() => undefined)
     await handle.close()
   }
 }
