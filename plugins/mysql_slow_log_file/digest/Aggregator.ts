@@ -10,8 +10,8 @@ import { Stat, type StatData } from "./Stats.js"
 export const ATTRIBUTES = ["Query_time", "Lock_time", "Rows_sent", "Rows_examined", "Rows_affected", "Query_length"] as const
 export type Attribute = (typeof ATTRIBUTES)[number]
 
-/** Times are summed in whole microseconds (see Stat). */
-const MICROSECONDS = 1e6
+/** Times are summed in whole microseconds (see Stat), counts in units. */
+const scaleOf = (attribute: Attribute): number => (attribute === "Query_time" || attribute === "Lock_time" ? 1e6 : 1)
 
 /** Distinct values kept per class for databases, users and hosts; the rest are counted together. */
 const MAX_DISTINCT = 1000
@@ -98,11 +98,11 @@ export interface Sample {
 export class ClassStats {
   count = 0
   readonly stats: Partial<Record<Attribute, Stat>> = {
-    Query_time: new Stat(MICROSECONDS),
-    Lock_time: new Stat(MICROSECONDS),
-    Rows_sent: new Stat(),
-    Rows_examined: new Stat(),
-    Query_length: new Stat()
+    Query_time: new Stat(scaleOf("Query_time")),
+    Lock_time: new Stat(scaleOf("Lock_time")),
+    Rows_sent: new Stat(scaleOf("Rows_sent")),
+    Rows_examined: new Stat(scaleOf("Rows_examined")),
+    Query_length: new Stat(scaleOf("Query_length"))
   }
   tsMin = Number.POSITIVE_INFINITY
   tsMax = Number.NEGATIVE_INFINITY
@@ -126,6 +126,16 @@ export class ClassStats {
 
   /** `fingerprintBytes` a word at a time, for the comparison every entry of the class makes. */
   readonly fingerprintWords: Int32Array | undefined
+
+  /** The statistics of `attribute`, begun empty when the class has none yet (Rows_affected). */
+  statOf(attribute: Attribute): Stat {
+    let stat = this.stats[attribute]
+    if (stat === undefined) {
+      stat = new Stat(scaleOf(attribute))
+      this.stats[attribute] = stat
+    }
+    return stat
+  }
 }
 
 /** A class's figures as plain data, to pass between threads. */
@@ -176,13 +186,7 @@ const mergeClass = (cls: ClassStats, data: ClassData, inheritedDb: string | unde
   cls.count += data.count
   for (const attribute of ATTRIBUTES) {
     const stat = data.stats[attribute]
-    if (stat === undefined) continue
-    let mine = cls.stats[attribute]
-    if (mine === undefined) {
-      mine = new Stat(attribute === "Query_time" || attribute === "Lock_time" ? MICROSECONDS : 1)
-      cls.stats[attribute] = mine
-    }
-    mine.merge(stat)
+    if (stat !== undefined) cls.statOf(attribute).merge(stat)
   }
   if (data.tsMin < cls.tsMin) cls.tsMin = data.tsMin
   if (data.tsMax > cls.tsMax) cls.tsMax = data.tsMax
@@ -324,13 +328,7 @@ export class DigestAggregator {
       global.count += cls.count
       for (const attribute of ATTRIBUTES) {
         const stat = cls.stats[attribute]
-        if (stat === undefined) continue
-        let sum = global.stats[attribute]
-        if (sum === undefined) {
-          sum = new Stat(stat.scale)
-          global.stats[attribute] = sum
-        }
-        sum.merge(stat.toData())
+        if (stat !== undefined) global.statOf(attribute).merge(stat.toData())
       }
       if (cls.tsMin < global.tsMin) global.tsMin = cls.tsMin
       if (cls.tsMax > global.tsMax) global.tsMax = cls.tsMax
@@ -346,10 +344,7 @@ export class DigestAggregator {
     c.Lock_time!.add(entry.lockTime)
     c.Rows_sent!.add(entry.rowsSent)
     c.Rows_examined!.add(entry.rowsExamined)
-    if (entry.rowsAffected !== undefined) {
-      if (c.Rows_affected === undefined) c.Rows_affected = new Stat()
-      c.Rows_affected.add(entry.rowsAffected)
-    }
+    if (entry.rowsAffected !== undefined) cls.statOf("Rows_affected").add(entry.rowsAffected)
     // pt's Query_length counts bytes.
     c.Query_length!.add(entry.sqlEnd - entry.sqlStart)
     if (startUs !== undefined) {

@@ -279,6 +279,23 @@ describe("digest report", () => {
 const comparable = (run: Awaited<ReturnType<typeof runDigest>>, files: ReadonlyArray<string>) =>
   jsonReport({ aggregator: run.aggregator, order: parseOrderBy("Query_time:sum")!, top: 10_000, files })
 
+/**
+ * The digest of `file` on `threads` threads, parts from `minBytesPerThread`, with its problems as `kind@offset`;
+ * the parts really are read on workers, since a fallback to this thread would warn.
+ */
+const onThreads = (file: string, threads: number, minBytesPerThread: number) => {
+  const problems: Array<string> = []
+  return Effect.map(
+    digest([file], {
+      threads,
+      minBytesPerThread,
+      onProblem: (_, p) => problems.push(`${p.kind}@${p.offset}`),
+      onWarning: (message) => expect.fail(message)
+    }),
+    (run) => ({ run, problems })
+  )
+}
+
 describe("slowq digest on several threads", () => {
   it.scoped(
     "reads a file in parts on worker threads and reports what one thread reports",
@@ -288,21 +305,8 @@ describe("slowq digest on several threads", () => {
         const file = join(dir, "slow.log")
         // Every flavour: MariaDB entries carry their database, MySQL ones inherit it from `use` further up.
         yield* Effect.promise(() => writeSlowLog(file, { events: 20_000, seed: 5 }))
-        const problemsOf = (threads: number) => {
-          const problems: Array<string> = []
-          return Effect.map(
-            digest([file], {
-              threads,
-              minBytesPerThread: 1024 * 1024,
-              onProblem: (_, p) => problems.push(`${p.kind}@${p.offset}`),
-              // The parts really are read on workers: a fallback to this thread would warn.
-              onWarning: (message) => expect.fail(message)
-            }),
-            (run) => ({ run, problems })
-          )
-        }
-        const alone = yield* problemsOf(1)
-        const parallel = yield* problemsOf(3)
+        const alone = yield* onThreads(file, 1, 1024 * 1024)
+        const parallel = yield* onThreads(file, 3, 1024 * 1024)
         expect(alone.run.workerParts).toBe(0)
         expect(parallel.run.workerParts).toBe(2)
         expect(parallel.run.eventsParsed).toBe(20_000)
@@ -325,20 +329,8 @@ describe("slowq digest on several threads", () => {
       const entries = Array.from({ length: 400 }, (_, i) => entry(i))
       entries.splice(300, 0, "# Time: 2024-01-15T10:00:00.000000Z\n# User@Host: app[app] @ localhost []  Id: 7\n")
       writeFileSync(file, entries.join(""))
-      const problemsOf = (threads: number) => {
-        const problems: Array<string> = []
-        return Effect.map(
-          digest([file], {
-            threads,
-            minBytesPerThread: 1000,
-            onProblem: (_, p) => problems.push(`${p.kind}@${p.offset}`),
-            onWarning: (message) => expect.fail(message)
-          }),
-          (run) => ({ run, problems })
-        )
-      }
-      const alone = yield* problemsOf(1)
-      const parallel = yield* problemsOf(4)
+      const alone = yield* onThreads(file, 1, 1000)
+      const parallel = yield* onThreads(file, 4, 1000)
       expect(parallel.run.workerParts).toBe(3)
       const report = comparable(parallel.run, [file])
       expect(report.classes.map((c) => [c.fingerprint, c.count, c.databases, c.sample?.db])).toEqual([

@@ -131,8 +131,8 @@ const tsxEsmApi = (): string => {
 /**
  * Starts a worker on `script`, or on the digest's own worker script: the compiled one next to the CLI bundle,
  * or, when slowq runs from its sources (tests, or a checkout edited since the last build), the TypeScript source
- * behind a small bootstrap that registers tsx in the new thread (hooks registered here do not reach it, and
- * Node 20 ignores `--import` in a worker's execArgv).
+ * behind a small bootstrap that registers tsx in the new thread (hooks registered here do not reach it, and a
+ * worker given `--import tsx` in its execArgv still failed on `.ts` files under Node 20.20).
  */
 const startWorker = (task: PartTask, script: URL | undefined): Worker => {
   const options = { workerData: task, resourceLimits: WORKER_LIMITS }
