@@ -315,6 +315,13 @@ describe("slowq digest on several threads", () => {
         const report = comparable(parallel.run, [file])
         expect(report.classes.length).toBeGreaterThan(100)
         expect(report).toEqual(comparable(alone.run, [file]))
+        // Several files: each is split, and the parts of all merge in order.
+        const twice = (threads: number) =>
+          digest([file, file], { threads, minBytesPerThread: 1024 * 1024, onWarning: (message) => expect.fail(message) })
+        const twiceParallel = yield* twice(3)
+        expect(twiceParallel.workerParts).toBe(4)
+        expect(twiceParallel.events).toBe(40_000)
+        expect(comparable(twiceParallel, [file])).toEqual(comparable(yield* twice(1), [file]))
       }),
     60_000
   )
