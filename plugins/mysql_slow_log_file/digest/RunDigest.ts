@@ -147,20 +147,23 @@ type PartOutcome =
   | { readonly _tag: "done"; readonly summary: PartSummary; readonly problems: ReadonlyArray<SlowLogProblem>; readonly data: AggregatorData }
   | { readonly _tag: "failed"; readonly message: string; readonly input: boolean }
 
-/** Digests `task` on a worker thread; a worker that cannot run at all is a failure of kind `input: false`. */
+/**
+ * Digests `task` on a worker thread; a worker that cannot run at all is a failure of kind `input: false`.
+ * `stop` ends the worker early, when the digest fails elsewhere.
+ */
 const partOnWorker = (
   task: PartTask,
   script: URL | undefined,
   onProgress: (bytes: number, events: number) => void
-): Promise<PartOutcome> =>
-  new Promise((resolve) => {
+): { readonly outcome: Promise<PartOutcome>; readonly stop: () => void } => {
+  const worker = startWorker(task, script)
+  const outcome = new Promise<PartOutcome>((resolve) => {
     let settled = false
     const settle = (outcome: PartOutcome) => {
       if (settled) return
       settled = true
       resolve(outcome)
     }
-    const worker = startWorker(task, script)
     worker.on("message", (message: WorkerMessage) => {
       if (message._tag === "progress") onProgress(message.bytes, message.events)
       else settle(message)
@@ -168,6 +171,8 @@ const partOnWorker = (
     worker.on("error", (error) => settle({ _tag: "failed", message: String(error), input: false }))
     worker.on("exit", (code) => settle({ _tag: "failed", message: `the worker exited with code ${code}`, input: false }))
   })
+  return { outcome, stop: () => void worker.terminate() }
+}
 
 /**
  * Reads every input once, in order. A large plain file is read in parts by several threads, each part from the
@@ -241,13 +246,11 @@ export const runDigest = async (options: DigestRunOptions): Promise<DigestRun> =
     // when it is merged, in order.
     const others = starts.map((start, i) => {
       const id = partIds++
-      return {
-        id,
-        outcome: partOnWorker(task(start, bounds[i + 2], INHERITED_DB), options.workerScript, (n, count) => {
-          inFlight.set(id, count)
-          onBytes(n)
-        })
-      }
+      const part = partOnWorker(task(start, bounds[i + 2], INHERITED_DB), options.workerScript, (n, count) => {
+        inFlight.set(id, count)
+        onBytes(n)
+      })
+      return { id, ...part }
     })
     workerParts += others.length
     const fileSummary = { name, bytes: 0, events: 0, skippedBytes: 0, problems: 0 }
@@ -260,30 +263,35 @@ export const runDigest = async (options: DigestRunOptions): Promise<DigestRun> =
       events += summary.events
       bytes += summary.bytes
     }
-    const first = await digestPart(task(0, starts.length > 0 ? starts[0] : undefined, undefined), aggregator, {
-      stdin: options.stdin,
-      onBytes,
-      onProblem
-    })
-    add(first)
-    let db = first.finalDb
-    for (let i = 0; i < others.length; i++) {
-      const outcome = await others[i]!.outcome
-      inFlight.delete(others[i]!.id)
-      if (outcome._tag === "done") {
-        aggregator.merge(outcome.data, db)
-        for (const problem of outcome.problems) onProblem(problem)
-        add(outcome.summary)
-        if (outcome.summary.finalDb !== INHERITED_DB) db = outcome.summary.finalDb
-        continue
+    try {
+      const first = await digestPart(task(0, starts.length > 0 ? starts[0] : undefined, undefined), aggregator, {
+        stdin: options.stdin,
+        onBytes,
+        onProblem
+      })
+      add(first)
+      let db = first.finalDb
+      for (let i = 0; i < others.length; i++) {
+        const outcome = await others[i]!.outcome
+        inFlight.delete(others[i]!.id)
+        if (outcome._tag === "done") {
+          aggregator.merge(outcome.data, db)
+          for (const problem of outcome.problems) onProblem(problem)
+          add(outcome.summary)
+          if (outcome.summary.finalDb !== INHERITED_DB) db = outcome.summary.finalDb
+          continue
+        }
+        if (outcome.input) throw new DigestInputError(outcome.message, name)
+        options.onWarning?.(`${name}: reading bytes ${starts[i]} to ${bounds[i + 2]} on the main thread: no worker thread (${outcome.message})`)
+        // No worker (a platform without threads, a missing script): this thread reads the part itself, now
+        // that every part before it is merged and its database known.
+        const summary = await digestPart(task(starts[i]!, bounds[i + 2], db), aggregator, { onProblem })
+        add(summary)
+        db = summary.finalDb
       }
-      if (outcome.input) throw new DigestInputError(outcome.message, name)
-      options.onWarning?.(`${name}: reading bytes ${starts[i]} to ${bounds[i + 2]} on the main thread: no worker thread (${outcome.message})`)
-      // No worker (a platform without threads, a missing script): this thread reads the part itself, now
-      // that every part before it is merged and its database known.
-      const summary = await digestPart(task(starts[i]!, bounds[i + 2], db), aggregator, { onProblem })
-      add(summary)
-      db = summary.finalDb
+    } finally {
+      // Workers still reading when this file's digest failed would keep the process alive for nothing.
+      for (const other of others) other.stop()
     }
     summaries.push(fileSummary)
   }
