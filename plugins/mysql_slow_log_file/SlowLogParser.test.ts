@@ -271,7 +271,9 @@ describe("SlowLogParser robustness", () => {
     "mariadb-10.11.log",
     "mariadb-11.4.log",
     "percona-8.0.log",
-    "restart-and-truncated.log"
+    "restart-and-truncated.log",
+    "blank-line-at-end.log",
+    "percona-user-without-host.log"
   ]
 
   it("gives the same events and problems however the input is cut into chunks", () => {
@@ -471,6 +473,82 @@ describe("SlowLogParser robustness", () => {
     resumed.push(Buffer.from(entry("", "SELECT 2")))
     expect(resumed.finish().events.map((e) => e.db)).toEqual(["shop"])
     expect(resumed.currentDb).toBe("shop")
+  })
+
+  it("a blank line after the last statement is no part of it: no `;` left (issue 17)", () => {
+    const input = testdata("blank-line-at-end.log")
+    for (const light of [false, true]) {
+      const { events, problems } = parseSlowLog(input, { light })
+      expect(problems).toEqual([])
+      expect(events.map((e) => [e.offset, e.end, e.sql, e.db, e.threadId, e.queryTime])).toEqual([
+        [0, 223, "SELECT a FROM t1", "shop", 7, 0.1],
+        [223, input.length, "SELECT a FROM t1", "shop", 7, 0.3]
+      ])
+    }
+    // Nor between entries, nor blank space that is not a newline; a statement without `;` keeps its other lines.
+    const entry = (tail: string) => `# User@Host: u[u] @ h []\n# Query_time: 0.2  Lock_time: 0  Rows_sent: 0  Rows_examined: 0\nSELECT 1${tail}`
+    const text = [entry(";\n\n\n"), entry("; \t\r\n \n"), entry(" ;\n"), entry("\n\n"), entry(";;\n\n"), entry(";")].join("")
+    expect(parseSlowLog(text).events.map((e) => e.sql)).toEqual(["SELECT 1", "SELECT 1", "SELECT 1 ", "SELECT 1\n", "SELECT 1;", "SELECT 1;"])
+  })
+
+  it("headers without @Host or # Time: each entry with its own user, thread and schema (issue 17)", () => {
+    const input = testdata("percona-user-without-host.log")
+    const expected = (offset: number, end: number, n: number) => ({
+      offset,
+      end,
+      time: undefined,
+      lastTime: undefined,
+      timestamp: undefined,
+      userHost: "u[u] @ [1.2.3.4]",
+      user: "u",
+      host: "1.2.3.4",
+      ip: "1.2.3.4",
+      threadId: n,
+      db: "db",
+      useDb: undefined,
+      queryTime: n / 10,
+      lockTime: 0,
+      rowsSent: 0,
+      rowsExamined: 0,
+      rowsAffected: undefined,
+      attributes: {},
+      sql: `SELECT ${n} FROM foo`,
+      admin: false,
+      truncatedBytes: 0
+    })
+    expect(parseSlowLog(input)).toEqual({ events: [expected(0, 133, 1), expected(133, input.length, 2)], problems: [] })
+    // Byte by byte: the same.
+    expect(parseInPieces(input, Array.from({ length: input.length }, (_, i) => i))).toEqual(parseSlowLog(input))
+  })
+
+  it("splits at `;` + a header line as pt-query-digest does, and reads such a line between entries as a header", () => {
+    const queryTime = (n: number) => `# Query_time: 0.${n}  Lock_time: 0  Rows_sent: 0  Rows_examined: ${n}\n`
+    // No user line at all: the Thread_id line after the statement begins the next entry, and the first one too.
+    const text = `# Thread_id: 1  Schema: a\n${queryTime(1)}SELECT 1;\n# Thread_id: 2  Schema: b\n${queryTime(2)}SELECT 2;\n# administrator command: Quit;\n# Thread_id: 3  Schema: c\n${queryTime(3)}SELECT 3;\n`
+    for (const light of [false, true]) {
+      const { events, problems } = parseSlowLog(text, { light })
+      expect(problems).toEqual([])
+      expect(events.map((e) => [e.sql, e.threadId, e.db, e.rowsExamined])).toEqual([
+        ["SELECT 1", 1, "a", 1],
+        ["SELECT 2;\n# administrator command: Quit", 2, "b", 2],
+        ["SELECT 3", 3, "c", 3]
+      ])
+    }
+    // Not after a line without `;`, nor a `#` line that is no header by pt's test: both stay in the statement.
+    const comments = `# User@Host: u[u] @ h []\n${queryTime(1)}SELECT 1 -- x\n# Thread_id: 9\n, 2;\n# note: lower case\n#Thread_id: 9\n# Thread_id:\nFROM t;\n`
+    expect(parseSlowLog(comments).events.map((e) => [e.sql, e.threadId])).toEqual([
+      ["SELECT 1 -- x\n# Thread_id: 9\n, 2;\n# note: lower case\n#Thread_id: 9\n# Thread_id:\nFROM t", undefined]
+    ])
+    // A statement line past maxStatementBytes is not kept, but whether it ended with `;` still counts.
+    const long = `# User@Host: u[u] @ h []\n${queryTime(1)}SELECT '${"x".repeat(20_000)}';\n# Thread_id: 2  Schema: b\n${queryTime(2)}SELECT 2;\n`
+    const parser = new SlowLogParser({ maxStatementBytes: 100 })
+    const events = []
+    for (let at = 0; at < long.length; at += 4096) events.push(...parser.push(Buffer.from(long.slice(at, at + 4096))).events)
+    events.push(...parser.finish().events)
+    expect(events.map((e) => [e.sql.length, e.threadId, e.db])).toEqual([
+      [100, undefined, undefined],
+      [8, 2, "b"]
+    ])
   })
 
   it("reads MySQL 5.0's # Time and # User@Host on one line", () => {

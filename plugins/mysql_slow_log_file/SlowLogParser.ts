@@ -7,15 +7,18 @@
  * is reported as a problem with its offset and skipped, and parsing goes on.
  *
  * Event boundaries. An entry starts with `# Time:` (written only when the second changed, by older servers and
- * MariaDB), `# User@Host:` (always written) or `# Query_time:`; a header of a kind the entry already has, or any
- * of them once the statement has begun, starts the next entry. A server start-up banner (`…mysqld, Version: …
- * started with:`, `Tcp port: …`, `Time  Id Command  Argument`) ends the entry before it and is skipped. So an
- * entry is known to be complete only when the next one starts; the entry at the end of the input stays pending
- * until `finish()` says the input is complete (see SlowLogFileSource for when a live file's tail counts as such).
+ * MariaDB), `# User@Host:` (always written; `# User:` in an older Percona Server format) or `# Query_time:`; a
+ * `# Time:` line, a header of a kind the entry already has, or any of them once the statement has begun, starts
+ * the next entry. A server start-up banner (`…mysqld, Version: … started with:`, `Tcp port: …`,
+ * `Time  Id Command  Argument`) ends the entry before it and is skipped. So an entry is known to be complete only
+ * when the next one starts; the entry at the end of the input stays pending until `finish()` says the input is
+ * complete (see SlowLogFileSource for when a live file's tail counts as such).
  *
- * Lines that start with `#` inside a statement are part of the statement unless they are one of those headers,
- * which is what a statement body can legitimately contain (MySQL's `#` comments) and is stricter than
- * pt-query-digest, which splits at any `;\n#`.
+ * pt-query-digest splits its input at every `;\n#` (its record separator). slowq splits there too when the `#`
+ * line reads as a header line by pt's own test (`# Name: value`, e.g. `# Thread_id: 2  Schema: db` of a log
+ * without `# User@Host:`), and a line of that shape also starts an entry between entries. Other lines that start
+ * with `#` inside a statement stay part of it (MySQL's `#` comments): stricter than pt, which would cut the
+ * statement there.
  */
 
 /** A header attribute value: `Yes`/`No` become booleans, decimal numbers numbers, the rest stays text. */
@@ -182,6 +185,8 @@ interface Pending {
 const asciiBytes = (text: string): Uint8Array => Uint8Array.from(text, (c) => c.charCodeAt(0))
 const TIME = asciiBytes("# Time:")
 const USER_HOST = asciiBytes("# User@Host:")
+/** An older Percona Server header without the host part of its name: `# User: u[u] @ [1.2.3.4]`. */
+const USER = asciiBytes("# User:")
 const QUERY_TIME = asciiBytes("# Query_time:")
 const ADMIN = asciiBytes("# administrator command:")
 const USE = asciiBytes("use ")
@@ -228,6 +233,27 @@ const isNameBytes = (buf: Uint8Array, start: number, end: number): boolean => {
   if (last - start < 1 || buf[last] !== 58 || !isNameStart(buf[start]!)) return false
   for (let i = start + 1; i < last; i++) if (!isNameChar(buf[i]!)) return false
   return true
+}
+
+/**
+ * The line [start, end) is a header line by pt-query-digest's test `^# +[A-Z][A-Za-z_]+: \S`: `# Thread_id: 2`
+ * is, `# a comment` and `# administrator command: Quit` are not.
+ */
+const isHeaderShaped = (buf: Uint8Array, start: number, end: number): boolean => {
+  let i = start + 1
+  if (i >= end || buf[i] !== 32) return false
+  while (i < end && buf[i] === 32) i++
+  const c = buf[i]
+  if (c === undefined || c < 65 || c > 90) return false
+  const nameStart = ++i
+  while (i < end) {
+    const d = buf[i]!
+    if ((d >= 65 && d <= 90) || (d >= 97 && d <= 122) || d === 95) i++
+    else break
+  }
+  if (i === nameStart || i + 2 >= end || buf[i] !== 58 || buf[i + 1] !== 32) return false
+  const v = buf[i + 2]!
+  return v !== 32 && v !== 9 && v !== 11 && v !== 12 && v !== CR
 }
 
 enum Known {
@@ -456,6 +482,10 @@ export class SlowLogParser {
   private pos = 0
   /** Inside a line whose bytes are not kept (a statement line past the size limit); skip to its end. */
   private skippingLine = false
+  /** The last line seen ended with `;` (before an optional CR): a header-shaped `#` line after it starts an entry. */
+  private afterSemicolon = false
+  /** The last byte of a line being skipped, kept in case its newline comes in the next chunk. */
+  private skippedLast = 0
   private state: State = State.Outside
   private pending: Pending | undefined
   /** Start of a run of bytes that belong to no entry, not yet reported. */
@@ -564,9 +594,13 @@ export class SlowLogParser {
       if (this.skippingLine) {
         const nl = buf.indexOf(NL, this.pos)
         if (nl < 0 || nl >= len) {
+          if (len > this.pos) this.skippedLast = buf[len - 1]!
           this.pos = len
           return
         }
+        let last = nl > this.pos ? buf[nl - 1]! : this.skippedLast
+        if (last === CR) last = nl - 1 > this.pos ? buf[nl - 2]! : 0
+        this.afterSemicolon = last === 0x3b
         this.skippingLine = false
         this.pos = nl + 1
         continue
@@ -595,6 +629,8 @@ export class SlowLogParser {
     if (contentEnd > start && buf[contentEnd - 1] === CR) contentEnd--
     const absStart = this.base + start
     const first = buf[start]
+    const afterSemicolon = this.afterSemicolon
+    this.afterSemicolon = contentEnd > start && buf[contentEnd - 1] === 0x3b
 
     if (first === HASH) {
       // The third byte tells the three headers apart (and from the other `#` lines) before any comparison.
@@ -602,14 +638,16 @@ export class SlowLogParser {
       const boundary =
         third === 0x54 && startsWith(buf, start, contentEnd, TIME)
           ? Boundary.Time
-          : third === 0x55 && startsWith(buf, start, contentEnd, USER_HOST)
+          : third === 0x55 && (startsWith(buf, start, contentEnd, USER_HOST) || startsWith(buf, start, contentEnd, USER))
             ? Boundary.UserHost
             : third === 0x51 && startsWith(buf, start, contentEnd, QUERY_TIME)
               ? Boundary.QueryTime
               : Boundary.None
       if (boundary !== Boundary.None) {
         const pending = this.pending
-        if (pending !== undefined && (this.state === State.Body || pending.seen >= boundary)) {
+        // Every server writes `# Time:` first: whatever came before it belongs to another entry. (The digest's
+        // threads rely on it: a part may begin at any `# Time:` line.)
+        if (pending !== undefined && (this.state === State.Body || pending.seen >= boundary || boundary === Boundary.Time)) {
           this.endPending(absStart)
         }
         if (this.pending === undefined) {
@@ -618,6 +656,19 @@ export class SlowLogParser {
           this.state = State.Header
         }
         this.header(this.pending!, start, contentEnd, boundary)
+        return
+      }
+      // pt-query-digest's record separator `;\n#`, for the header lines it would read as such; and such a line
+      // between entries is a header whose entry has no `# User@Host:` line.
+      if (
+        (this.state === State.Outside || (this.state === State.Body && afterSemicolon)) &&
+        isHeaderShaped(buf, start, contentEnd)
+      ) {
+        this.endPending(absStart)
+        this.flushGarbage()
+        this.pending = newPending(absStart, this.keepAttributes ? {} : NO_ATTRIBUTES)
+        this.state = State.Header
+        this.header(this.pending, start, contentEnd, Boundary.None)
         return
       }
     }
@@ -729,9 +780,11 @@ export class SlowLogParser {
         this.lastTime = value
         return
       }
-      case Boundary.UserHost:
-        this.userHostBytes(pending, start + USER_HOST.length, Math.min(end, start + MAX_HEADER_LINE))
+      case Boundary.UserHost: {
+        const name = buf[start + 6] === 0x40 ? USER_HOST.length : USER.length
+        this.userHostBytes(pending, start + name, Math.min(end, start + MAX_HEADER_LINE))
         return
+      }
       default:
         break
     }
@@ -886,7 +939,8 @@ export class SlowLogParser {
     let hostStart = at + 1
     if (buf[hostStart] === 32) hostStart++
     let hostEnd = hostStart
-    while (hostEnd < e && buf[hostEnd] !== 32 && buf[hostEnd] !== 9) hostEnd++
+    // `u[u] @ [1.2.3.4]` (one space, no host name) as well as `u[u] @  [1.2.3.4]`.
+    if (buf[hostStart] !== 0x5b) while (hostEnd < e && buf[hostEnd] !== 32 && buf[hostEnd] !== 9) hostEnd++
     let open = hostEnd
     while (open < e && buf[open] !== 0x5b) open++
     let close = open
@@ -997,10 +1051,16 @@ export class SlowLogParser {
         message: `the statement of the entry at byte ${pending.offset} is ${end - pending.bodyStart} bytes long; kept its first ${this.maxStatementBytes} bytes`
       })
     } else if (to > from && bytes[to - 1] === NL) {
-      // The server ends every statement with ";\n"; what is left is the statement as the client sent it.
-      to--
-      if (to > from && bytes[to - 1] === CR) to--
-      if (to > from && bytes[to - 1] === 0x3b) to--
+      // The server ends every statement with ";\n"; what is left is the statement as the client sent it. Blank
+      // lines after it (the end of a file edited by hand, logs put together) are not part of it either: pt-query-
+      // digest drops the `;` of `;\n\n` at the end of its input, and slowq of any `;` with only blank space after it.
+      let t = to - 1
+      while (t > from && (bytes[t - 1] === NL || bytes[t - 1] === CR || bytes[t - 1] === 32 || bytes[t - 1] === 9)) t--
+      if (t > from && bytes[t - 1] === 0x3b) to = t - 1
+      else {
+        to--
+        if (to > from && bytes[to - 1] === CR) to--
+      }
     }
     // `# administrator command: Quit`: the statement is the text after `# `.
     if (pending.admin) from = Math.min(from + 2, to)

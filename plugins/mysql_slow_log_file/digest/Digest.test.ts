@@ -40,6 +40,7 @@ interface PtClass {
   readonly query_count: number
   readonly metrics: Record<string, PtStat>
   readonly tables?: ReadonlyArray<{ readonly status: string }>
+  readonly example: { readonly query: string }
 }
 interface PtReport {
   readonly global: { readonly query_count: number; readonly unique_query_count: number }
@@ -120,6 +121,94 @@ describe("slowq digest against pt-query-digest", () => {
         )
       }),
     60_000
+  )
+})
+
+/**
+ * Every class of `file` as slowq and pt-query-digest --output json report it, side by side: Query ID,
+ * fingerprint, count, statistics, database and sample.
+ */
+const againstPt = (file: string) =>
+  Effect.map(digest([file]), (run) => {
+    const pt = ptDigest(file, ["--limit", "100"])
+    const ours = jsonReport({ aggregator: run.aggregator, order: parseOrderBy("Query_time:sum")!, top: 100, files: [file] })
+    return {
+      global: [ours.global.count, ours.global.unique],
+      ptGlobal: [pt.global.query_count, pt.global.unique_query_count],
+      classes: ours.classes.map((c) => ({
+        id: c.id,
+        fingerprint: c.fingerprint,
+        count: c.count,
+        query_time: asPt(c.query_time, true),
+        rows_examined: asPt(c.rows_examined, false),
+        db: c.databases[0]?.value,
+        sample: c.sample?.query
+      })),
+      ptClasses: pt.classes.map((c) => ({
+        id: c.checksum,
+        fingerprint: c.fingerprint,
+        count: c.query_count,
+        query_time: ptStat(c.metrics.Query_time!),
+        rows_examined: ptStat(c.metrics.Rows_examined!),
+        db: (c.metrics.db as unknown as { value: string } | undefined)?.value,
+        sample: c.example.query
+      }))
+    }
+  })
+
+describe("slowq digest against pt-query-digest on unusual logs (issue 17)", () => {
+  it.effect("a blank line after the last statement: one class, as pt-query-digest reports it", () =>
+    Effect.gen(function* () {
+      const file = testdata("blank-line-at-end.log")
+      expect(readFileSync(file, "latin1").endsWith("SELECT a FROM t1;\n\n")).toBe(true)
+      const { global, ptGlobal, classes, ptClasses } = yield* againstPt(file)
+      expect(global).toEqual([2, 1])
+      expect(ptGlobal).toEqual(global)
+      expect(classes).toEqual([
+        {
+          id: "F9214849EA4E0421DFA9861AA0FCA761",
+          fingerprint: "select a from t?",
+          count: 2,
+          query_time: { sum: "0.400000", min: "0.100000", max: "0.300000", avg: "0.200000", pct_95: "0.300000", stddev: "0.141421", median: "0.200000" },
+          rows_examined: { sum: "20", min: "10", max: "10", avg: "10", pct_95: "10", stddev: "0", median: "10" },
+          db: "shop",
+          sample: "SELECT a FROM t1"
+        }
+      ])
+      // pt keeps the newline of the blank line in its sample; the class is the same.
+      expect(ptClasses).toEqual([{ ...classes[0], sample: "SELECT a FROM t1\n" }])
+    })
+  )
+
+  it.effect("headers without @Host or # Time (an older Percona Server): one class, each entry its own header", () =>
+    Effect.gen(function* () {
+      const file = testdata("percona-user-without-host.log")
+      expect(readFileSync(file, "latin1")).toBe(
+        "# User: u[u] @ [1.2.3.4]\n# Thread_id: 1 Schema: db\n# Query_time: 0.1 Lock_time: 0.0 Rows_sent: 0 Rows_examined: 0\nSELECT 1 FROM foo;\n# User: u[u] @ [1.2.3.4]\n# Thread_id: 2 Schema: db\n# Query_time: 0.2 Lock_time: 0.0 Rows_sent: 0 Rows_examined: 0\nSELECT 2 FROM foo;\n"
+      )
+      const problems: Array<string> = []
+      const run = yield* digest([file], { onProblem: (_, p) => problems.push(p.message) })
+      expect(problems).toEqual([])
+      expect(run.files[0]).toMatchObject({ events: 2, skippedBytes: 0 })
+      const { global, ptGlobal, classes, ptClasses } = yield* againstPt(file)
+      expect(global).toEqual([2, 1])
+      expect(ptGlobal).toEqual(global)
+      expect(classes).toEqual([
+        {
+          id: "70D09C12CC8777A12EE1CE1892CFD413",
+          fingerprint: "select ? from foo",
+          count: 2,
+          query_time: { sum: "0.300000", min: "0.100000", max: "0.200000", avg: "0.150000", pct_95: "0.200000", stddev: "0.070711", median: "0.150000" },
+          rows_examined: { sum: "0", min: "0", max: "0", avg: "0", pct_95: "0", stddev: "0", median: "0" },
+          db: "db",
+          sample: "SELECT 2 FROM foo"
+        }
+      ])
+      expect(ptClasses).toEqual(classes)
+      // pt has no user or host for `# User:` (only an attribute User = u[u]); slowq reads it as it reads User@Host.
+      const report = jsonReport({ aggregator: run.aggregator, order: parseOrderBy("Query_time:sum")!, top: 1, files: [file] })
+      expect([report.classes[0]!.users, report.classes[0]!.hosts]).toEqual([[{ value: "u", count: 2 }], [{ value: "1.2.3.4", count: 2 }]])
+    })
   )
 })
 
