@@ -438,6 +438,29 @@ describe("slowq digest on several threads", () => {
     })
   )
 
+  it.scoped("a log without # Time lines is split at its # User lines; one without those is read by one thread", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      // The older Percona Server format of issue 17: no # Time, `# User:` without a host name.
+      const tables = ["orders", "users", "items", "carts"]
+      const entry = (i: number, user: boolean) =>
+        `${user ? `# User: u${i % 3}[u${i % 3}] @ [10.0.0.${i % 5}]\n` : ""}# Thread_id: ${i} Schema: db${i % 2}\n# Query_time: 0.${String(i).padStart(6, "0")} Lock_time: 0.0 Rows_sent: 0 Rows_examined: ${i}\nSELECT ${i} FROM ${tables[i % 4]};\n`
+      for (const [name, user, parts] of [["users.log", true, 3], ["threads-only.log", false, 0]] as const) {
+        const file = join(dir, name)
+        writeFileSync(file, Array.from({ length: 2_000 }, (_, i) => entry(i, user)).join(""))
+        const alone = yield* onThreads(file, 1, 1000)
+        const parallel = yield* onThreads(file, 4, 1000)
+        expect(parallel.run.workerParts).toBe(parts)
+        expect([parallel.run.eventsParsed, parallel.problems]).toEqual([2_000, []])
+        const report = comparable(parallel.run, [file])
+        expect(report.classes.map((c) => [c.fingerprint, c.count, c.databases])).toEqual(
+          [3, 2, 1, 0].map((t) => [`select ? from ${tables[t]}`, 500, [{ value: `db${t % 2}`, count: 500 }]])
+        )
+        expect(report).toEqual(comparable(alone.run, [file]))
+      }
+    })
+  )
+
   it.scoped("a part whose worker cannot start is read on the main thread, with a warning, and nothing is lost", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir

@@ -1,5 +1,5 @@
 import { readFileSync, statSync } from "node:fs"
-import { open } from "node:fs/promises"
+import { type FileHandle, open } from "node:fs/promises"
 import { createRequire } from "node:module"
 import { availableParallelism } from "node:os"
 import type { Readable } from "node:stream"
@@ -83,8 +83,47 @@ const MAX_BOUNDARY_SEARCH = 64 * 1024 * 1024
  * every entry, MariaDB at least once a second.
  */
 const PART_START = Buffer.from("\n# Time:", "latin1")
+/**
+ * A log without `# Time:` lines (an older Percona Server format) is split at an entry's `# User@Host:` or
+ * `# User:` line after the `;` that ends the statement before it: an entry starts there too, and such a log has
+ * no time for a part to miss. The part begins after the `;\n`.
+ */
+const USER_STARTS = [Buffer.from(";\n# User@Host:", "latin1"), Buffer.from(";\n# User:", "latin1")]
+const LONGEST_START = Math.max(PART_START.length, ...USER_STARTS.map((start) => start.length))
 
-/** Where the parts of a plain file begin after the first: the starts of `# Time:` lines near even shares. */
+/**
+ * The first of `patterns` in the file from `floor`, searching no further than MAX_BOUNDARY_SEARCH past `share`;
+ * its offset plus `skip`, or -1.
+ */
+const findStart = async (
+  handle: FileHandle,
+  window: Buffer,
+  size: number,
+  share: number,
+  floor: number,
+  patterns: ReadonlyArray<Buffer>,
+  skip: number
+): Promise<number> => {
+  let from = Math.max(floor, share - 1)
+  while (from < size && from - share < MAX_BOUNDARY_SEARCH) {
+    const { bytesRead } = await handle.read(window, 0, window.length, from)
+    if (bytesRead < LONGEST_START) return -1
+    const read = window.subarray(0, bytesRead)
+    let at = -1
+    for (const pattern of patterns) {
+      const found = read.indexOf(pattern)
+      if (found >= 0 && (at < 0 || found < at)) at = found
+    }
+    if (at >= 0) return from + at + skip
+    from += bytesRead - LONGEST_START + 1
+  }
+  return -1
+}
+
+/**
+ * Where the parts of a plain file begin after the first: the starts of `# Time:` lines near even shares, or, in a
+ * log without them, of `# User` lines after a statement.
+ */
 const partStarts = async (file: string, size: number, parts: number): Promise<Array<number>> => {
   const handle = await open(file, "r")
   try {
@@ -95,15 +134,8 @@ const partStarts = async (file: string, size: number, parts: number): Promise<Ar
     let floor = 0
     for (let k = 1; k < parts; k++) {
       const share = Math.floor((size * k) / parts)
-      let from = Math.max(floor, share - 1)
-      let found = -1
-      while (found < 0 && from < size && from - share < MAX_BOUNDARY_SEARCH) {
-        const { bytesRead } = await handle.read(window, 0, window.length, from)
-        if (bytesRead < PART_START.length) break
-        const at = window.subarray(0, bytesRead).indexOf(PART_START)
-        if (at >= 0) found = from + at + 1
-        else from += bytesRead - PART_START.length + 1
-      }
+      let found = await findStart(handle, window, size, share, floor, [PART_START], 1)
+      if (found < 0) found = await findStart(handle, window, size, share, floor, USER_STARTS, 2)
       if (found < 0) break
       starts.push(found)
       floor = found
