@@ -16,6 +16,7 @@ import {
   runMariadbCli,
   withStage
 } from "./testing.js"
+import { eventually } from "../../test/support/Poll.js"
 
 const outcomes = (events: ReadonlyArray<CollectedEvent>) => events.map((e) => e.explain)
 const tagOf = (outcome: ExplainOutcome | undefined) =>
@@ -413,5 +414,67 @@ describe("explain stage across databases", () => {
       )
       expect(processed.map((e) => pgRoot(e.explain)["Node Type"])).toEqual(["Seq Scan", "Index Scan", "Index Scan"])
     }).pipe(Effect.scoped)
+  )
+})
+
+describe("explain stage: one pool per database for the run", () => {
+  it.live(
+    "PostgreSQL: a database's pool opens on first use and is shared, an unreachable database stays unreachable for the run, every pool closes with the stage",
+    () =>
+      Effect.gen(function* () {
+        const own = yield* pgDatabase("")
+        const other = yield* pgDatabase("")
+        const later = `${other.name}_later`
+        const admin = yield* PgClient.make({ url: Redacted.make(pgAdminUrl), maxConnections: 1 }).pipe(
+          Effect.provide(Reactivity.layer)
+        )
+        yield* Effect.addFinalizer(() => Effect.orDie(admin.unsafe(`DROP DATABASE IF EXISTS ${later} WITH (FORCE)`)))
+        /** The stage's connections to a database, by backend pid. */
+        const backends = (database: string) =>
+          admin
+            .unsafe<{ readonly pid: number }>(
+              "SELECT pid FROM pg_stat_activity WHERE application_name = 'slowq-explain' AND datname = $1 ORDER BY pid",
+              [database]
+            )
+            .pipe(Effect.map((rows) => rows.map((row) => row.pid)))
+        const explainIn = (stage: { readonly process: (events: ReadonlyArray<CollectedEvent>) => Effect.Effect<ReadonlyArray<CollectedEvent>, unknown> }, db: string | null, n: number) =>
+          stage.process([eventOf(`SELECT id FROM generate_series(1, ${n}) AS id`, { db })]).pipe(Effect.map((events) => outcomes(events).map(tagOf)))
+        const unreachable = `Failed error: cannot connect to PostgreSQL at 127.0.0.1:5432 (database ${later}) to explain: PgClient: Failed to connect: database "${later}" does not exist`
+
+        const seen = yield* withStage({ type: "explain" }, contextFor("postgres", own.url, memoryIn(new Map())), (stage) =>
+          Effect.gen(function* () {
+            const before = yield* backends(other.name)
+            expect(yield* explainIn(stage, other.name, 1)).toEqual(["Plan direct"])
+            const first = yield* backends(other.name)
+            expect(yield* explainIn(stage, other.name, 2)).toEqual(["Plan direct"])
+            const second = yield* backends(other.name)
+
+            expect(yield* explainIn(stage, later, 3)).toEqual([unreachable])
+            yield* admin.unsafe(`CREATE DATABASE ${later}`)
+            // Remembered for the run: not tried again although it exists now.
+            expect(yield* explainIn(stage, later, 4)).toEqual([unreachable])
+
+            expect(yield* explainIn(stage, null, 5)).toEqual(["Plan direct"])
+            return { before, first, second, own: yield* backends(own.name), later: yield* backends(later) }
+          })
+        )
+        expect(seen.before).toEqual([])
+        expect(seen.first.length).toBe(1)
+        expect(seen.second).toEqual(seen.first)
+        expect(seen.own.length).toBe(1)
+        expect(seen.later).toEqual([])
+        // Closed by the stage's scope, well before the drivers' 5 s idle timeout would have closed them.
+        yield* eventually(
+          "the stage's connections to close",
+          Effect.map(Effect.all([backends(own.name), backends(other.name)]), ([a, b]) => a.length + b.length === 0),
+          "2 seconds"
+        )
+
+        // The next run tries again.
+        const next = yield* withStage({ type: "explain" }, contextFor("postgres", own.url, memoryIn(new Map())), (stage) =>
+          explainIn(stage, later, 6)
+        )
+        expect(next).toEqual(["Plan direct"])
+      }).pipe(Effect.scoped)
   )
 })

@@ -1,5 +1,5 @@
 import type { SqlError } from "@effect/sql/SqlError"
-import { Effect, Either } from "effect"
+import { Duration, Effect, RcMap, type Scope } from "effect"
 import type { PlanMethod } from "../../src/domain/CollectedEvent.js"
 import type { StageError } from "../../src/plugin/PipelineStage.js"
 import type { Explainable } from "./Policy.js"
@@ -34,25 +34,18 @@ export const describeSqlError = (error: SqlError): string =>
   error.cause instanceof Error && error.cause.message !== "" ? `${error.message}: ${error.cause.message}` : error.message
 
 /**
- * One small pool per database, opened on first use and shared after. A database that cannot be reached (dropped,
- * no access) is remembered with its reason, so its statements fail with it and the run goes on.
+ * One small pool per database, opened on first use and shared after; every pool is closed with the scope this runs
+ * in (the stage's layer: one pipeline run). A database that cannot be reached (dropped, no access) is remembered
+ * with its reason for as long, so its statements fail with it and the run goes on.
+ *
+ * The lookup succeeds with the failure (an `Either`) rather than failing: the map then keeps "unreachable" like a
+ * pool, and nothing depends on how `RcMap` treats a failed lookup. Entries never expire (`idleTimeToLive` infinite):
+ * the drivers already close idle connections after a few seconds, so an unused pool holds no connection, and an
+ * expiring entry would forget an unreachable database and try it again within the run. Unlike one lock over a Map,
+ * `RcMap` connects to one database without holding up statements of the others.
  */
-export const poolsPerDatabase = <P>(
-  first: { readonly database: string; readonly pool: P },
-  connect: (database: string) => Effect.Effect<P, { readonly message: string }>
-) =>
-  Effect.map(Effect.makeSemaphore(1), (lock) => {
-    const pools = new Map<string, Either.Either<P, string>>([[first.database, Either.right(first.pool)]])
-    return (database: string): Effect.Effect<Either.Either<P, string>> =>
-      lock.withPermits(1)(
-        Effect.suspend(() => {
-          const existing = pools.get(database)
-          if (existing !== undefined) return Effect.succeed(existing)
-          return connect(database).pipe(
-            Effect.either,
-            Effect.map(Either.mapLeft((error) => `error: ${error.message}`)),
-            Effect.tap((pool) => Effect.sync(() => pools.set(database, pool)))
-          )
-        })
-      )
+export const poolsPerDatabase = <P, E>(connect: (database: string) => Effect.Effect<P, E, Scope.Scope>) =>
+  RcMap.make({
+    lookup: (database: string) => Effect.either(connect(database)),
+    idleTimeToLive: Duration.infinity
   })

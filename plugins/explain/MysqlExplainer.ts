@@ -2,7 +2,7 @@ import { Reactivity } from "@effect/experimental"
 import type { Connection } from "@effect/sql/SqlConnection"
 import type { SqlError } from "@effect/sql/SqlError"
 import { MysqlClient } from "@effect/sql-mysql2"
-import { Effect, Either, Option, Predicate, Redacted, Schema, Scope } from "effect"
+import { Effect, Either, Option, Predicate, RcMap, Redacted, Schema, type Scope } from "effect"
 import { StageError } from "../../src/plugin/PipelineStage.js"
 import { type Attempt, describeSqlError, type Explainer, poolsPerDatabase, STAGE, TAG } from "./Explainer.js"
 import type { Explainable } from "./Policy.js"
@@ -73,7 +73,6 @@ export const make = (options: MysqlExplainerOptions): Effect.Effect<Explainer, S
       onNone: () => Redacted.make(decodeURIComponent(url.password))
     })
     const defaultDatabase = decodeURIComponent(url.pathname.slice(1))
-    const scope = yield* Effect.scope
 
     // The database is chosen when a connection is opened (the handshake's schema), never with USE: a prepared USE
     // does not reliably switch databases on MariaDB 10.11, and the text protocol is ruled out.
@@ -91,7 +90,6 @@ export const make = (options: MysqlExplainerOptions): Effect.Effect<Explainer, S
         poolConfig: { maxPreparedStatements: 16, connectTimeout: 5000 }
       }).pipe(
         Effect.provide(Reactivity.layer),
-        Scope.extend(scope),
         Effect.mapError(
           (cause) =>
             new StageError({
@@ -103,9 +101,9 @@ export const make = (options: MysqlExplainerOptions): Effect.Effect<Explainer, S
       )
 
     // One small pool per database the statements ran in ("" for none: unqualified names then fail as they would
-    // have). A database that cannot be reached fails its statements, not the run.
-    const sql = yield* connect(defaultDatabase)
-    const poolFor = yield* poolsPerDatabase({ database: defaultDatabase, pool: sql }, connect)
+    // have). The connection's own database must be reachable, or the stage cannot work at all; it is held for the run.
+    const pools = yield* poolsPerDatabase(connect)
+    const sql = yield* Effect.flatten(RcMap.get(pools, defaultDatabase))
 
     // Only failures of the connection or of slowq's own statements get here; the explained statement's are results.
     const connectionLost = (cause: SqlError) =>
@@ -176,12 +174,11 @@ export const make = (options: MysqlExplainerOptions): Effect.Effect<Explainer, S
       if (database.length > 64 || database.includes("\u0000")) {
         return { _tag: "Failed", reason: "error: invalid database name" } satisfies Attempt
       }
-      const reachable = yield* poolFor(database)
-      if (Either.isLeft(reachable)) return { _tag: "Failed", reason: reachable.left } satisfies Attempt
-      const pool = reachable.right
       return yield* Effect.scoped(
         Effect.gen(function* () {
-          const connection = yield* pool.reserve
+          const reachable = yield* RcMap.get(pools, database)
+          if (Either.isLeft(reachable)) return { _tag: "Failed", reason: `error: ${reachable.left.message}` } satisfies Attempt
+          const connection = yield* reachable.right.reserve
           return yield* explainOn(connection, statement)
         })
       ).pipe(Effect.mapError(connectionLost))

@@ -2,7 +2,7 @@ import { Reactivity } from "@effect/experimental"
 import type { Connection } from "@effect/sql/SqlConnection"
 import type { SqlError } from "@effect/sql/SqlError"
 import { PgClient } from "@effect/sql-pg"
-import { Chunk, Effect, Either, Option, Predicate, Redacted, Schema, Scope, Stream } from "effect"
+import { Chunk, Effect, Either, Option, Predicate, RcMap, Redacted, Schema, type Scope, Stream } from "effect"
 import { StageError } from "../../src/plugin/PipelineStage.js"
 import { type Attempt, describeSqlError, type Explainer, poolsPerDatabase, STAGE, TAG } from "./Explainer.js"
 import { castTypedParameters, type Explainable } from "./Policy.js"
@@ -73,8 +73,7 @@ export const postgresReason = (failure: ServerFailure): string => {
 }
 
 /** The URL for another database on the same server. */
-const urlFor = (base: URL, database: string | null): string => {
-  if (database === null) return base.toString()
+const urlFor = (base: URL, database: string): string => {
   const url = new URL(base.toString())
   url.pathname = `/${encodeURIComponent(database)}`
   return url.toString()
@@ -91,33 +90,31 @@ export const make = (options: PostgresExplainerOptions): Effect.Effect<Explainer
     if (Option.isSome(options.password)) base.password = encodeURIComponent(Redacted.value(options.password.value))
     const where = `PostgreSQL at ${base.hostname}:${base.port === "" ? "5432" : base.port}`
     const defaultDatabase = databaseOf(base)
-    const scope = yield* Effect.scope
 
-    const connect = (database: string | null) =>
+    // A PostgreSQL connection serves one database, and pg_stat_statements reports all of a server's: one small pool
+    // per database the statements ran in. Idle connections close after a few seconds, so a run that touches many
+    // databases does not hold them all.
+    const connect = (database: string) =>
       PgClient.make({
-        url: Redacted.make(urlFor(base, database)),
+        url: Redacted.make(database === defaultDatabase ? base.toString() : urlFor(base, database)),
         maxConnections: options.maxConnections,
         idleTimeout: "5 seconds",
         connectTimeout: "5 seconds",
         applicationName: "slowq-explain"
       }).pipe(
         Effect.provide(Reactivity.layer),
-        Scope.extend(scope),
         Effect.mapError(
           (cause) =>
             new StageError({
               stage: STAGE,
-              message: `cannot connect to ${where}${database === null ? "" : ` (database ${database})`} to explain: ${describeSqlError(cause)}`,
+              message: `cannot connect to ${where}${database === defaultDatabase ? "" : ` (database ${database})`} to explain: ${describeSqlError(cause)}`,
               cause
             })
         )
       )
-
-    // One small pool per database: a PostgreSQL connection serves one database, pg_stat_statements reports all.
-    // Idle connections close after a few seconds, so a run that touches many databases does not hold them all.
-    // A database that cannot be reached (dropped, no access) fails its statements, not the run.
-    const first = yield* connect(null)
-    const poolFor = yield* poolsPerDatabase({ database: defaultDatabase, pool: first }, connect)
+    const pools = yield* poolsPerDatabase(connect)
+    // The connection's own database must be reachable: the stage cannot work at all otherwise. Held for the run.
+    const first = yield* Effect.flatten(RcMap.get(pools, defaultDatabase))
 
     const failedOwnStatement = (cause: SqlError) =>
       new StageError({ stage: STAGE, message: `explaining on ${where} failed: ${describeSqlError(cause)}`, cause })
@@ -249,12 +246,11 @@ export const make = (options: PostgresExplainerOptions): Effect.Effect<Explainer
       })
 
     const explain = Effect.fn("PostgresExplainer.explain")(function* (statement: Explainable, db: string | null) {
-      const reachable = yield* poolFor(db ?? defaultDatabase)
-      if (Either.isLeft(reachable)) return { _tag: "Failed", reason: reachable.left } satisfies Attempt
-      const pool = reachable.right
       return yield* Effect.scoped(
         Effect.gen(function* () {
-          const connection = yield* pool.reserve
+          const reachable = yield* RcMap.get(pools, db ?? defaultDatabase)
+          if (Either.isLeft(reachable)) return { _tag: "Failed", reason: `error: ${reachable.left.message}` } satisfies Attempt
+          const connection = yield* reachable.right.reserve
           const attempt =
             statement.method === "prepared_generic"
               ? yield* explainPrepared(connection, statement.text)
