@@ -1,6 +1,7 @@
 import type { PgClient } from "@effect/sql-pg"
 import { Effect, Schema } from "effect"
 import type { CollectedEvent, ExplainOutcome } from "../domain/CollectedEvent.js"
+import { storableJson, storableText } from "./Storable.js"
 import { StoreError } from "./StoreError.js"
 
 // What the explain stage learned, in the store: each distinct plan of a query (slowq_plans) and the latest
@@ -45,11 +46,6 @@ export const reportFields = (latest: LatestExplain | undefined) => {
   return { explain: latest.status === "skipped" ? { skipped: latest.reason } : { error: latest.reason } }
 }
 
-// PostgreSQL text and jsonb cannot hold NUL; plans of statements with binary literals sometimes do.
-const storable = (text: string) => (text.includes("\u0000") ? text.replaceAll("\u0000", "\uFFFD") : text)
-const planJson = (plan: unknown) =>
-  JSON.stringify(plan, (_key, value: unknown) => (typeof value === "string" ? storable(value) : value))
-
 // Plans and latest outcomes in one statement, so they never disagree. A replayed (older) outcome never
 // replaces a newer one.
 const writePlansSql = `/* slowq */
@@ -85,13 +81,14 @@ export const makePlanWrites = (sql: PgClient.PgClient) => {
     const rows = [...outcomes.entries()]
     yield* sql
       .unsafe(writePlansSql, [
-        pipeline,
-        rows.map(([queryId]) => queryId),
+        // Reasons quote the database's errors and plans its text (binary literals hold NULs): see Storable.
+        storableText(pipeline),
+        rows.map(([queryId]) => storableText(queryId)),
         rows.map(([, o]) => (o._tag === "Plan" ? "plan" : o._tag === "Skipped" ? "skipped" : "failed")),
-        rows.map(([, o]) => (o._tag === "Plan" ? null : storable(o.reason))),
-        rows.map(([, o]) => (o._tag === "Plan" ? o.hash : null)),
+        rows.map(([, o]) => (o._tag === "Plan" ? null : storableText(o.reason))),
+        rows.map(([, o]) => (o._tag === "Plan" ? storableText(o.hash) : null)),
         rows.map(([, o]) => (o._tag === "Plan" ? o.method : null)),
-        rows.map(([, o]) => (o._tag === "Plan" ? planJson(o.plan) : null)),
+        rows.map(([, o]) => (o._tag === "Plan" ? (storableJson(o.plan) ?? "null") : null)),
         // A skip is decided when the batch is stored; a plan or a failure when the EXPLAIN ran.
         rows.map(([, o]) => (o._tag === "Plan" ? o.capturedAt.toISOString() : null))
       ])
