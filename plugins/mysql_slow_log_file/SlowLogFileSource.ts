@@ -423,6 +423,12 @@ export const make = Effect.fn("SlowLogFileSource.make")(function* (config: Confi
       const storedJson = JSON.stringify(previous ?? null)
       let lastJson = storedJson
       const snapshot = (): Checkpoint => ({ files: [...positions.values()] })
+      // An event's key is `<file key>:<byte offset of its entry>`.
+      const locate = (key: string): string | undefined => {
+        const colon = key.lastIndexOf(":")
+        const file = positions.get(key.slice(0, colon))
+        return file === undefined ? undefined : `${file.path} byte ${key.slice(colon + 1)}`
+      }
 
       const toBatch = (chunk: Chunk.Chunk<Item>): Option.Option<SourceBatch> => {
         const events: Array<SlowQueryEvent> = []
@@ -438,7 +444,7 @@ export const make = Effect.fn("SlowLogFileSource.make")(function* (config: Confi
         // Progress without events (skipped bytes, a new identity) is worth one write; nothing new is not.
         if (events.length === 0 && json === lastJson) return Option.none()
         lastJson = json
-        return Option.some({ events, checkpoint })
+        return Option.some({ events, checkpoint, locate })
       }
 
       return Stream.fromIterable(planned).pipe(

@@ -25,7 +25,7 @@ const once = ({ names, pipelines }: { readonly names: ReadonlyArray<string>; rea
       if (Either.isRight(result)) {
         const s = result.right
         yield* Console.log(
-          `${name}  ok  events=${s.eventsRead} new_fingerprints=${s.newFingerprints} written=${s.rowsWritten} duplicates=${s.duplicates} duration_ms=${s.durationMs}`
+          `${name}  ok  events=${s.eventsRead} new_fingerprints=${s.newFingerprints} written=${s.rowsWritten} duplicates=${s.duplicates} dropped=${s.eventsDropped} duration_ms=${s.durationMs}`
         )
       } else {
         failed += 1

@@ -202,6 +202,9 @@ export const RunView = Schema.Struct({
   duration_ms: Schema.Number,
   events_read: Schema.Number,
   events_stored: Schema.Number,
+  events_dropped: Schema.Number.annotations({
+    description: "Events the store refused (a value it cannot hold): left out, logged, kept in slowq_dropped_events."
+  }),
   new_fingerprints: Schema.Number,
   error: Schema.NullOr(Schema.String).annotations({ description: "Why the run failed after its retries; null if it did not." })
 }).annotations({ identifier: "Run" })
@@ -220,6 +223,7 @@ export const PipelineView = Schema.Struct({
     failures: Schema.Number,
     events_read: Schema.Number,
     events_stored: Schema.Number,
+    events_dropped: Schema.Number,
     new_fingerprints: Schema.Number
   }).annotations({ description: "Since the daemon started." })
 }).annotations({ identifier: "Pipeline" })

@@ -32,6 +32,7 @@ const runView = (run: RunRecord) => ({
   duration_ms: run.durationMs,
   events_read: run.eventsRead,
   events_stored: run.rowsWritten,
+  events_dropped: run.eventsDropped,
   new_fingerprints: run.newFingerprints,
   error: run.error === null ? null : scrubSecrets(run.error)
 })
@@ -53,6 +54,7 @@ const pipelineView = (status: PipelineStatus) => ({
     failures: status.totals.failures,
     events_read: status.totals.eventsRead,
     events_stored: status.totals.rowsWritten,
+    events_dropped: status.totals.eventsDropped,
     new_fingerprints: status.totals.newFingerprints
   }
 })

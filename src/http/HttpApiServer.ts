@@ -182,7 +182,7 @@ export const startHttpApi = Effect.fn("HttpApi.start")(function* (
     Layer.provide(NodeHttpServer.layer(() => server, { host: settings.host, port: settings.port }))
   )
   yield* touchPipelineCounters(
-    [PipelineMetrics.runsTotal, PipelineMetrics.failuresTotal, PipelineMetrics.eventsTotal, PipelineMetrics.rowsWrittenTotal],
+    [PipelineMetrics.runsTotal, PipelineMetrics.failuresTotal, PipelineMetrics.eventsTotal, PipelineMetrics.rowsWrittenTotal, PipelineMetrics.eventsDroppedTotal],
     specs.map((spec) => spec.name)
   )
   yield* Layer.build(serving).pipe(

@@ -17,6 +17,10 @@ export const rowsWrittenTotal = Metric.counter("slowq_pipeline_events_stored_tot
   description: "Events newly stored.",
   incremental: true
 })
+export const eventsDroppedTotal = Metric.counter("slowq_pipeline_events_dropped_total", {
+  description: "Events the store refused (a value it cannot hold): left out, logged and kept in slowq_dropped_events.",
+  incremental: true
+})
 export const lastSuccessSeconds = Metric.gauge("slowq_pipeline_last_success_timestamp_seconds", {
   description: "Unix time of the pipeline's last successful run."
 })

@@ -4,7 +4,7 @@ import { PipelineStage, type StageError } from "../plugin/PipelineStage.js"
 import { SlowQuerySource, type SourceError } from "../plugin/SlowQuerySource.js"
 import { Store } from "../store/Store.js"
 import type { StoreError } from "../store/StoreError.js"
-import { storeWriteSeconds } from "./PipelineMetrics.js"
+import { eventsDroppedTotal, storeWriteSeconds } from "./PipelineMetrics.js"
 import type { PipelineSpec } from "./PipelineSpec.js"
 
 export interface RunSummary {
@@ -16,6 +16,8 @@ export interface RunSummary {
   /** Events newly stored (the rest were replays, ignored by the store). */
   readonly rowsWritten: number
   readonly duplicates: number
+  /** Events the store refused: left out, each logged and recorded in slowq_dropped_events. */
+  readonly eventsDropped: number
   readonly newFingerprints: number
   readonly durationMs: number
 }
@@ -30,7 +32,7 @@ export class RunError extends Data.TaggedError("RunError")<{
   }
 }
 
-const emptyTotals = { batches: 0, eventsRead: 0, rowsWritten: 0, duplicates: 0, newFingerprints: 0 }
+const emptyTotals = { batches: 0, eventsRead: 0, rowsWritten: 0, duplicates: 0, eventsDropped: 0, newFingerprints: 0 }
 
 let runCounter = 0
 const nextRunId = () => {
@@ -73,8 +75,16 @@ const make = Effect.gen(function* () {
             let events: ReadonlyArray<CollectedEvent> = batch.events.map((event) => ({ event }))
             for (const stage of stages) events = yield* stage.process(events)
             const [elapsed, written] = yield* Effect.timed(
-              store.writeBatch(spec.name, spec.source.plugin.dialect, events, batch.checkpoint)
+              store.writeBatch(spec.name, spec.source.plugin.dialect, events, batch.checkpoint, batch.locate)
             )
+            for (const dropped of written.dropped) {
+              yield* Effect.logWarning(`event dropped: the store refused it: ${dropped.reason}`).pipe(
+                Effect.annotateLogs({ event: dropped.key, ...(dropped.position === null ? {} : { position: dropped.position }) })
+              )
+            }
+            // Counted here rather than from the run's summary: the checkpoint has moved past these events, so a run
+            // that fails later and is retried never reads (nor reports) them again.
+            yield* Metric.incrementBy(Metric.tagged(eventsDroppedTotal, "pipeline", spec.name), written.dropped.length)
             yield* store.writePlans(spec.name, events)
             yield* Metric.update(storeWriteSeconds, Duration.toMillis(elapsed) / 1000)
             yield* Effect.logDebug("batch stored").pipe(
@@ -85,6 +95,7 @@ const make = Effect.gen(function* () {
               eventsRead: totals.eventsRead + batch.events.length,
               rowsWritten: totals.rowsWritten + written.inserted,
               duplicates: totals.duplicates + written.duplicates,
+              eventsDropped: totals.eventsDropped + written.dropped.length,
               newFingerprints: totals.newFingerprints + written.newFingerprints
             }
           })
@@ -104,6 +115,7 @@ const make = Effect.gen(function* () {
         events: summary.eventsRead,
         written: summary.rowsWritten,
         duplicates: summary.duplicates,
+        dropped: summary.eventsDropped,
         new_fingerprints: summary.newFingerprints,
         duration_ms: summary.durationMs
       })

@@ -12,6 +12,8 @@ export interface RunRecord {
   readonly durationMs: number
   readonly eventsRead: number
   readonly rowsWritten: number
+  /** Events the store refused (see RunSummary.eventsDropped). */
+  readonly eventsDropped: number
   readonly newFingerprints: number
   /** Null for a successful run; else the last attempt's error. */
   readonly error: string | null
@@ -31,6 +33,7 @@ export interface PipelineStatus {
     readonly failures: number
     readonly eventsRead: number
     readonly rowsWritten: number
+    readonly eventsDropped: number
     readonly newFingerprints: number
   }
   /** Newest first, at most `RECENT_RUNS`. */
@@ -67,7 +70,7 @@ const initialStatus = (spec: PipelineSpec): PipelineStatus => ({
   lastRun: Option.none(),
   nextRunAt: Option.none(),
   consecutiveFailures: 0,
-  totals: { runs: 0, failures: 0, eventsRead: 0, rowsWritten: 0, newFingerprints: 0 },
+  totals: { runs: 0, failures: 0, eventsRead: 0, rowsWritten: 0, eventsDropped: 0, newFingerprints: 0 },
   recentRuns: []
 })
 
@@ -114,6 +117,7 @@ const make = Effect.gen(function* () {
         durationMs,
         eventsRead: summary.eventsRead ?? 0,
         rowsWritten: summary.rowsWritten ?? 0,
+        eventsDropped: summary.eventsDropped ?? 0,
         newFingerprints: summary.newFingerprints ?? 0,
         error
       }
@@ -128,6 +132,7 @@ const make = Effect.gen(function* () {
           failures: s.totals.failures + (error === null ? 0 : 1),
           eventsRead: s.totals.eventsRead + record.eventsRead,
           rowsWritten: s.totals.rowsWritten + record.rowsWritten,
+          eventsDropped: s.totals.eventsDropped + record.eventsDropped,
           newFingerprints: s.totals.newFingerprints + record.newFingerprints
         },
         recentRuns: [record, ...s.recentRuns].slice(0, RECENT_RUNS)

@@ -9,6 +9,11 @@ export interface SourceBatch {
    * transaction as the events and hands it back to the next `read`.
    */
   readonly checkpoint: unknown
+  /**
+   * Where the source read the event of this key (e.g. `/var/log/mysql/slow.log byte 1234`), for the report of an
+   * event the store refused; optional.
+   */
+  readonly locate?: (key: string) => string | undefined
 }
 
 export class SourceError extends Data.TaggedError("SourceError")<{

@@ -12,8 +12,10 @@ import migration0001 from "./migrations/0001_init.js"
 import migration0002 from "./migrations/0002_stage_memory.js"
 import migration0003 from "./migrations/0003_query_reads.js"
 import migration0004 from "./migrations/0004_plans.js"
+import migration0005 from "./migrations/0005_dropped_events.js"
 import { makePlanWrites } from "./PlanWrites.js"
 import { makeQueryReads } from "./QueryReads.js"
+import { storableJson, storableText, storableTextOrNull } from "./Storable.js"
 
 export interface WriteResult {
   /** Events stored by this write. */
@@ -22,6 +24,17 @@ export interface WriteResult {
   readonly duplicates: number
   /** Query ids seen for the first time in this pipeline. */
   readonly newFingerprints: number
+  /** Events the store refused, each on its own: left out, recorded in slowq_dropped_events. */
+  readonly dropped: ReadonlyArray<DroppedEvent>
+}
+
+/** An event the store refused: no write can ever hold it, so it is left out rather than stop the pipeline. */
+export interface DroppedEvent {
+  readonly key: string
+  /** Where the source read it, when the source can say (a file and byte offset). */
+  readonly position: string | null
+  /** The store's reason, with its SQLSTATE. */
+  readonly reason: string
 }
 
 export const QuerySummary = Schema.Struct({
@@ -54,13 +67,39 @@ const decodeCheckpointRows = Schema.decodeUnknown(Schema.Array(CheckpointRow))
 const WriteRow = Schema.Struct({ inserted: Schema.Number, new_fingerprints: Schema.Number })
 const decodeWriteRows = Schema.decodeUnknown(Schema.Tuple(WriteRow))
 
-// PostgreSQL text cannot hold NUL; collected SQL sometimes does (binary literals).
-const storable = (text: string): string => (text.includes("\u0000") ? text.replaceAll("\u0000", "\uFFFD") : text)
-const storableOrNull = (text: string | null): string | null => (text === null ? null : storable(text))
+/** The driver's error kept as a cause (pg's DatabaseError): the first in the chain that carries a SQLSTATE. */
+const databaseErrorOf = (
+  error: unknown
+): { readonly code: string; readonly message: string; readonly detail: string | undefined } | undefined => {
+  let current = error
+  for (let depth = 0; depth < 5 && typeof current === "object" && current !== null; depth++) {
+    if ("code" in current && typeof current.code === "string" && /^[0-9A-Z]{5}$/.test(current.code)) {
+      const message = "message" in current && typeof current.message === "string" ? current.message : "refused"
+      const detail = "detail" in current && typeof current.detail === "string" ? current.detail : undefined
+      return { code: current.code, message, detail }
+    }
+    current = "cause" in current ? current.cause : undefined
+  }
+  return undefined
+}
+
+/**
+ * The store refused the data itself, so sending it again can never succeed: a data exception (class 22: a value out
+ * of range, an invalid text representation, an escape jsonb refuses…) or a program limit (class 54: a value too
+ * large). Anything else (a lost connection, a read-only or missing store) fails the run, which the runtime retries.
+ */
+const refusal = (error: unknown): string | undefined => {
+  const database = databaseErrorOf(error)
+  if (database === undefined || !(database.code.startsWith("22") || database.code.startsWith("54"))) return undefined
+  const detail = database.detail === undefined ? "" : ` (${database.detail})`
+  return `${database.message}${detail} [SQLSTATE ${database.code}]`
+}
 
 // Events, their per-query totals and the checkpoint in ONE statement: PostgreSQL runs a statement with
 // data-modifying CTEs atomically, so a crash at any instant leaves either all of it or none of it, in one
 // round trip. Totals are added only for the events that were really inserted, so a replay counts nothing twice.
+// A null checkpoint ($27) leaves it where it is: the parts of a batch split to find a refused event are stored
+// without it, and the last write carries it with the refused events' records ($28…$30).
 const writeBatchSql = `/* slowq */
 WITH input AS (
   SELECT * FROM unnest(
@@ -118,8 +157,13 @@ upserted AS (
   RETURNING (xmax = 0) AS created
 ),
 checkpoint AS (
-  INSERT INTO slowq_checkpoints (pipeline, checkpoint) VALUES ($1, $27::jsonb)
+  INSERT INTO slowq_checkpoints (pipeline, checkpoint) SELECT $1, $27::jsonb WHERE $27::jsonb IS NOT NULL
   ON CONFLICT (pipeline) DO UPDATE SET checkpoint = excluded.checkpoint, updated_at = now()
+),
+dropped AS (
+  INSERT INTO slowq_dropped_events (pipeline, event_key, position, reason)
+  SELECT $1, event_key, position, reason FROM unnest($28::text[], $29::text[], $30::text[]) AS d(event_key, position, reason)
+  ON CONFLICT (pipeline, event_key) DO NOTHING
 )
 SELECT (SELECT count(*) FROM inserted)::float8 AS inserted,
        (SELECT count(*) FROM upserted WHERE created)::float8 AS new_fingerprints`
@@ -160,7 +204,7 @@ const make = (location: StoreLocation) =>
       )
     )
 
-    yield* Migrator.make({})({ loader: Migrator.fromRecord({ "0001_init": migration0001, "0002_stage_memory": migration0002, "0003_query_reads": migration0003, "0004_plans": migration0004 }), table: "slowq_migrations" }).pipe(
+    yield* Migrator.make({})({ loader: Migrator.fromRecord({ "0001_init": migration0001, "0002_stage_memory": migration0002, "0003_query_reads": migration0003, "0004_plans": migration0004, "0005_dropped_events": migration0005 }), table: "slowq_migrations" }).pipe(
       Effect.provideService(SqlClient.SqlClient, sql),
       Effect.mapError(
         (cause) => new StoreError({ operation: "migrate", message: `store migration failed: ${cause.message}`, cause })
@@ -177,13 +221,21 @@ const make = (location: StoreLocation) =>
       return Option.map(Option.fromNullable(rows[0]), (row) => row.checkpoint)
     })
 
+    /**
+     * Stores a batch's events, their totals and the checkpoint in one statement. Every text goes through
+     * `storableText`/`storableJson` here, the one place where outside text enters the store. When the store refuses
+     * the data itself (see `refusal`), the batch is split in halves until each refused event stands alone; the rest
+     * is stored without the checkpoint, then one last write records the refused events and advances the checkpoint.
+     * A crash in between re-reads the batch: what was stored is ignored by key, nothing is stored twice.
+     * `locate` says where the source read an event, for the record of a refused one.
+     */
     const writeBatch = Effect.fn("Store.writeBatch")(function* (
       pipeline: string,
       dialect: Dialect,
       events: ReadonlyArray<CollectedEvent>,
-      checkpoint: unknown
+      checkpoint: unknown,
+      locate?: (key: string) => string | undefined
     ) {
-      const fingerprints = new Map<string, NonNullable<CollectedEvent["fingerprint"]>>()
       const columns = {
         key: [] as Array<string>,
         queryId: [] as Array<string>,
@@ -201,10 +253,11 @@ const make = (location: StoreLocation) =>
         sqlText: [] as Array<string>,
         multiStatement: [] as Array<boolean>,
         truncated: [] as Array<boolean>,
-        tags: [] as Array<string>,
-        metrics: [] as Array<string>,
-        attributes: [] as Array<string>
+        tags: [] as Array<string | undefined>,
+        metrics: [] as Array<string | undefined>,
+        attributes: [] as Array<string | undefined>
       }
+      const fingerprints: Array<NonNullable<CollectedEvent["fingerprint"]>> = []
       for (const { event, fingerprint } of events) {
         if (fingerprint === undefined) {
           return yield* new StoreError({
@@ -212,9 +265,9 @@ const make = (location: StoreLocation) =>
             message: `event ${event.key} reached the store without a fingerprint: the pipeline needs a fingerprint stage`
           })
         }
-        fingerprints.set(fingerprint.queryId, fingerprint)
-        columns.key.push(event.key)
-        columns.queryId.push(fingerprint.queryId)
+        fingerprints.push(fingerprint)
+        columns.key.push(storableText(event.key))
+        columns.queryId.push(storableText(fingerprint.queryId))
         columns.startUs.push(event.startTimeUs)
         columns.intervalStartUs.push(event.intervalStartUs)
         columns.calls.push(event.calls)
@@ -223,55 +276,115 @@ const make = (location: StoreLocation) =>
         columns.rowsSent.push(event.rowsSent)
         columns.rowsExamined.push(event.rowsExamined)
         columns.rowsAffected.push(event.rowsAffected)
-        columns.db.push(storableOrNull(event.db))
-        columns.user.push(storableOrNull(event.user))
+        columns.db.push(storableTextOrNull(event.db))
+        columns.user.push(storableTextOrNull(event.user))
         columns.threadId.push(event.threadId)
-        columns.sqlText.push(storable(event.sqlText))
+        columns.sqlText.push(storableText(event.sqlText))
         columns.multiStatement.push(fingerprint.multiStatement)
         columns.truncated.push(fingerprint.truncated)
-        columns.tags.push(storable(JSON.stringify(fingerprint.tags)))
-        columns.metrics.push(JSON.stringify(event.metrics))
-        columns.attributes.push(storable(JSON.stringify(event.attributes)))
+        columns.tags.push(storableJson(fingerprint.tags))
+        columns.metrics.push(storableJson(event.metrics))
+        columns.attributes.push(storableJson(event.attributes))
       }
-      const distinct = [...fingerprints.values()]
-      const rows = yield* sql
-        .unsafe(writeBatchSql, [
-          pipeline,
-          columns.key,
-          columns.queryId,
-          columns.startUs,
-          columns.intervalStartUs,
-          columns.calls,
-          columns.queryTimeMs,
-          columns.lockTimeMs,
-          columns.rowsSent,
-          columns.rowsExamined,
-          columns.rowsAffected,
-          columns.db,
-          columns.user,
-          columns.threadId,
-          columns.sqlText,
-          columns.multiStatement,
-          columns.truncated,
-          columns.tags,
-          columns.metrics,
-          columns.attributes,
-          distinct.map((f) => f.queryId),
-          distinct.map((f) => storable(f.fingerprint)),
-          distinct.map((f) => f.statementType),
-          distinct.map((f) => f.readOnly),
-          distinct.map((f) => storable(JSON.stringify(f.tables))),
-          dialect,
-          JSON.stringify(checkpoint)
-        ])
-        .pipe(
-          Effect.flatMap(decodeWriteRows),
-          Effect.mapError(
-            (cause) => new StoreError({ operation: "write", message: `store write failed: ${cause.message}`, cause })
+
+      /** Events `from` until `to` in one statement, with the checkpoint unless it is null. */
+      const write = (from: number, to: number, checkpointJson: string | null, dropped: ReadonlyArray<DroppedEvent>) => {
+        const slice = <A>(column: Array<A>) => (from === 0 && to === column.length ? column : column.slice(from, to))
+        const distinct = new Map<string, NonNullable<CollectedEvent["fingerprint"]>>()
+        for (let i = from; i < to; i++) distinct.set(fingerprints[i]!.queryId, fingerprints[i]!)
+        const queries = [...distinct.values()]
+        return sql
+          .unsafe(writeBatchSql, [
+            storableText(pipeline),
+            slice(columns.key),
+            slice(columns.queryId),
+            slice(columns.startUs),
+            slice(columns.intervalStartUs),
+            slice(columns.calls),
+            slice(columns.queryTimeMs),
+            slice(columns.lockTimeMs),
+            slice(columns.rowsSent),
+            slice(columns.rowsExamined),
+            slice(columns.rowsAffected),
+            slice(columns.db),
+            slice(columns.user),
+            slice(columns.threadId),
+            slice(columns.sqlText),
+            slice(columns.multiStatement),
+            slice(columns.truncated),
+            slice(columns.tags),
+            slice(columns.metrics),
+            slice(columns.attributes),
+            queries.map((f) => storableText(f.queryId)),
+            queries.map((f) => storableText(f.fingerprint)),
+            queries.map((f) => storableText(f.statementType)),
+            queries.map((f) => f.readOnly),
+            queries.map((f) => storableJson(f.tables)),
+            dialect,
+            checkpointJson,
+            dropped.map((d) => storableText(d.key)),
+            dropped.map((d) => storableTextOrNull(d.position)),
+            dropped.map((d) => storableText(d.reason))
+          ])
+          .pipe(
+            Effect.flatMap(decodeWriteRows),
+            Effect.map(([row]) => ({ inserted: row.inserted, newFingerprints: row.new_fingerprints })),
+            Effect.mapError(
+              (cause) => new StoreError({ operation: "write", message: `store write failed: ${cause.message}`, cause })
+            )
+          )
+      }
+
+      interface Stored {
+        readonly inserted: number
+        readonly newFingerprints: number
+        readonly dropped: ReadonlyArray<DroppedEvent>
+      }
+      // Halves until each refused event stands alone: 2·log2(n) writes per refused event.
+      const storeApart = (from: number, to: number): Effect.Effect<Stored, StoreError> =>
+        write(from, to, null, []).pipe(
+          Effect.map((written): Stored => ({ ...written, dropped: [] })),
+          Effect.catchIf(
+            (error) => refusal(error.cause) !== undefined,
+            (error): Effect.Effect<Stored, StoreError> => {
+              if (to - from === 1) {
+                const key = events[from]!.event.key
+                const reason = refusal(error.cause) ?? error.message
+                return Effect.succeed({ inserted: 0, newFingerprints: 0, dropped: [{ key, position: locate?.(key) ?? null, reason }] })
+              }
+              const middle = from + Math.ceil((to - from) / 2)
+              return Effect.zipWith(storeApart(from, middle), storeApart(middle, to), (a, b) => ({
+                inserted: a.inserted + b.inserted,
+                newFingerprints: a.newFingerprints + b.newFingerprints,
+                dropped: [...a.dropped, ...b.dropped]
+              }))
+            }
           )
         )
-      const [{ inserted, new_fingerprints }] = rows
-      return { inserted, duplicates: events.length - inserted, newFingerprints: new_fingerprints } satisfies WriteResult
+
+      // `undefined` (no checkpoint at all) reaches the NOT NULL column as null and fails the write, as before.
+      const checkpointJson = storableJson(checkpoint) ?? null
+      const whole = yield* Effect.either(write(0, events.length, checkpointJson, []))
+      if (whole._tag === "Right") {
+        const { inserted, newFingerprints } = whole.right
+        return { inserted, duplicates: events.length - inserted, newFingerprints, dropped: [] } satisfies WriteResult
+      }
+      if (events.length === 0 || refusal(whole.left.cause) === undefined) return yield* whole.left
+      const stored = yield* storeApart(0, events.length)
+      yield* write(0, 0, checkpointJson, stored.dropped).pipe(
+        Effect.mapError((error) => {
+          const reason = refusal(error.cause)
+          return reason === undefined
+            ? error
+            : new StoreError({ operation: "write", message: `the store refused the checkpoint: ${reason}`, cause: error.cause })
+        })
+      )
+      return {
+        inserted: stored.inserted,
+        duplicates: events.length - stored.inserted - stored.dropped.length,
+        newFingerprints: stored.newFingerprints,
+        dropped: stored.dropped
+      } satisfies WriteResult
     })
 
     const topQueries = Effect.fn("Store.topQueries")(function* (options: TopQueriesOptions) {
@@ -317,7 +430,7 @@ const make = (location: StoreLocation) =>
           sql
             .unsafe<{ key: string; value: unknown }>(
               `/* slowq */ SELECT key, value FROM slowq_stage_memory WHERE pipeline = $1 AND stage = $2 AND key = ANY($3::text[])`,
-              [pipeline, stage, [...keys]]
+              [pipeline, stage, keys.map(storableText)]
             )
             .pipe(
               Effect.map((rows) => new Map(rows.map((row) => [row.key, row.value]))),
@@ -331,7 +444,7 @@ const make = (location: StoreLocation) =>
                   `/* slowq */ INSERT INTO slowq_stage_memory (pipeline, stage, key, value)
                    SELECT $1, $2, k, v FROM unnest($3::text[], $4::jsonb[]) AS e(k, v)
                    ON CONFLICT (pipeline, stage, key) DO UPDATE SET value = excluded.value, updated_at = now()`,
-                  [pipeline, stage, entries.map((e) => e.key), entries.map((e) => JSON.stringify(e.value))]
+                  [pipeline, stage, entries.map((e) => storableText(e.key)), entries.map((e) => storableJson(e.value))]
                 )
                 .pipe(Effect.asVoid, Effect.mapError(stageError))
       }

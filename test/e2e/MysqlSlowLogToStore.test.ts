@@ -66,7 +66,7 @@ describe("mysql.slow_log → fingerprint → store, through the CLI", () => {
         const first = yield* runCli(["once", "e2e_lab", "--pipelines", dir], env)
         expect(first.stderr).not.toContain("level=ERROR")
         expect(first.code).toBe(0)
-        expect(first.stdout).toMatch(/^e2e_lab {2}ok {2}events=\d+ new_fingerprints=\d+ written=\d+ duplicates=0 duration_ms=\d+\n$/)
+        expect(first.stdout).toMatch(/^e2e_lab {2}ok {2}events=\d+ new_fingerprints=\d+ written=\d+ duplicates=0 dropped=0 duration_ms=\d+\n$/)
 
         const sql = yield* storeClient(store.url)
         const stored = yield* sql.unsafe<Record<string, unknown>>(

@@ -55,7 +55,7 @@ describe("pg_stat_statements → fingerprint → store, through the CLI", () => 
         const once = runCli(["once", "pgss_e2e", "--pipelines", dir], env).pipe(
           Effect.tap((result) => {
             expect(result.stderr).not.toContain("level=ERROR")
-            expect(result.stdout).toMatch(/^pgss_e2e {2}ok {2}events=\d+ new_fingerprints=\d+ written=\d+ duplicates=0 duration_ms=\d+$/m)
+            expect(result.stdout).toMatch(/^pgss_e2e {2}ok {2}events=\d+ new_fingerprints=\d+ written=\d+ duplicates=0 dropped=0 duration_ms=\d+$/m)
             expect(result.code).toBe(0)
           })
         )

@@ -56,6 +56,7 @@ const scriptedRunner = (script: Script) =>
             eventsRead: 10,
             rowsWritten: 7,
             duplicates: 3,
+            eventsDropped: 1,
             newFingerprints: 2,
             durationMs: 0
           } satisfies RunSummary
@@ -75,7 +76,7 @@ describe("Supervisor", () => {
       // 0: run until 45; due 30 → immediately at 45; until 90; due 75 → at 90; …
       expect(yield* Ref.get(starts)).toEqual([0, 45_000, 90_000, 135_000])
       const status = yield* supervisor.status("p")
-      expect(status.totals).toEqual({ runs: 3, failures: 0, eventsRead: 30, rowsWritten: 21, newFingerprints: 6 })
+      expect(status.totals).toEqual({ runs: 3, failures: 0, eventsRead: 30, rowsWritten: 21, eventsDropped: 3, newFingerprints: 6 })
       expect(status.state).toBe("running")
     })
   )

@@ -58,13 +58,13 @@ describe.each([
           event("c", "BBBB", 5, 1_700_000_000_000_003, "select * from t where id = 3")
         ]
         const first = yield* store.writeBatch("p1", "mysql", batch, { watermark: 42 })
-        expect(first).toEqual({ inserted: 3, duplicates: 0, newFingerprints: 2 })
+        expect(first).toEqual({ inserted: 3, duplicates: 0, newFingerprints: 2, dropped: [] })
         expect(yield* store.readCheckpoint("p1")).toEqual(Option.some({ watermark: 42 }))
 
         const replay = yield* store.writeBatch("p1", "mysql", [...batch, event("d", "AAAA", 1, 1_700_000_000_000_004, "x")], {
           watermark: 43
         })
-        expect(replay).toEqual({ inserted: 1, duplicates: 3, newFingerprints: 0 })
+        expect(replay).toEqual({ inserted: 1, duplicates: 3, newFingerprints: 0, dropped: [] })
 
         const top = yield* store.topQueries({ top: 10 })
         expect(top.map((q) => [q.id, q.calls, q.total_ms, q.max_ms, q.rows_examined, q.lock_ms])).toEqual([
@@ -78,7 +78,8 @@ describe.each([
         expect(yield* store.writeBatch("p2", "mysql", batch.slice(0, 1), "x")).toEqual({
           inserted: 1,
           duplicates: 0,
-          newFingerprints: 1
+          newFingerprints: 1,
+          dropped: []
         })
         expect((yield* store.topQueries({ top: 10, pipeline: "p2" })).map((q) => [q.pipeline, q.calls])).toEqual([["p2", 1]])
       })
