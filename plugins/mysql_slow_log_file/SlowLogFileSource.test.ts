@@ -1,11 +1,23 @@
-import { appendFileSync, copyFileSync, mkdtempSync, renameSync, rmSync, truncateSync, unlinkSync, writeFileSync } from "node:fs"
+import { execFileSync } from "node:child_process"
+import {
+  appendFileSync,
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  truncateSync,
+  unlinkSync,
+  writeFileSync
+} from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Either, Option, Schema, Stream } from "effect"
 import type { SlowQueryEvent } from "../../src/domain/SlowQueryEvent.js"
 import { Config, type ConfigInput } from "./config.js"
-import { Checkpoint, globRegExp, make } from "./SlowLogFileSource.js"
+import { Checkpoint, globRegExp, make, openRegular } from "./SlowLogFileSource.js"
 
 /** A slow log entry as MariaDB writes it; `n` makes each one distinct. */
 const entry = (n: number, sql = `SELECT ${n} FROM t`) =>
@@ -250,6 +262,62 @@ describe("mysql_slow_log_file source", () => {
       expect(error.message).toBe(
         `no file matches ${join(dir, "nope.log")}. Check the path (SELECT @@slow_query_log_file on the server), that the slow log is on (slow_query_log = ON, log_output including FILE) and that slowq may read the folder.`
       )
+    })
+  )
+
+  it.scoped("a directory or a FIFO as source.path: a message that says what it is, and the FIFO never read", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const folder = join(dir, "mysql")
+      mkdirSync(folder)
+      const fifo = join(dir, "slow.log")
+      execFileSync("mkfifo", [fifo])
+      const advice = "source.path must name the slow log file (SELECT @@slow_query_log_file on the server) or a glob of files"
+      const failure = (path: string) => Effect.map(Effect.flip(makeRuntime({ path }).run), (error) => [error._tag, error.operation, error.message])
+      expect(yield* failure(folder)).toEqual(["SourceError", "connect", `${folder} is a directory, not a slow log file; ${advice}`])
+      expect(yield* failure(fifo)).toEqual(["SourceError", "connect", `${fifo} is a FIFO, not a slow log file; ${advice}`])
+      expect(yield* failure(join(dir, "*"))).toEqual([
+        "SourceError",
+        "connect",
+        `no regular file matches ${join(dir, "*")} (${folder} is a directory, ${fifo} is a FIFO); ${advice}`
+      ])
+      // Next to a regular file, the FIFO is passed over: reading it would wait for a writer for ever.
+      writeFileSync(join(dir, "slow.log.1"), entries(1, 3))
+      expect(sqls((yield* makeRuntime({ path: join(dir, "slow.log*") }).run).fresh)).toEqual(range(1, 3))
+      // Should a listed file turn into a FIFO before it is opened, opening it neither waits nor reads.
+      const opened = yield* Effect.flip(Effect.tryPromise({ try: () => openRegular(fifo), catch: (cause) => cause }))
+      expect(String(opened)).toBe(`Error: ${fifo} is a FIFO`)
+    })
+  )
+
+  it.scoped("headers without @Host or # Time (issue 17): each event with its own statement, user, thread and schema", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const path = join(dir, "slow.log")
+      writeFileSync(path, readFileSync(new URL("./testdata/percona-user-without-host.log", import.meta.url)))
+      const runtime = makeRuntime({ path })
+      const { fresh } = yield* runtime.run
+      const key = Option.getOrThrow(runtime.checkpoint()).files[0]!.key
+      const event = (n: number, offset: number) => ({
+        key: `${key}:${offset}`,
+        // The format has no time at all: neither # Time nor SET timestamp.
+        startTimeUs: 0,
+        intervalStartUs: null,
+        calls: 1,
+        queryTimeMs: n * 100,
+        lockTimeMs: 0,
+        rowsSent: 0,
+        rowsExamined: 0,
+        rowsAffected: 0,
+        db: "db",
+        user: "u[u] @ [1.2.3.4]",
+        threadId: n,
+        sqlText: `SELECT ${n} FROM foo`,
+        metrics: {},
+        attributes: {}
+      })
+      expect(fresh).toEqual([event(1, 0), event(2, 133)])
+      expect(Option.getOrThrow(runtime.checkpoint()).files[0]).toMatchObject({ offset: 266, db: "db" })
     })
   )
 

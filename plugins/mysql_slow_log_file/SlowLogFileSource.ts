@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto"
-import { type BigIntStats, constants } from "node:fs"
+import { type BigIntStats, constants, type Stats } from "node:fs"
 import { type FileHandle, open, readdir, stat } from "node:fs/promises"
 import { basename, dirname, join } from "node:path"
 import { Chunk, type Context, Effect, Either, Layer, Option, Schema, Stream } from "effect"
@@ -116,11 +116,39 @@ interface PlannedFile {
 const isErrno = (cause: unknown, code: string): boolean =>
   typeof cause === "object" && cause !== null && "code" in cause && cause.code === code
 
+/** What a path that is no regular file is, in the words of a message. */
+const kindOf = (stats: Stats | BigIntStats): string =>
+  stats.isDirectory()
+    ? "a directory"
+    : stats.isFIFO()
+      ? "a FIFO"
+      : stats.isSocket()
+        ? "a socket"
+        : stats.isCharacterDevice()
+          ? "a character device"
+          : stats.isBlockDevice()
+            ? "a block device"
+            : "not a regular file"
+
+const notAFileMessage = (path: string, kind: string) =>
+  `${path} is ${kind}, not a slow log file; source.path must name the slow log file (SELECT @@slow_query_log_file on the server) or a glob of files`
+
+/** A path that exists but is no regular file: slowq never opens it (a FIFO would block the read for good). */
+class NotAFile extends Error {
+  constructor(
+    readonly path: string,
+    readonly kind: string
+  ) {
+    super(`${path} is ${kind}`)
+  }
+}
+
 const describeIoError = (what: string, path: string, cause: unknown): string => {
   if (isErrno(cause, "EACCES") || isErrno(cause, "EPERM")) {
     return `slowq may not ${what} ${path} (permission denied): give the user that runs slowq read access, e.g. add it to the group that owns the slow log (often mysql or adm), and access to its folder`
   }
-  if (isErrno(cause, "EISDIR")) return `${path} is a folder; source.path must name the slow log file (or a glob of files)`
+  if (isErrno(cause, "EISDIR")) return notAFileMessage(path, "a directory")
+  if (cause instanceof NotAFile) return notAFileMessage(cause.path, cause.kind)
   const message = cause instanceof Error ? cause.message : String(cause)
   return `cannot ${what} ${path}: ${message}`
 }
@@ -128,12 +156,13 @@ const describeIoError = (what: string, path: string, cause: unknown): string => 
 const ioError = (what: string, path: string, operation: "connect" | "poll" = "poll") => (cause: unknown) =>
   new SourceError({ plugin: PLUGIN, operation, message: describeIoError(what, path, cause), cause })
 
-const statFile = (path: string): Effect.Effect<FoundFile | undefined, SourceError> =>
+/** A regular file, what else is at `path` (a directory, a FIFO, …), or undefined when nothing is. */
+const statPath = (path: string): Effect.Effect<FoundFile | NotAFile | undefined, SourceError> =>
   Effect.tryPromise({
     try: () => stat(path, { bigint: true }),
     catch: (cause) => cause
   }).pipe(
-    Effect.map((stats: BigIntStats): FoundFile | undefined =>
+    Effect.map((stats: BigIntStats): FoundFile | NotAFile =>
       stats.isFile()
         ? {
             path,
@@ -143,7 +172,7 @@ const statFile = (path: string): Effect.Effect<FoundFile | undefined, SourceErro
             mtimeMs: Number(stats.mtimeMs),
             birthtimeNs: stats.birthtimeNs.toString()
           }
-        : undefined
+        : new NotAFile(path, kindOf(stats))
     ),
     // Gone between listing and stat (a rotation in progress): not there, not an error.
     Effect.catchIf(
@@ -152,6 +181,10 @@ const statFile = (path: string): Effect.Effect<FoundFile | undefined, SourceErro
     ),
     Effect.mapError(ioError("read", path, "connect"))
   )
+
+/** The regular file at `path`, or undefined. */
+const statFile = (path: string): Effect.Effect<FoundFile | undefined, SourceError> =>
+  Effect.map(statPath(path), (found) => (found instanceof NotAFile ? undefined : found))
 
 const listDirectory = (dir: string): Effect.Effect<ReadonlyArray<string>, SourceError> =>
   Effect.tryPromise({ try: () => readdir(dir), catch: (cause) => cause }).pipe(
@@ -162,7 +195,7 @@ const listDirectory = (dir: string): Effect.Effect<ReadonlyArray<string>, Source
     Effect.mapError(ioError("list the folder", dir, "connect"))
   )
 
-/** The regular, uncompressed files `pattern` names now, sorted by name. */
+/** The regular, uncompressed files `pattern` names now, sorted by name, and what it names that is not one. */
 const matchingFiles = (pattern: string) =>
   Effect.gen(function* () {
     const name = basename(pattern)
@@ -172,13 +205,31 @@ const matchingFiles = (pattern: string) =>
           .sort()
           .map((entry) => join(dirname(pattern), entry))
       : [pattern]
-    const files = yield* Effect.forEach(paths.filter((path) => !COMPRESSED.test(path)), statFile)
-    return files.filter((file): file is FoundFile => file !== undefined)
+    const found = yield* Effect.forEach(paths.filter((path) => !COMPRESSED.test(path)), statPath)
+    return {
+      files: found.filter((file): file is FoundFile => file !== undefined && !(file instanceof NotAFile)),
+      others: found.filter((file): file is NotAFile => file instanceof NotAFile)
+    }
   })
+
+/**
+ * Opens a file to read only when it is a regular file. O_NONBLOCK: should the path have become a FIFO since it
+ * was listed, opening it does not wait for a writer (forever), and the check after opening refuses it.
+ */
+export const openRegular = async (path: string): Promise<FileHandle> => {
+  const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK)
+  const stats = await handle.stat().catch(async (cause: unknown) => {
+    await handle.close()
+    throw cause
+  })
+  if (stats.isFile()) return handle
+  await handle.close()
+  throw new NotAFile(path, kindOf(stats))
+}
 
 const readBytes = (path: string, position: number, length: number): Effect.Effect<Buffer, SourceError> =>
   Effect.acquireUseRelease(
-    Effect.tryPromise({ try: () => open(path, constants.O_RDONLY), catch: ioError("open", path) }),
+    Effect.tryPromise({ try: () => openRegular(path), catch: ioError("open", path) }),
     (handle) =>
       Effect.tryPromise({
         try: async () => {
@@ -213,7 +264,7 @@ const identify = (file: FoundFile, head: Buffer): FileCheckpoint => {
  */
 const plan = (config: Config, previous: Checkpoint | undefined) =>
   Effect.gen(function* () {
-    const matches = yield* matchingFiles(config.path)
+    const { files: matches, others } = yield* matchingFiles(config.path)
     const known = previous?.files ?? []
     const byInode = (files: ReadonlyArray<FoundFile>, entry: FileCheckpoint) =>
       files.find((file) => file.dev === entry.dev && file.ino === entry.ino)
@@ -278,7 +329,7 @@ const plan = (config: Config, previous: Checkpoint | undefined) =>
       (a, b) =>
         Number(b.rotated) - Number(a.rotated) || a.file.mtimeMs - b.file.mtimeMs || a.file.path.localeCompare(b.file.path)
     )
-    return { planned, matched: matches.length }
+    return { planned, matched: matches.length, others }
   })
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -370,7 +421,7 @@ const readFile = (config: Config, planned: PlannedFile, localOffsetMinutes: numb
       return [chunk, Option.some<ReadState>({ position: state.position + bytesRead })] as const
     })
 
-  const opened = Effect.tryPromise({ try: () => open(path, constants.O_RDONLY), catch: (cause) => cause }).pipe(
+  const opened = Effect.tryPromise({ try: () => openRegular(path), catch: (cause) => cause }).pipe(
     Effect.map(Option.some),
     // Rotated away and deleted since the plan was made: nothing to read this run; the next run notices.
     Effect.catchIf(
@@ -409,12 +460,18 @@ export const make = Effect.fn("SlowLogFileSource.make")(function* (config: Confi
           )
         }
       }
-      const { planned, matched } = yield* plan(config, previous)
+      const { planned, matched, others } = yield* plan(config, previous)
       if (matched === 0 && planned.length === 0) {
+        const [other] = others
         return yield* new SourceError({
           plugin: PLUGIN,
           operation: "connect",
-          message: `no file matches ${config.path}. Check the path (SELECT @@slow_query_log_file on the server), that the slow log is on (slow_query_log = ON, log_output including FILE) and that slowq may read the folder.`
+          message:
+            other !== undefined && others.length === 1 && other.path === config.path
+              ? notAFileMessage(other.path, other.kind)
+              : others.length > 0
+                ? `no regular file matches ${config.path} (${others.map((o) => `${o.path} is ${o.kind}`).join(", ")}); source.path must name the slow log file (SELECT @@slow_query_log_file on the server) or a glob of files`
+                : `no file matches ${config.path}. Check the path (SELECT @@slow_query_log_file on the server), that the slow log is on (slow_query_log = ON, log_output including FILE) and that slowq may read the folder.`
         })
       }
 
