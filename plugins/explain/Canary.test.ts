@@ -2,10 +2,10 @@ import { randomBytes } from "node:crypto"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option, Redacted } from "effect"
 import type { ExplainOutcome } from "../../src/domain/CollectedEvent.js"
-import { type CanaryCase, canaryCorpus, type Expected, mariadbSetup, postgresSetup } from "./canaryCorpus.js"
+import { type CanaryCase, canaryCorpus, type Expected, mariadbSetup, postgresSetup } from "../../test/support/explain/CanaryCorpus.js"
+import { contextFor, eventOf, mariadbDatabase, memoryIn, pgDatabase, tally, withStage } from "../../test/support/explain/Harness.js"
 import * as MysqlExplainer from "./MysqlExplainer.js"
 import * as PostgresExplainer from "./PostgresExplainer.js"
-import { contextFor, eventOf, mariadbDatabase, memoryIn, pgDatabase, tally, withStage } from "./testing.js"
 
 const category = (outcome: ExplainOutcome) => (outcome._tag === "Plan" ? "" : outcome.reason.split(":")[0])
 

@@ -6,7 +6,7 @@ import { runCli } from "../../test/support/Cli.js"
 import { pipelinesDir } from "../../test/support/Pipelines.js"
 import { freshStoreDatabase } from "../../test/support/StoreDatabase.js"
 import { storeClient } from "../../test/support/StoreQueries.js"
-import { mariadbDatabase, pgDatabase, runMariadbCli } from "./testing.js"
+import { mariadbDatabase, pgDatabase, runMariadbCli } from "../../test/support/explain/Harness.js"
 
 // pg_stat_statements → fingerprint → explain → store → report, each collection a separate `slowq once` process, as a
 // user runs it. The source shares its connection, so the stage needs no explain_url; include_databases keeps the

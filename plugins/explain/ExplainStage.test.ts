@@ -4,7 +4,7 @@ import { PgClient } from "@effect/sql-pg"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Exit, Layer, Option, Redacted, Scope } from "effect"
 import type { CollectedEvent, ExplainOutcome } from "../../src/domain/CollectedEvent.js"
-import { layer, memoryKey } from "./ExplainStage.js"
+import { eventually } from "../../test/support/Poll.js"
 import {
   contextFor,
   decodeConfig,
@@ -15,8 +15,8 @@ import {
   pgDatabase,
   runMariadbCli,
   withStage
-} from "./testing.js"
-import { eventually } from "../../test/support/Poll.js"
+} from "../../test/support/explain/Harness.js"
+import { layer, memoryKey } from "./ExplainStage.js"
 
 const outcomes = (events: ReadonlyArray<CollectedEvent>) => events.map((e) => e.explain)
 const tagOf = (outcome: ExplainOutcome | undefined) =>

@@ -4,9 +4,9 @@ import { Effect } from "effect"
 import type { CollectedEvent } from "../../src/domain/CollectedEvent.js"
 import { makeEvent } from "../../src/domain/SlowQueryEvent.js"
 import { fingerprintMysqlWithId } from "../../src/fingerprint/MysqlFingerprint.js"
-import { mariadbSchema, mixWorkload, postgresSchema } from "./mixWorkload.js"
-import { contextFor, eventOf, fingerprintOf, mariadbDatabase, memoryIn, pgDatabase, runMariadbCli, withStage } from "./testing.js"
 import { runCommand } from "../../test/support/Process.js"
+import { mariadbSchema, mixWorkload, postgresSchema } from "../../test/support/explain/WebShopMix.js"
+import { contextFor, eventOf, fingerprintOf, mariadbDatabase, memoryIn, pgDatabase, runMariadbCli, withStage } from "../../test/support/explain/Harness.js"
 
 /**
  * The share of collected statements that get a plan in a realistic mix, per method and per refusal reason, counted

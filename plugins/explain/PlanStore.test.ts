@@ -8,8 +8,8 @@ import type { Dialect } from "../../src/domain/SlowQueryEvent.js"
 import { reportFields } from "../../src/store/PlanWrites.js"
 import { Store } from "../../src/store/Store.js"
 import { freshStoreDatabase } from "../../test/support/StoreDatabase.js"
+import { contextFor, eventOf, mariadbDatabase, memoryIn, pgDatabase, withStage } from "../../test/support/explain/Harness.js"
 import { planHash } from "./PlanHash.js"
-import { contextFor, eventOf, mariadbDatabase, memoryIn, pgDatabase, withStage } from "./testing.js"
 
 const storeAt = (url: string) =>
   Layer.build(Store.layerFromUrl(Redacted.make(url))).pipe(Effect.map(Context.get(Store)))

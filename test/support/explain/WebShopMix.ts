@@ -1,4 +1,4 @@
-import type { Dialect } from "../../src/domain/SlowQueryEvent.js"
+import type { Dialect } from "../../../src/domain/SlowQueryEvent.js"
 
 /**
  * A realistic statement mix for measuring how much of what slowq collects gets a plan: the traffic of a small

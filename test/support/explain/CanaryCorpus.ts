@@ -1,5 +1,5 @@
-import type { PlanMethod } from "../../src/domain/CollectedEvent.js"
-import type { Dialect } from "../../src/domain/SlowQueryEvent.js"
+import type { PlanMethod } from "../../../src/domain/CollectedEvent.js"
+import type { Dialect } from "../../../src/domain/SlowQueryEvent.js"
 
 /**
  * Hostile statements for the canary test. Each names what the stage must make of it: a plan (and how), a
