@@ -266,15 +266,20 @@ export const OperationsLive = (expectedPipelines: number) =>
         .handle("healthz", () => Effect.succeed({ status: "ok" as const }))
         .handle("readyz", () =>
           Effect.gen(function* () {
-            const storeOk = yield* store.ping.pipe(
-              Effect.timeout("2 seconds"),
-              Effect.as(true),
-              Effect.catchAll((error) => Effect.logWarning("readiness: the store did not answer", error).pipe(Effect.as(false)))
+            // Ready means the store takes writes: it answers, is not read-only, and has slowq's schema.
+            const readiness = yield* store.readiness.pipe(
+              Effect.timeoutTo({
+                duration: "2 seconds",
+                onTimeout: () => ({ _tag: "NotReady", message: "store does not answer within 2 seconds" }) as const,
+                onSuccess: (readiness) => readiness
+              })
             )
+            if (readiness._tag === "NotReady") yield* Effect.logWarning(`readiness: ${readiness.message}`)
+            const storeOk = readiness._tag === "Ready"
             const loaded = (yield* supervisor.statuses).length
-            if (!storeOk || loaded < expectedPipelines || expectedPipelines === 0) {
+            if (readiness._tag === "NotReady" || loaded < expectedPipelines || expectedPipelines === 0) {
               return yield* new NotReadyError({
-                message: !storeOk ? "the store does not answer" : "the pipelines are not loaded",
+                message: readiness._tag === "NotReady" ? readiness.message : "the pipelines are not loaded",
                 store: storeOk,
                 pipelines: loaded
               })

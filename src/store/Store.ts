@@ -1,13 +1,14 @@
 import { Reactivity } from "@effect/experimental"
-import { Migrator, SqlClient } from "@effect/sql"
-import { PgClient } from "@effect/sql-pg"
+import { Migrator } from "@effect/sql"
 import { Config, Context, Effect, Layer, Option, type Redacted, Schema } from "effect"
 import type { CollectedEvent } from "../domain/CollectedEvent.js"
 import type { Dialect } from "../domain/SlowQueryEvent.js"
 import { StageError } from "../plugin/PipelineStage.js"
 import type { StageMemory } from "../plugin/StageMemory.js"
-import { embeddedStore, type SocketAddress } from "./EmbeddedStore.js"
+import { embeddedStore } from "./EmbeddedStore.js"
 import { StoreError } from "./StoreError.js"
+import { connectStore, type StoreLocation } from "./StoreConnection.js"
+import { makeStoreSchema } from "./StoreSchema.js"
 import migration0001 from "./migrations/0001_init.js"
 import migration0002 from "./migrations/0002_stage_memory.js"
 import migration0003 from "./migrations/0003_query_reads.js"
@@ -175,41 +176,14 @@ export interface TopQueriesOptions {
   readonly excludeBaseline?: boolean
 }
 
-/** Where the store is: a PostgreSQL URL, or the unix socket of the embedded store. */
-export type StoreLocation =
-  | { readonly _tag: "Url"; readonly url: Redacted.Redacted }
-  | { readonly _tag: "Embedded"; readonly address: SocketAddress; readonly dir: string }
-
-const describeLocation = (location: StoreLocation) =>
-  location._tag === "Url" ? "the store (SLOWQ_STORE_URL)" : `the embedded store in ${location.dir}`
+export type { StoreLocation } from "./StoreConnection.js"
+export type { StoreReadiness } from "./StoreSchema.js"
 
 const make = (location: StoreLocation) =>
   Effect.gen(function* () {
-    const sql = yield* PgClient.make({
-      ...(location._tag === "Url"
-        ? { url: location.url }
-        : { host: location.address.host, port: location.address.port, username: "postgres", database: "postgres" }),
-      applicationName: "slowq-store",
-      maxConnections: 4,
-      connectTimeout: "10 seconds"
-    }).pipe(
-      Effect.provide(Reactivity.layer),
-      Effect.mapError(
-        (cause) =>
-          new StoreError({
-            operation: "connect",
-            message: `cannot connect to ${describeLocation(location)}: ${cause.message}`,
-            cause
-          })
-      )
-    )
+    const sql = yield* connectStore(location).pipe(Effect.provide(Reactivity.layer))
 
-    yield* Migrator.make({})({ loader: Migrator.fromRecord({ "0001_init": migration0001, "0002_stage_memory": migration0002, "0003_query_reads": migration0003, "0004_plans": migration0004, "0005_dropped_events": migration0005 }), table: "slowq_migrations" }).pipe(
-      Effect.provideService(SqlClient.SqlClient, sql),
-      Effect.mapError(
-        (cause) => new StoreError({ operation: "migrate", message: `store migration failed: ${cause.message}`, cause })
-      )
-    )
+    const schema = yield* makeStoreSchema(sql, Migrator.fromRecord({ "0001_init": migration0001, "0002_stage_memory": migration0002, "0003_query_reads": migration0003, "0004_plans": migration0004, "0005_dropped_events": migration0005 }))
 
     const readError = (cause: { readonly message: string }) =>
       new StoreError({ operation: "read", message: `store read failed: ${cause.message}`, cause })
@@ -450,7 +424,19 @@ const make = (location: StoreLocation) =>
       }
     }
 
-    return { readCheckpoint, writeBatch, topQueries, ping, stageMemory, ...makeQueryReads(sql), ...makePlanWrites(sql) } as const
+    const planWrites = makePlanWrites(sql)
+    // The run's statements heal a store found empty (see StoreSchema): a run starts with readCheckpoint.
+    return {
+      readCheckpoint: schema.healing(readCheckpoint),
+      writeBatch: schema.healing(writeBatch),
+      topQueries,
+      ping,
+      readiness: schema.readiness,
+      stageMemory,
+      ...makeQueryReads(sql),
+      ...planWrites,
+      writePlans: schema.healing(planWrites.writePlans)
+    } as const
   })
 
 /** slowq's own PostgreSQL: events, per-query totals and pipeline checkpoints. Its client is private. */
