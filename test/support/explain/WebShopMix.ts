@@ -5,6 +5,8 @@ import type { Dialect } from "../../../src/domain/SlowQueryEvent.js"
  * web shop (sessions, catalogue, orders, a checkout transaction), the chatter of a connection pool and an ORM
  * (SET, SHOW, pings, transaction control), housekeeping and a nightly report. Literals vary, driven by a seeded
  * generator, so the same run always produces the same statements.
+ * It lives with the test support, not in the explain plugin: the daemon never runs it, and a workload command is a
+ * lab tool like test/bench, which imports from here.
  */
 
 export const mariadbSchema = `
