@@ -14,7 +14,7 @@ import {
   Schema,
   SchemaAST
 } from "effect"
-import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, type Pair, parseDocument, Scalar } from "yaml"
+import { type Document, isAlias, isMap, isNode, isPair, isScalar, isSeq, LineCounter, type Pair, parseDocument, Scalar } from "yaml"
 import { type PluginRegistry, Plugins, type SourcePlugin, type StagePlugin } from "../plugin/Plugin.js"
 import { parseDuration } from "./Duration.js"
 import { type Environment, interpolate } from "./Interpolate.js"
@@ -95,20 +95,51 @@ interface Tree {
 // Bounds the walk of a document whose aliases expand exponentially ("billion laughs").
 const maxNodes = 100_000
 
+/**
+ * The keys that repeat an earlier key of the same mapping, as yaml words it. yaml's own check (`uniqueKeys`) compares
+ * each key with every earlier one, so 64k keys took 36 s; a set per mapping makes it linear.
+ */
+const duplicateKeys = (doc: Document.Parsed): Array<{ readonly pos: readonly [number]; readonly message: string }> => {
+  const found: Array<{ readonly pos: readonly [number]; readonly message: string }> = []
+  // A stack rather than recursion: nesting depth is the file's to choose.
+  const pending: Array<unknown> = [doc.contents]
+  while (pending.length > 0) {
+    const node = pending.pop()
+    if (isMap(node)) {
+      const seen = new Set<unknown>()
+      for (const pair of node.items) {
+        const key = pair.key
+        // yaml compares scalar keys by value (`===`, so NaN never repeats) and other keys by identity.
+        const id = isScalar(key) ? key.value : key
+        if (typeof id === "number" && Number.isNaN(id)) continue
+        if (seen.has(id) && isNode(key) && key.range) found.push({ pos: [key.range[0]], message: "Map keys must be unique" })
+        seen.add(id)
+        pending.push(pair.key, pair.value)
+      }
+    } else if (isSeq(node)) {
+      for (const item of node.items) pending.push(item)
+    } else if (isPair(node)) {
+      pending.push(node.key, node.value)
+    }
+  }
+  return found
+}
+
 const readDocument = (
   file: string,
   text: string,
   env: Environment
 ): Either.Either<Tree, ReadonlyArray<ConfigProblem>> => {
   const lineCounter = new LineCounter()
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false })
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false })
   const at = (offset: number): Position => {
     const { line, col } = lineCounter.linePos(offset)
     return { line, column: col }
   }
+  const errors = [...doc.errors, ...duplicateKeys(doc)].sort((a, b) => a.pos[0] - b.pos[0])
   // After a mistake the parser reports the rest of the line as a cascade of errors; the first one says it best.
   const syntax = new Map<number, ConfigProblem>()
-  for (const error of [...doc.errors, ...doc.warnings]) {
+  for (const error of [...errors, ...doc.warnings]) {
     const offset = error.pos[0]
     const position = at(offset)
     // In a flow collection `{`, `}` and `,` are syntax, so `{url: ${URL}}` breaks unless the value is quoted.
@@ -726,7 +757,10 @@ const decodeTree = (
         return first
       })
       .sort((a, b) => a.line - b.line || a.column - b.column)
-    if (all.length > 0 || Option.isNone(loaded)) return Either.left(new ConfigError({ file, problems: all }))
+    if (all.length > 0 || Option.isNone(loaded)) {
+      const omitted = Math.max(0, all.length - maxProblemsShown)
+      return Either.left(new ConfigError({ file, problems: all.slice(0, maxProblemsShown), ...(omitted > 0 ? { omitted } : {}) }))
+    }
     return Either.right(loaded.value)
   }
 
@@ -862,6 +896,69 @@ const describeFailure = (error: PlatformError): string => {
 const unreadable = (file: string, message: string): ConfigError =>
   new ConfigError({ file, problems: [{ file, line: 1, column: 1, path: "", message }] })
 
+/**
+ * Files above this are refused before they are read: a pipeline is a few hundred bytes, while parsing a 60 MB value
+ * took 2.2 GB and a long file keeps the process busy (and deaf to signals) while it is parsed.
+ */
+export const defaultMaxBytes = 1024 * 1024
+const maxBytesVariable = "SLOWQ_PIPELINE_MAX_BYTES"
+const decodeMaxBytes = Schema.decodeUnknownEither(Schema.NumberFromString.pipe(Schema.int(), Schema.positive()))
+
+const maxBytesOf = (env: Environment): Either.Either<number, string> => {
+  const written = env[maxBytesVariable]
+  if (written === undefined || written.trim() === "") return Either.right(defaultMaxBytes)
+  return Either.mapLeft(
+    decodeMaxBytes(written.trim()),
+    () => `${maxBytesVariable} is ${JSON.stringify(written)}, expected a whole number of bytes such as ${defaultMaxBytes}`
+  )
+}
+
+const units = [
+  ["GiB", 1024 ** 3],
+  ["MiB", 1024 ** 2],
+  ["KiB", 1024]
+] as const
+
+/** A size in the largest unit it reaches, to one decimal (`60.0 MiB`). */
+const showSize = (bytes: number): string => {
+  const unit = units.find(([, size]) => bytes >= size)
+  return unit === undefined ? `${bytes} bytes` : `${(bytes / unit[1]).toFixed(1)} ${unit[0]}`
+}
+
+/** A limit as the user would have written it: `1 MiB`, or bytes when it is no whole number of a unit. */
+const showLimit = (bytes: number): string => {
+  const unit = units.find(([, size]) => bytes % size === 0)
+  return unit === undefined ? `${bytes} bytes` : `${bytes / unit[1]} ${unit[0]}`
+}
+
+/** `is 60.0 MiB, larger than the 1 MiB limit (…)`; exact bytes when the rounded sizes would read the same. */
+const tooLarge = (size: number | undefined, limit: number): string => {
+  const same = size !== undefined && showSize(size) === showSize(limit)
+  const what = size === undefined ? "is larger than" : same ? `is ${size} bytes, larger than` : `is ${showSize(size)}, larger than`
+  return `${what} the ${same ? `${limit}-byte` : showLimit(limit)} limit (${maxBytesVariable})`
+}
+
+const kinds: Record<FileSystem.File.Type, string> = {
+  File: "a regular file",
+  Directory: "a directory",
+  SymbolicLink: "a symbolic link",
+  BlockDevice: "a block device",
+  CharacterDevice: "a character device",
+  FIFO: "a FIFO (named pipe)",
+  Socket: "a socket",
+  Unknown: "of an unknown kind"
+}
+
+// Parsing and decoding are synchronous: between the steps the event loop must run, or a SIGTERM waits for them all.
+// setImmediate rather than Effect.yieldNow, which may resume on the microtask queue, before any signal is seen.
+const letSignalsIn = Effect.async<void>((resume) => {
+  const immediate = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(immediate))
+})
+
+/** Problems shown per file: past this a listing only hides the first ones, and costs time to print. */
+export const maxProblemsShown = 100
+
 const make = Effect.gen(function* () {
   const registry = yield* Plugins
   const fs = yield* FileSystem.FileSystem
@@ -873,22 +970,67 @@ const make = Effect.gen(function* () {
       Effect.map((result) => [path, result] as const)
     )
 
-  const loadOne = Effect.fn("PipelineLoader.loadOne")(function* (file: string, env: Environment) {
-    const text = yield* fs.readFileString(file).pipe(
-      Effect.mapError((error) => unreadable(file, `cannot read the file: ${describeFailure(error)}`)),
+  /** Why `file` is not a regular file, naming what a symbolic link points to. */
+  const notRegular = (file: string, type: FileSystem.File.Type) =>
+    fs.readLink(file).pipe(
+      Effect.map((target) => `links to ${target}, ${kinds[type]}, not a regular file`),
+      Effect.orElseSucceed(() => `is ${kinds[type]}, not a regular file`)
+    )
+
+  /**
+   * The text of a regular file of at most `maxBytes`, never reading more than one byte past it, so that a file that
+   * grows while it is read (a log written to by mistake) costs no more than the limit. A FIFO would block the read
+   * and a device such as /dev/zero never ends: neither is opened.
+   */
+  const readPipelineFile = (file: string, maxBytes: number): Effect.Effect<string, string> =>
+    Effect.gen(function* () {
+      const info = yield* fs.stat(file)
+      if (info.type !== "File") return yield* Effect.fail(yield* notRegular(file, info.type))
+      if (Number(info.size) > maxBytes) return yield* Effect.fail(tooLarge(Number(info.size), maxBytes))
+      const handle = yield* fs.open(file, { flag: "r" })
+      const chunks: Array<Uint8Array> = []
+      let total = 0
+      while (total <= maxBytes) {
+        const chunk = yield* handle.readAlloc(Math.min(64 * 1024, maxBytes + 1 - total))
+        if (Option.isNone(chunk)) break
+        chunks.push(chunk.value)
+        total += chunk.value.length
+      }
+      if (total > maxBytes) return yield* Effect.fail(tooLarge(undefined, maxBytes))
+      return Buffer.concat(chunks, total).toString("utf8")
+    }).pipe(
+      Effect.scoped,
+      Effect.catchIf(
+        (error): error is PlatformError => typeof error !== "string",
+        (error) => Effect.fail(`cannot read the file: ${describeFailure(error)}`)
+      )
+    )
+
+  const loadOne = Effect.fn("PipelineLoader.loadOne")(function* (file: string, env: Environment, maxBytes: number) {
+    const text = yield* readPipelineFile(file, maxBytes).pipe(
+      Effect.mapError((message) => unreadable(file, message)),
       Effect.either
     )
     if (Either.isLeft(text)) return Either.left(text.left)
+    yield* letSignalsIn
     const tree = readDocument(file, text.right, env)
     if (Either.isLeft(tree)) return Either.left(new ConfigError({ file, problems: tree.left }))
+    yield* letSignalsIn
     const secrets = new Map(yield* Effect.forEach(secretFilesOf(file, tree.right, registry), readSecret))
-    return decodeTree(file, tree.right, registry, (path) => secrets.get(path) ?? Either.left("not read"))
+    const result = decodeTree(file, tree.right, registry, (path) => secrets.get(path) ?? Either.left("not read"))
+    yield* letSignalsIn
+    return result
   })
 
   const loadFiles = Effect.fn("PipelineLoader.loadFiles")(function* (files: ReadonlyArray<string>) {
     const env = yield* Effect.sync((): Environment => ({ ...process.env }))
     const unique = [...new Set(files.map(normalize))]
-    const results = yield* Effect.forEach(unique, (file) => loadOne(file, env))
+    const maxBytes = maxBytesOf(env)
+    const results = yield* Effect.forEach(unique, (file) =>
+      Either.isLeft(maxBytes)
+        ? Effect.succeed(Either.left(unreadable(file, `cannot read the file: ${maxBytes.left}`)))
+        : loadOne(file, env, maxBytes.right)
+    )
     return checkUniqueNames(results)
   })
 

@@ -29,6 +29,8 @@ export interface ConfigProblem {
 export class ConfigError extends Data.TaggedError("ConfigError")<{
   readonly file: string
   readonly problems: ReadonlyArray<ConfigProblem>
+  /** Problems found after the first ones in `problems`, counted but not listed. */
+  readonly omitted?: number
 }> {
   override get message(): string {
     return formatConfigError(this)
@@ -39,9 +41,11 @@ export const formatConfigError = (error: ConfigError): string => {
   const located = error.problems.map((p) => ({ where: `${p.file}:${p.line}:${p.column}`, problem: p }))
   const whereWidth = Math.max(...located.map((l) => l.where.length))
   const pathWidth = Math.max(...located.map((l) => l.problem.path.length))
-  const count = error.problems.length
+  const omitted = error.omitted ?? 0
+  const count = error.problems.length + omitted
   return [
     `${error.file} is invalid (${count} problem${count === 1 ? "" : "s"})`,
-    ...located.map((l) => `  ${l.where.padEnd(whereWidth)}  ${l.problem.path.padEnd(pathWidth)}  ${l.problem.message}`)
+    ...located.map((l) => `  ${l.where.padEnd(whereWidth)}  ${l.problem.path.padEnd(pathWidth)}  ${l.problem.message}`),
+    ...(omitted > 0 ? [`  and ${omitted} more`] : [])
   ].join("\n")
 }
