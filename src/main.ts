@@ -1,7 +1,9 @@
+import * as os from "node:os"
 import { Command } from "@effect/cli"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Cause, Console, Effect, Layer, Logger, LogLevel } from "effect"
+import type { Teardown } from "@effect/platform/Runtime"
+import { Cause, Console, Effect, Exit, Layer, Logger, LogLevel } from "effect"
 import { isPluginCommand, loadPluginCommands, pluginCommands } from "../plugins/commands.js"
 import { Plugins } from "./plugin/Plugin.js"
 
@@ -49,6 +51,43 @@ const cli = Effect.gen(function* () {
   )
 })
 
+// Which signal stopped the command, for its exit code: runMain only tells the teardown that it was interrupted.
+let signalled: "SIGINT" | "SIGTERM" | undefined
+const onSignal = (signal: "SIGINT" | "SIGTERM") => {
+  signalled ??= signal
+}
+
+/**
+ * The exit code, once stdout and stderr have been flushed. runMain ends a failed or signalled command with
+ * process.exit, which drops what a pipe has not taken yet: `slowq validate 2>&1 | less` lost all but its first
+ * 64 KiB. A shell reads 128 + the signal's number as "stopped by that signal" (130 SIGINT, 143 SIGTERM); `run` is
+ * the exception, since a signal is how a daemon is asked to stop, and its orderly stop is a success.
+ */
+const teardown: Teardown = (exit, onExit) => {
+  process.removeListener("SIGINT", onSignal)
+  process.removeListener("SIGTERM", onSignal)
+  const signal = signalled
+  const stoppedBySignal = signal !== undefined && Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)
+  const code =
+    stoppedBySignal && process.argv[2] !== "run"
+      ? 128 + os.constants.signals[signal]
+      : Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)
+        ? 1
+        : 0
+  let pending = 2
+  const flushed = () => {
+    if (--pending === 0) onExit(code)
+  }
+  // A write's callback runs once it and every write before it are handed to the OS.
+  process.stdout.write("", flushed)
+  process.stderr.write("", flushed)
+  // After a signal, a reader that stopped reading must not keep the process from ending.
+  if (stoppedBySignal) setTimeout(() => onExit(code), 5_000).unref()
+}
+
+// Installed together with runMain's own handlers: earlier, a signal during start-up would be caught and ignored.
+process.on("SIGINT", onSignal)
+process.on("SIGTERM", onSignal)
 cli.pipe(
   Effect.catchTag("CliFailure", (failure) => Console.error(failure.message).pipe(Effect.zipRight(Effect.fail(failure)))),
   Effect.tapErrorCause((cause) =>
@@ -57,5 +96,5 @@ cli.pipe(
       : Effect.logError("slowq failed", cause)
   ),
   Effect.provide(Layer.mergeAll(NodeContext.layer, LoggerLive)),
-  NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true })
+  NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true, teardown })
 )
