@@ -25,7 +25,8 @@ const collected = (n: number, fields: Partial<SlowQueryEvent> = {}): CollectedEv
 }
 
 /** MySQL thread ids are unsigned 64-bit; 2^64-1 (a damaged or hostile `# Thread_id:`) is beyond PostgreSQL's bigint. */
-const HUGE_THREAD_ID = 18446744073709551615
+// As the parser reads it: the nearest double.
+const HUGE_THREAD_ID = Number("18446744073709551615")
 const HUGE_THREAD_REASON = 'value "18446744073709552000" is out of range for type bigint [SQLSTATE 22003]'
 
 const withStore = <A, E>(body: (url: string) => Effect.Effect<A, E, Store | Runner | Scope.Scope>) =>
