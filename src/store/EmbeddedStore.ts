@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, rmSync } from "node:fs"
+import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { connect } from "node:net"
 import { join, resolve } from "node:path"
 import { PGlite } from "@electric-sql/pglite"
@@ -13,6 +13,7 @@ export interface SocketAddress {
 }
 
 const PORT = 5432
+const LOCK = "slowq.lock"
 
 const answers = (path: string) =>
   Effect.async<boolean>((resume) => {
@@ -24,11 +25,83 @@ const answers = (path: string) =>
     socket.once("error", () => resume(Effect.succeed(false)))
   })
 
+/** PGlite throws emscripten's ErrnoError, a plain object `{ name, errno }` that prints as "[object Object]". */
+const describeCause = (cause: unknown): string => {
+  if (cause instanceof Error) return cause.message
+  if (typeof cause === "object" && cause !== null) {
+    const name = "name" in cause && typeof cause.name === "string" ? cause.name : "error"
+    return "errno" in cause && typeof cause.errno === "number" ? `${name} (errno ${cause.errno})` : name
+  }
+  return String(cause)
+}
+
+const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return error instanceof Error && "code" in error && error.code === "EPERM"
+  }
+}
+
+const holderOf = (lockPath: string): number | undefined => {
+  try {
+    const pid = Number.parseInt(readFileSync(lockPath, "utf8"), 10)
+    return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Takes the store folder for this process, or says which live process holds it. PGlite itself takes no lock: two
+ * processes opening one folder at once both write its files. The lock file is complete when it appears (written
+ * aside, then linked into place, which fails if it exists), so a reader never sees it empty; a lock whose process
+ * is gone (a crash, kill -9) is taken over.
+ */
+const takeLock = (root: string): Effect.Effect<{ readonly _tag: "Taken" } | { readonly _tag: "Held"; readonly pid: number }, StoreError> =>
+  Effect.try({
+    try: () => {
+      const lockPath = join(root, LOCK)
+      const aside = join(root, `${LOCK}.${process.pid}`)
+      writeFileSync(aside, `${process.pid}\n`)
+      try {
+        for (let attempt = 0; attempt < 3; attempt++) {
+          try {
+            linkSync(aside, lockPath)
+            return { _tag: "Taken" } as const
+          } catch (error) {
+            if (!(error instanceof Error && "code" in error && error.code === "EEXIST")) throw error
+          }
+          const pid = holderOf(lockPath)
+          if (pid !== undefined && pid !== process.pid && isAlive(pid)) return { _tag: "Held", pid } as const
+          rmSync(lockPath, { force: true })
+        }
+        throw new Error(`${lockPath} keeps coming back`)
+      } finally {
+        rmSync(aside, { force: true })
+      }
+    },
+    catch: (cause) =>
+      new StoreError({
+        operation: "connect",
+        message: `cannot lock the embedded store in ${root}: ${describeCause(cause)}`,
+        cause
+      })
+  })
+
+const releaseLock = (root: string) =>
+  Effect.sync(() => {
+    const lockPath = join(root, LOCK)
+    if (holderOf(lockPath) === process.pid) rmSync(lockPath, { force: true })
+  })
+
 /**
  * The embedded store: PGlite (PostgreSQL in WASM) kept in `dir`, served on a unix socket inside `dir`, so the
  * same `@effect/sql-pg` client and the same migrations serve both stores. A second slowq process on the same
  * folder (e.g. `slowq report` beside a running daemon) finds the socket answering and uses it instead of opening
- * the files a second time, which PGlite does not allow.
+ * the files a second time, which PGlite does not allow. One that finds the folder locked by a live process that
+ * does not serve it yet (two daemons started together) fails, naming that process.
  */
 export const embeddedStore = (dir: string): Effect.Effect<SocketAddress, StoreError, Scope.Scope> =>
   Effect.gen(function* () {
@@ -40,7 +113,17 @@ export const embeddedStore = (dir: string): Effect.Effect<SocketAddress, StoreEr
       catch: (cause) =>
         new StoreError({ operation: "connect", message: `cannot create the embedded store folder ${root}: ${String(cause)}`, cause })
     })
+    const lock = yield* takeLock(root)
+    if (lock._tag === "Held") {
+      if (yield* answers(socketPath)) return address
+      return yield* new StoreError({
+        operation: "connect",
+        message: `the embedded store in ${root} is in use by process ${lock.pid}, which is not serving it yet: run one slowq daemon per store folder, or set SLOWQ_STORE_DIR to another folder (lock: ${join(root, LOCK)})`
+      })
+    }
+    yield* Effect.addFinalizer(() => releaseLock(root))
     if (existsSync(socketPath)) {
+      // Served by a slowq that takes no lock (an older version): use it rather than open the files a second time.
       if (yield* answers(socketPath)) return address
       rmSync(socketPath, { force: true })
     }
@@ -50,7 +133,7 @@ export const embeddedStore = (dir: string): Effect.Effect<SocketAddress, StoreEr
         catch: (cause) =>
           new StoreError({
             operation: "connect",
-            message: `cannot open the embedded store in ${root}: ${cause instanceof Error ? cause.message : String(cause)}`,
+            message: `cannot open the embedded store in ${root}: ${describeCause(cause)}`,
             cause
           })
       }),
@@ -66,7 +149,7 @@ export const embeddedStore = (dir: string): Effect.Effect<SocketAddress, StoreEr
         catch: (cause) =>
           new StoreError({
             operation: "connect",
-            message: `cannot serve the embedded store on ${socketPath}: ${cause instanceof Error ? cause.message : String(cause)}`,
+            message: `cannot serve the embedded store on ${socketPath}: ${describeCause(cause)}`,
             cause
           })
       }),
