@@ -53,6 +53,25 @@ export class StoreUnavailableError extends Schema.TaggedError<StoreUnavailableEr
   HttpApiSchema.annotations({ status: 503, description: "The store could not answer." })
 ) {}
 
+export class OverloadedError extends Schema.TaggedError<OverloadedError>()(
+  "OverloadedError",
+  { message: Schema.String },
+  HttpApiSchema.annotations({
+    status: 503,
+    description: "Too many store reads are waiting already; retry after the `Retry-After` header's seconds."
+  })
+) {}
+
+export class MisdirectedRequestError extends Schema.TaggedError<MisdirectedRequestError>()(
+  "MisdirectedRequestError",
+  { message: Schema.String },
+  HttpApiSchema.annotations({
+    status: 421,
+    description:
+      "The Host header names neither this server's address, localhost, nor a name of SLOWQ_HTTP_ALLOWED_HOSTS (a defence against DNS rebinding)."
+  })
+) {}
+
 export class NotReadyError extends Schema.TaggedError<NotReadyError>()(
   "NotReadyError",
   { message: Schema.String, store: Schema.Boolean, pipelines: Schema.Number },
@@ -111,11 +130,18 @@ const integerParam = (min: number, max: number, description: string) =>
 /** A point in time: ISO 8601, or a duration back from now (`90s`, `15m`, `1h`, `7d`, `1h30m`). */
 export type TimeParam = { readonly _tag: "At"; readonly date: Date } | { readonly _tag: "Ago"; readonly millis: number }
 
+/**
+ * The longest duration a time parameter takes: 100 years back stays well inside PostgreSQL's timestamps (a
+ * larger one such as 3000000d reached the store and came back as "timestamp out of range").
+ */
+export const maxDurationDays = 36_500
+const maxDurationMillis = maxDurationDays * 86_400_000
+
 const isoDateTime = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/
 
 export const TimeParam = Schema.transformOrFail(
   Schema.String.annotations({
-    description: "ISO 8601 (2024-05-01T12:00:00Z), or a duration back from now: 90s, 15m, 1h, 7d, 1h30m."
+    description: `ISO 8601 (2024-05-01T12:00:00Z), or a duration back from now: 90s, 15m, 1h, 7d, 1h30m (at most ${maxDurationDays}d).`
   }),
   Schema.Union(
     Schema.TaggedStruct("At", { date: Schema.DateFromSelf }),
@@ -137,7 +163,16 @@ export const TimeParam = Schema.transformOrFail(
               `Expected an ISO 8601 time or a duration such as 15m, 1h, 7d, actual ${JSON.stringify(text)}`
             )
           ),
-        onSome: (duration) => ParseResult.succeed({ _tag: "Ago" as const, millis: Duration.toMillis(duration) })
+        onSome: (duration) =>
+          Duration.toMillis(duration) > maxDurationMillis
+            ? ParseResult.fail(
+                new ParseResult.Type(
+                  ast,
+                  text,
+                  `Expected a duration back from now of at most ${maxDurationDays}d (100 years), actual ${JSON.stringify(text)}`
+                )
+              )
+            : ParseResult.succeed({ _tag: "Ago" as const, millis: Duration.toMillis(duration) })
       })
     },
     encode: (value) =>
@@ -145,20 +180,26 @@ export const TimeParam = Schema.transformOrFail(
   }
 )
 
-/** A bucket width, decoded to whole seconds (at least 1). */
+/** A bucket width, decoded to whole seconds, from 1s to maxDurationDays. */
 const BucketParam = Schema.transformOrFail(
   Schema.String.annotations({
-    description: "Width of the series' buckets: 1m, 5m, 1h, 1d… Chosen from the window when absent."
+    description: `Width of the series' buckets: 1m, 5m, 1h, 1d… (1s to ${maxDurationDays}d). Chosen from the window when absent.`
   }),
-  Schema.Int.pipe(Schema.positive()),
+  Schema.Int.pipe(Schema.between(1, maxDurationDays * 86_400)),
   {
     strict: true,
-    decode: (text, _, ast) =>
-      Option.match(parseDuration(text), {
-        onNone: () =>
-          ParseResult.fail(new ParseResult.Type(ast, text, `Expected a duration such as 1m, 5m, 1h, actual ${JSON.stringify(text)}`)),
-        onSome: (duration) => ParseResult.succeed(Math.max(1, Math.round(Duration.toSeconds(duration))))
-      }),
+    decode: (text, _, ast) => {
+      const seconds = Option.map(parseDuration(text), (duration) => Math.round(Duration.toSeconds(duration)))
+      return Option.isSome(seconds) && seconds.value >= 1 && seconds.value <= maxDurationDays * 86_400
+        ? ParseResult.succeed(seconds.value)
+        : ParseResult.fail(
+            new ParseResult.Type(
+              ast,
+              text,
+              `Expected a duration from 1s to ${maxDurationDays}d such as 1m, 5m, 1h, actual ${JSON.stringify(text)}`
+            )
+          )
+    },
     encode: (seconds) => ParseResult.succeed(`${seconds}s`)
   }
 )
@@ -381,6 +422,7 @@ export class QueriesGroup extends HttpApiGroup.make("queries")
       .addSuccess(QueryList)
       .addError(BadRequestError)
       .addError(StoreUnavailableError)
+      .addError(OverloadedError)
       .middleware(ReadAccess)
       .annotate(OpenApi.Summary, "Top fingerprints, all time or over a window.")
   )
@@ -392,6 +434,7 @@ export class QueriesGroup extends HttpApiGroup.make("queries")
       .addError(NotFoundError)
       .addError(BadRequestError)
       .addError(StoreUnavailableError)
+      .addError(OverloadedError)
       .middleware(ReadAccess)
       .annotate(OpenApi.Summary, "One fingerprint: totals, time series, recent samples, plans and plan changes.")
   )
@@ -422,6 +465,7 @@ export class SlowqApi extends HttpApi.make("slowq")
   .add(QueriesGroup)
   .add(OperationsGroup)
   .addError(NotFoundError)
+  .addError(MisdirectedRequestError)
   .annotate(OpenApi.Title, "slowq")
   .annotate(OpenApi.Version, "1")
   .annotate(

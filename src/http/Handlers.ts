@@ -14,6 +14,7 @@ import {
   type TimeParam
 } from "./Api.js"
 import { explainFamily, renderMetrics } from "./Prometheus.js"
+import { ReadGate } from "./ReadGate.js"
 
 // ---------------------------------------------------------------------------------------------------------------------
 // Pipelines: views of the supervisor's statuses. Pipeline configs are never serialized (they hold the sources'
@@ -173,6 +174,7 @@ const checkBucket = (seconds: number, spanMs: number) =>
 export const QueriesLive = HttpApiBuilder.group(SlowqApi, "queries", (handlers) =>
   Effect.gen(function* () {
     const store = yield* Store
+    const gate = yield* ReadGate
     return handlers
       .handle("list", ({ urlParams }) =>
         Effect.gen(function* () {
@@ -192,7 +194,7 @@ export const QueriesLive = HttpApiBuilder.group(SlowqApi, "queries", (handlers) 
               ...(since === undefined ? {} : { since }),
               ...(until === undefined ? {} : { until })
             })
-            .pipe(Effect.catchTag("StoreError", storeUnavailable))
+            .pipe(Effect.catchTag("StoreError", storeUnavailable), gate.run)
           return {
             since: since ?? null,
             until: until ?? null,
@@ -214,28 +216,33 @@ export const QueriesLive = HttpApiBuilder.group(SlowqApi, "queries", (handlers) 
           const bucketSeconds =
             urlParams.bucket === undefined ? chooseBucketSeconds(spanMs) : yield* checkBucket(urlParams.bucket, spanMs)
           const pipeline = urlParams.pipeline === undefined ? {} : { pipeline: urlParams.pipeline }
-          const stats = yield* store.queryStats(path.id, urlParams.pipeline).pipe(Effect.catchTag("StoreError", storeUnavailable))
-          if (Option.isNone(stats)) {
-            return yield* new NotFoundError({
-              message: `no query ${path.id}${urlParams.pipeline === undefined ? "" : ` in pipeline ${urlParams.pipeline}`}`
-            })
-          }
-          const [intervals, samples, explains, plans] = yield* Effect.all([
-            store.queryIntervals(path.id, { ...pipeline, since, until, bucketSeconds }),
-            // Samples are the latest ones, also of a query not seen lately, unless a window was asked for.
-            store.querySamples(path.id, {
-              ...pipeline,
-              ...(urlParams.since === undefined && urlParams.until === undefined ? {} : { since, until }),
-              limit: urlParams.samples ?? 10
-            }),
-            store.latestPlans(urlParams.pipeline, [path.id]),
-            Effect.forEach(stats.value.pipelines, (name) =>
-              store.planHistory(name, path.id).pipe(Effect.map((rows) => rows.map((row) => ({ pipeline: name, ...row }))))
-            )
-          ]).pipe(Effect.catchTag("StoreError", storeUnavailable))
+          // All the reads of one request in one slot of the gate, one after the other.
+          const reads = Effect.gen(function* () {
+            const stats = yield* store.queryStats(path.id, urlParams.pipeline).pipe(Effect.catchTag("StoreError", storeUnavailable))
+            if (Option.isNone(stats)) {
+              return yield* new NotFoundError({
+                message: `no query ${path.id}${urlParams.pipeline === undefined ? "" : ` in pipeline ${urlParams.pipeline}`}`
+              })
+            }
+            const [intervals, samples, explains, plans] = yield* Effect.all([
+              store.queryIntervals(path.id, { ...pipeline, since, until, bucketSeconds }),
+              // Samples are the latest ones, also of a query not seen lately, unless a window was asked for.
+              store.querySamples(path.id, {
+                ...pipeline,
+                ...(urlParams.since === undefined && urlParams.until === undefined ? {} : { since, until }),
+                limit: urlParams.samples ?? 10
+              }),
+              store.latestPlans(urlParams.pipeline, [path.id]),
+              Effect.forEach(stats.value.pipelines, (name) =>
+                store.planHistory(name, path.id).pipe(Effect.map((rows) => rows.map((row) => ({ pipeline: name, ...row }))))
+              )
+            ]).pipe(Effect.catchTag("StoreError", storeUnavailable))
+            return { stats: stats.value, intervals, samples, explains, plans }
+          })
+          const { stats, intervals, samples, explains, plans } = yield* gate.run(reads)
           const allPlans = plans.flat()
           return {
-            ...stats.value,
+            ...stats,
             plan_known: allPlans.length > 0,
             explain: explains.map((e) => ({
               pipeline: e.pipeline,
@@ -289,7 +296,9 @@ export const OperationsLive = (expectedPipelines: number) =>
         )
         .handle("metrics", () =>
           store.explainOutcomes().pipe(
-            Effect.map((rows) => [explainFamily(rows)]),
+            // The store's read slots may all be taken by slow API reads: a scrape does not wait for them.
+            Effect.timeoutOption("1 second"),
+            Effect.map(Option.match({ onNone: () => [], onSome: (rows) => [explainFamily(rows)] })),
             // A scrape still answers when the store does not; only that family is missing.
             Effect.catchTag("StoreError", (error) =>
               Effect.logWarning("metrics: explain outcomes not read from the store", error).pipe(Effect.as([]))
@@ -302,4 +311,4 @@ export const OperationsLive = (expectedPipelines: number) =>
 
 /** Every group's handlers; they need the store and the supervisor the daemon built. */
 export const handlersLayer = (expectedPipelines: number) =>
-  Layer.mergeAll(PipelinesLive, SchedulerLive, QueriesLive, OperationsLive(expectedPipelines))
+  Layer.mergeAll(PipelinesLive, SchedulerLive, QueriesLive.pipe(Layer.provide(ReadGate.layer)), OperationsLive(expectedPipelines))

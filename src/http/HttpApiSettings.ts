@@ -1,6 +1,7 @@
 import { isIP } from "node:net"
 import { FileSystem } from "@effect/platform"
 import { Config, Data, Effect, Option, Redacted } from "effect"
+import { canonicalHost, type HostPolicy } from "./HostCheck.js"
 
 /** Why the HTTP API cannot start; the message is shown to the user as is and never holds the token. */
 export class HttpApiSettingsError extends Data.TaggedError("HttpApiSettingsError")<{ readonly message: string }> {}
@@ -11,6 +12,8 @@ export interface HttpApiSettings {
   readonly port: number
   readonly token: Option.Option<Redacted.Redacted<string>>
   readonly publicRead: boolean
+  /** The Host header values answered (SLOWQ_HTTP_ALLOWED_HOSTS and the rule of `hostPolicy`). */
+  readonly hosts: HostPolicy
 }
 
 export const defaultAddress = "127.0.0.1:8080"
@@ -35,13 +38,49 @@ export const isLoopback = (host: string): boolean =>
 
 const fail = (message: string) => Effect.fail(new HttpApiSettingsError({ message }))
 
+/**
+ * Without a list, any Host is answered only where slowq cannot know its names and a browser page cannot read
+ * anything anyway: a non-loopback address (which requires the token) whose reads need the token too. On loopback, or
+ * with SLOWQ_API_PUBLIC_READ=true, only localhost, the address connected to and the listed names are.
+ */
+export const hostPolicy = (options: {
+  readonly host: string
+  readonly token: boolean
+  readonly publicRead: boolean
+  readonly allowedHosts: ReadonlyArray<string>
+}): HostPolicy =>
+  options.allowedHosts.length === 0 && !isLoopback(options.host) && options.token && !options.publicRead
+    ? { _tag: "Any" }
+    : { _tag: "Listed", names: options.allowedHosts }
+
+/** `SLOWQ_HTTP_ALLOWED_HOSTS`: comma-separated host names or addresses, without ports; each canonicalized. */
+export const parseAllowedHosts = (text: string): Effect.Effect<ReadonlyArray<string>, HttpApiSettingsError> =>
+  Effect.forEach(
+    text
+      .split(",")
+      .map((entry) => entry.trim())
+      .filter((entry) => entry.length > 0),
+    (entry) => {
+      // A bare IPv6 address is taken as it is written in a URL, in brackets.
+      const name = isIP(entry) === 6 ? `[${entry}]` : entry
+      const host = canonicalHost(name)
+      if (Option.isSome(host) && !/:\d+$/.test(name)) return Effect.succeed(host.value)
+      return fail(
+        Option.isSome(host)
+          ? `SLOWQ_HTTP_ALLOWED_HOSTS: ${JSON.stringify(entry)} has a port; give the name alone (any port is accepted)`
+          : `SLOWQ_HTTP_ALLOWED_HOSTS: ${JSON.stringify(entry)} is not a host name or address; expected comma-separated names such as slowq.internal,10.0.0.5,[fd00::5]`
+      )
+    }
+  )
+
 // Config's own messages do not always name the variable ("Expected a boolean value…"): these do.
 const configError = (variable: string) => (cause: { readonly message: string }) =>
   new HttpApiSettingsError({ message: `${variable}: ${cause.message}` })
 
 /**
- * Reads `SLOWQ_HTTP_ADDR`, `SLOWQ_API_TOKEN` or `SLOWQ_API_TOKEN_FILE`, and `SLOWQ_API_PUBLIC_READ`, and refuses
- * a non-loopback address without a token: the daemon must never be controllable from the network by anyone.
+ * Reads `SLOWQ_HTTP_ADDR`, `SLOWQ_API_TOKEN` or `SLOWQ_API_TOKEN_FILE`, `SLOWQ_API_PUBLIC_READ` and
+ * `SLOWQ_HTTP_ALLOWED_HOSTS`, and refuses a non-loopback address without a token: the daemon must never be
+ * controllable from the network by anyone.
  */
 export const loadHttpApiSettings = Effect.gen(function* () {
   const fs = yield* FileSystem.FileSystem
@@ -95,5 +134,16 @@ export const loadHttpApiSettings = Effect.gen(function* () {
       `refusing to serve the HTTP API on ${addressText} without a token: set SLOWQ_API_TOKEN or SLOWQ_API_TOKEN_FILE, or bind to a loopback address such as 127.0.0.1:8080`
     )
   }
-  return { ...address.value, token, publicRead: publicRead === "true" } satisfies HttpApiSettings
+  const allowedHostsText = yield* Config.string("SLOWQ_HTTP_ALLOWED_HOSTS").pipe(
+    Config.withDefault(""),
+    Effect.mapError(configError("SLOWQ_HTTP_ALLOWED_HOSTS"))
+  )
+  const allowedHosts = yield* parseAllowedHosts(allowedHostsText)
+  const hosts = hostPolicy({
+    host: address.value.host,
+    token: Option.isSome(token),
+    publicRead: publicRead === "true",
+    allowedHosts
+  })
+  return { ...address.value, token, publicRead: publicRead === "true", hosts } satisfies HttpApiSettings
 })

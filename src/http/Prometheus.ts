@@ -16,6 +16,15 @@ export const httpRequestSeconds = Metric.histogram(
   "Time from request to response."
 )
 
+export const storeReadsInFlight = Metric.gauge("slowq_http_store_reads_in_flight", {
+  description: "API requests running or waiting for a store read slot."
+})
+
+export const storeReadsRefusedTotal = Metric.counter("slowq_http_store_reads_refused_total", {
+  description: "API requests refused with 503 because too many were waiting for the store.",
+  incremental: true
+})
+
 interface Sample {
   readonly suffix: string
   readonly labels: ReadonlyArray<readonly [string, string]>

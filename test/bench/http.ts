@@ -1,24 +1,31 @@
 /**
- * npm run bench:http [-- SECONDS [CONNECTIONS]]
+ * npm run bench:http [-- SECONDS]
  *
- * GET /api/v1/queries under load, on loopback, while a pipeline collects: starts `slowq run` on a fresh store
- * database with one MariaDB pipeline running every second, seeds 100k fingerprints (300k events over the last
- * 24 hours) into the store, keeps MariaDB's slow log growing, then drives autocannon at the API for SECONDS
- * (default 20) per scenario with CONNECTIONS (default 10). Prints p50/p99 latency, throughput and errors per
- * scenario, and what the pipeline did meanwhile. Everything it creates is dropped at the end.
+ * The HTTP API under load, on loopback, while a pipeline collects: starts `slowq run` on a fresh store database
+ * with one MariaDB pipeline running every second, seeds 100k fingerprints (300k events over the last 24 hours) into
+ * the store, keeps MariaDB's slow log growing, then drives autocannon at the API for SECONDS (default 15) per run:
+ *
+ * 1. four read scenarios at 10 connections: p50/p99 latency, throughput, errors;
+ * 2. GET /api/v1/queries?limit=50 at 10, 200 and 1000 connections: throughput, p50/p99, 2xx/503/other answers, the
+ *    server's peak RSS, /healthz and /readyz latency measured meanwhile (a new connection per probe, as a
+ *    container health check does), and how long after the load /readyz answers 200.
+ *
+ * SLOWQ_BENCH_ROOT=/path/to/another/checkout runs that checkout's daemon instead (a before/after comparison).
+ * Everything it creates is dropped at the end.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import * as Http from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import autocannon from "autocannon"
 
-const seconds = Number(process.argv[2] ?? 20)
-const connections = Number(process.argv[3] ?? 10)
+const seconds = Number(process.argv[2] ?? 15)
 const fingerprints = 100_000
-const root = fileURLToPath(new URL("../..", import.meta.url))
+const loads = [10, 200, 1000]
+const root = process.env.SLOWQ_BENCH_ROOT ?? fileURLToPath(new URL("../..", import.meta.url))
 const marker = `benchhttp_${Date.now().toString(36)}`
 const database = `slowq_${marker}`
 const token = randomBytes(16).toString("hex")
@@ -48,11 +55,13 @@ SELECT pipeline, query_id,
 FROM slowq_events WHERE pipeline = 'bench_seed' GROUP BY pipeline, query_id;
 ANALYZE;`
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
 const waitFor = async (what: string, check: () => boolean, timeoutMs: number) => {
   const deadline = Date.now() + timeoutMs
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 100))
+    await sleep(100)
   }
 }
 
@@ -69,6 +78,72 @@ const pipelineStatus = async (base: string) => {
   const totals = typeof body === "object" && body !== null && "totals" in body ? body.totals : undefined
   return JSON.stringify(totals)
 }
+
+/** One GET on a connection of its own; its status and the milliseconds to the end of the answer (status 0: none). */
+const probe = (base: string, path: string, timeoutMs: number) =>
+  new Promise<{ readonly status: number; readonly ms: number }>((resolve) => {
+    const started = performance.now()
+    const done = (status: number) => resolve({ status, ms: performance.now() - started })
+    const request = Http.get(`${base}${path}`, { agent: false, timeout: timeoutMs }, (response) => {
+      response.resume()
+      response.on("end", () => done(response.statusCode ?? 0))
+      response.on("error", () => done(0))
+    })
+    request.on("timeout", () => request.destroy())
+    request.on("error", () => done(0))
+  })
+
+/** Probes `path` every `everyMs` until stopped; the latencies of the answers and how many got none or not a 200. */
+const prober = (base: string, path: string, everyMs: number) => {
+  const latencies: Array<number> = []
+  let failed = 0
+  let running = true
+  const loop = (async () => {
+    while (running) {
+      const { status, ms } = await probe(base, path, 30_000)
+      if (status === 200) latencies.push(ms)
+      else failed++
+      await sleep(everyMs)
+    }
+  })()
+  return {
+    stop: async () => {
+      running = false
+      await loop
+      return { latencies, failed }
+    }
+  }
+}
+
+/** The peak of the process's resident set, sampled every 100 ms until stopped. */
+const rssSampler = (pid: number) => {
+  let peak = 0
+  const read = () => {
+    try {
+      const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]
+      if (kb !== undefined) peak = Math.max(peak, Number(kb) * 1024)
+    } catch {
+      // The process is gone: the peak so far stands.
+    }
+  }
+  read()
+  const timer = setInterval(read, 100)
+  return {
+    stop: () => {
+      clearInterval(timer)
+      read()
+      return peak
+    }
+  }
+}
+
+const quantile = (values: ReadonlyArray<number>, q: number) => {
+  if (values.length === 0) return Number.NaN
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!
+}
+const ms = (value: number) => (Number.isNaN(value) ? "-" : value < 10 ? value.toFixed(1) : String(Math.round(value)))
+const mb = (bytes: number) => `${Math.round(bytes / 1024 / 1024)}`
 
 const run = async () => {
   psql("postgres", `CREATE DATABASE ${database}`)
@@ -98,6 +173,7 @@ const run = async () => {
     await waitFor("the HTTP API", () => /HTTP API listening on http:\/\/[\d.:]+/.test(log) || daemon?.exitCode !== null, 60_000)
     const address = /HTTP API listening on (http:\/\/[\d.:]+)/.exec(log)?.[1]
     if (address === undefined) throw new Error(`slowq run did not start:\n${log}`)
+    const pid = daemon.pid!
     process.stdout.write(`seeding ${fingerprints.toLocaleString("en-US")} fingerprints (${(fingerprints * 3).toLocaleString("en-US")} events)… `)
     const seeded = Date.now()
     psql(database, seedSql)
@@ -110,7 +186,7 @@ const run = async () => {
         const batch: Array<string> = []
         for (let j = 0; j < 200; j++, i++) batch.push(`SELECT ${i} AS ${marker}_${i % 50};`)
         await mariadb(batch.join("\n"))
-        await new Promise((resolve) => setTimeout(resolve, 1000))
+        await sleep(1000)
       }
     })()
 
@@ -125,7 +201,7 @@ const run = async () => {
     for (const [name, path] of scenarios) {
       const result = await autocannon({
         url: `${address}${path}`,
-        connections,
+        connections: 10,
         duration: seconds,
         headers: { authorization: `Bearer ${token}` }
       })
@@ -134,25 +210,81 @@ const run = async () => {
       )
       console.log(`${name}: done`)
     }
+
+    const loadRows: Array<string> = []
+    const probeRows: Array<string> = []
+    for (const connections of loads) {
+      const rss = rssSampler(pid)
+      const rssBefore = rss.stop()
+      const sampler = rssSampler(pid)
+      const health = prober(address, "/healthz", 50)
+      const ready = prober(address, "/readyz", 200)
+      const result = await autocannon({
+        url: `${address}/api/v1/queries?limit=50`,
+        connections,
+        duration: seconds,
+        headers: { authorization: `Bearer ${token}` }
+      })
+      const ended = performance.now()
+      const [healthz, readyz] = await Promise.all([health.stop(), ready.stop()])
+      // How long after the load a readiness probe gets its 200: abandoned work must not hold the store.
+      let readyAfter = Number.NaN
+      for (let attempt = 0; attempt < 600 && Number.isNaN(readyAfter); attempt++) {
+        const { status } = await probe(address, "/readyz", 5_000)
+        if (status === 200) readyAfter = performance.now() - ended
+        else await sleep(100)
+      }
+      const peak = sampler.stop()
+      const codes = result.statusCodeStats as Record<string, { readonly count: number } | undefined>
+      const count = (code: string) => codes[code]?.count ?? 0
+      const answered = Object.values(codes).reduce((sum, s) => sum + (s?.count ?? 0), 0)
+      const ok = Object.entries(codes).reduce((sum, [code, s]) => sum + (code.startsWith("2") ? (s?.count ?? 0) : 0), 0)
+      loadRows.push(
+        `| ${connections} | ${Math.round(result.requests.average)} | ${Math.round(ok / seconds)} | ${result.latency.p50} | ${result.latency.p99} | ${ok} | ${count("503")} | ${answered - ok - count("503")} | ${result.errors} | ${result.timeouts} | ${mb(rssBefore)} → ${mb(peak)} |`
+      )
+      probeRows.push(
+        `| ${connections} | ${ms(quantile(healthz.latencies, 0.5))} | ${ms(quantile(healthz.latencies, 0.99))} | ${ms(Math.max(...healthz.latencies))} | ${healthz.failed} | ${ms(quantile(readyz.latencies, 0.5))} | ${ms(quantile(readyz.latencies, 0.99))} | ${ms(Math.max(...readyz.latencies))} | ${readyz.failed} | ${ms(readyAfter)} |`
+      )
+      console.log(`GET /api/v1/queries?limit=50 at ${connections} connections: done`)
+      // The next load starts on a settled server.
+      await sleep(2000)
+    }
+
     const after = await pipelineStatus(address)
     feeding = false
     await feed
     console.log("")
-    console.log(`${seconds} s per scenario, ${connections} connections, loopback, ${fingerprints.toLocaleString("en-US")} fingerprints in the store`)
+    console.log(`${seconds} s per run, loopback, ${fingerprints.toLocaleString("en-US")} fingerprints in the store`)
+    console.log("")
+    console.log("Read scenarios at 10 connections:")
     console.log("")
     console.log("| scenario | path | p50 ms | p99 ms | max ms | req/s | requests | errors | timeouts | non-2xx |")
     console.log("|---|---|---|---|---|---|---|---|---|---|")
     for (const row of rows) console.log(row)
     console.log("")
+    console.log("GET /api/v1/queries?limit=50 by connections:")
+    console.log("")
+    console.log("| connections | answers/s | 2xx/s | p50 ms | p99 ms | 2xx | 503 | other | errors | timeouts | server RSS MB (before → peak) |")
+    console.log("|---|---|---|---|---|---|---|---|---|---|---|")
+    for (const row of loadRows) console.log(row)
+    console.log("")
+    console.log("Probes during that load (a new connection each; /healthz every 50 ms, /readyz every 200 ms):")
+    console.log("")
+    console.log("| connections | /healthz p50 ms | p99 | max | not 200 | /readyz p50 ms | p99 | max | not 200 | /readyz 200 after the load, ms |")
+    console.log("|---|---|---|---|---|---|---|---|---|---|")
+    for (const row of probeRows) console.log(row)
+    console.log("")
     console.log(`pipeline bench_http (every 1s) totals before the load: ${before}`)
     console.log(`pipeline bench_http (every 1s) totals after the load:  ${after}`)
+    const errors = log.split("\n").filter((line) => /level=(ERROR|WARN)/.test(line))
+    console.log(`daemon log: ${errors.length} warning/error lines${errors.length === 0 ? "" : `, the first: ${errors[0]}`}`)
   } finally {
     feeding = false
     if (daemon !== undefined && daemon.exitCode === null) {
       const exited = new Promise((resolve) => daemon?.on("close", resolve))
       daemon.kill("SIGTERM")
       // Bounded: a daemon that has not stopped 10 s after SIGTERM is killed, and that is said.
-      const stopped = await Promise.race([exited.then(() => true), new Promise((resolve) => setTimeout(() => resolve(false), 10_000))])
+      const stopped = await Promise.race([exited.then(() => true), sleep(10_000).then(() => false)])
       if (!stopped) {
         console.log("slowq run did not stop within 10 s of SIGTERM (a run was in flight); killed")
         daemon.kill("SIGKILL")

@@ -1,8 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Metric, MetricBoundaries, Option, Redacted } from "effect"
+import { Effect, Either, Metric, MetricBoundaries, Option, ParseResult, Redacted, Schema } from "effect"
+import { TimeParam } from "../../src/http/Api.js"
 import { tokensMatch } from "../../src/http/ApiAuth.js"
 import { chooseBucketSeconds, scrubSecrets } from "../../src/http/Handlers.js"
-import { isLoopback, parseAddress } from "../../src/http/HttpApiSettings.js"
+import { canonicalHost, hostAllowed, hostOfLocalAddress } from "../../src/http/HostCheck.js"
+import { hostPolicy, isLoopback, parseAddress, parseAllowedHosts } from "../../src/http/HttpApiSettings.js"
 import { familiesFromSnapshot, renderFamilies } from "../../src/http/Prometheus.js"
 import { expositionProblems, parsePrometheus, sampleValue } from "./PrometheusText.js"
 
@@ -114,4 +116,100 @@ describe("Prometheus text", () => {
       expect(text).not.toContain("other_prefix_total")
     })
   )
+})
+
+describe("the Host check (DNS rebinding)", () => {
+  const listed = (...names: Array<string>) => ({ _tag: "Listed", names }) as const
+
+  it("answers localhost, the address connected to and the listed names, with any port; nothing else", () => {
+    const policy = listed("slowq.internal", "[fd00::5]")
+    const allowed = (header: string | undefined, local = "127.0.0.1") => hostAllowed(policy, header, local)
+    expect(
+      ["localhost", "LOCALHOST:8080", "127.0.0.1", "127.0.0.1:8080", "slowq.internal:9", "[fd00::5]:80", "[FD00:0::5]"].map((h) =>
+        allowed(h)
+      )
+    ).toEqual([true, true, true, true, true, true, true])
+    expect(
+      [
+        "attacker.example",
+        "attacker.example:8080",
+        "127.0.0.2",
+        "localhost.attacker.example",
+        "slowq.internal.attacker.example",
+        "127.0.0.1:99999",
+        "127.0.0.1:80/x",
+        "user@127.0.0.1",
+        "",
+        undefined
+      ].map((h) => allowed(h))
+    ).toEqual([false, false, false, false, false, false, false, false, false, false])
+    expect([allowed("[::1]:8080", "::1"), allowed("10.0.0.5", "::ffff:10.0.0.5"), allowed("[::1]", "127.0.0.1")]).toEqual([
+      true,
+      true,
+      false
+    ])
+    expect(hostAllowed({ _tag: "Any" }, "attacker.example", "0.0.0.0")).toBe(true)
+  })
+
+  it("canonicalizes names and addresses as browsers send them", () => {
+    expect(["Example.COM:80", "[0:0:0:0:0:0:0:1]:1", "2130706433", "a b", "[nothost]"].map(canonicalHost)).toEqual([
+      Option.some("example.com"),
+      Option.some("[::1]"),
+      Option.some("127.0.0.1"),
+      Option.none(),
+      Option.none()
+    ])
+    expect(["127.0.0.1", "::1", "::ffff:192.168.1.2"].map(hostOfLocalAddress)).toEqual(["127.0.0.1", "[::1]", "192.168.1.2"])
+  })
+
+  it("allows any Host only on a network address whose reads need the token, without a list", () => {
+    const policy = (host: string, token: boolean, publicRead: boolean, allowedHosts: Array<string> = []) =>
+      hostPolicy({ host, token, publicRead, allowedHosts })._tag
+    expect([
+      policy("0.0.0.0", true, false),
+      policy("::", true, false),
+      policy("10.0.0.5", true, false),
+      policy("0.0.0.0", true, true),
+      policy("0.0.0.0", true, false, ["slowq.internal"]),
+      policy("127.0.0.1", true, false),
+      policy("127.0.0.1", false, false)
+    ]).toEqual(["Any", "Any", "Any", "Listed", "Listed", "Listed", "Listed"])
+  })
+
+  it.effect("SLOWQ_HTTP_ALLOWED_HOSTS: names and addresses without ports, each problem named", () =>
+    Effect.gen(function* () {
+      expect(yield* parseAllowedHosts(" Slowq.Internal, 10.0.0.5,fd00::5,[fd00::6],")).toEqual([
+        "slowq.internal",
+        "10.0.0.5",
+        "[fd00::5]",
+        "[fd00::6]"
+      ])
+      expect(yield* parseAllowedHosts("")).toEqual([])
+      const problem = (text: string) => parseAllowedHosts(text).pipe(Effect.flip, Effect.map((e) => e.message))
+      expect(yield* problem("slowq.internal:8080")).toBe(
+        'SLOWQ_HTTP_ALLOWED_HOSTS: "slowq.internal:8080" has a port; give the name alone (any port is accepted)'
+      )
+      expect(yield* problem("ok.example,http://x/")).toBe(
+        'SLOWQ_HTTP_ALLOWED_HOSTS: "http://x/" is not a host name or address; expected comma-separated names such as slowq.internal,10.0.0.5,[fd00::5]'
+      )
+    })
+  )
+})
+
+describe("time parameters", () => {
+  const decode = (text: string) =>
+    Either.mapLeft(Schema.decodeEither(TimeParam)(text), (error) =>
+      ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => issue.message)
+    )
+
+  it("take ISO 8601 or a duration of at most 36500d", () => {
+    expect(decode("2024-05-01T12:00:00Z")).toEqual(Either.right({ _tag: "At", date: new Date("2024-05-01T12:00:00Z") }))
+    expect(decode("36500d")).toEqual(Either.right({ _tag: "Ago", millis: 36_500 * 86_400_000 }))
+    expect(decode("3000000d")).toEqual(
+      Either.left(['Expected a duration back from now of at most 36500d (100 years), actual "3000000d"'])
+    )
+    expect(decode("36500d1s")).toEqual(
+      Either.left(['Expected a duration back from now of at most 36500d (100 years), actual "36500d1s"'])
+    )
+  })
 })
