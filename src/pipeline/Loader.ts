@@ -1012,6 +1012,7 @@ const make = Effect.gen(function* () {
       Effect.either
     )
     if (Either.isLeft(text)) return Either.left(text.left)
+    yield* Effect.logDebug("pipeline file read").pipe(Effect.annotateLogs({ file, characters: text.right.length }))
     yield* letSignalsIn
     const tree = readDocument(file, text.right, env)
     if (Either.isLeft(tree)) return Either.left(new ConfigError({ file, problems: tree.left }))
