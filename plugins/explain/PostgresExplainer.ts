@@ -1,9 +1,9 @@
 import { Reactivity } from "@effect/experimental"
 import type { Connection } from "@effect/sql/SqlConnection"
 import type { SqlError } from "@effect/sql/SqlError"
-import { PgClient } from "@effect/sql-pg"
 import { Chunk, Effect, Either, Option, Predicate, RcMap, Redacted, Schema, type Scope, Stream } from "effect"
 import { StageError } from "../../src/plugin/PipelineStage.js"
+import { makeTaggedPgClient } from "../../src/plugin/TaggedPgClient.js"
 import { type Attempt, describeSqlError, type Explainer, poolsPerDatabase, STAGE, TAG } from "./Explainer.js"
 import { castTypedParameters, type Explainable } from "./Policy.js"
 
@@ -95,7 +95,7 @@ export const make = (options: PostgresExplainerOptions): Effect.Effect<Explainer
     // per database the statements ran in. Idle connections close after a few seconds, so a run that touches many
     // databases does not hold them all.
     const connect = (database: string) =>
-      PgClient.make({
+      makeTaggedPgClient({
         url: Redacted.make(database === defaultDatabase ? base.toString() : urlFor(base, database)),
         maxConnections: options.maxConnections,
         idleTimeout: "5 seconds",

@@ -1,10 +1,10 @@
 import { Reactivity } from "@effect/experimental"
 import type { Connection } from "@effect/sql/SqlConnection"
 import type { SqlError } from "@effect/sql/SqlError"
-import { PgClient } from "@effect/sql-pg"
 import { type Context, Duration, Effect, Either, Layer, Option, Predicate, Redacted, Schema, Stream } from "effect"
 import { makeEvent, type SlowQueryEvent } from "../../src/domain/SlowQueryEvent.js"
 import { type SourceBatch, SlowQuerySource, SourceError } from "../../src/plugin/SlowQuerySource.js"
+import { makeTaggedPgClient } from "../../src/plugin/TaggedPgClient.js"
 import { type Config, parsePostgresUrl } from "./config.js"
 import * as Queries from "./queries.js"
 import {
@@ -80,8 +80,8 @@ export const isUtility = (text: string): boolean => !OPTIMIZABLE.has(firstKeywor
 export const isOwnStatement = (text: string): boolean => text.trimStart().startsWith(Queries.SLOWQ_TAG)
 
 /**
- * `SELECT 1`, normalized. @effect/sql-pg's PgClient.make checks each new pool with an untagged `SELECT 1`, which
- * pg_stat_statements counts under the source's role in the source's database: the source leaves that one entry out.
+ * `SELECT 1`, normalized. slowq versions before its connection checks were tagged (TaggedPgClient) left an untagged
+ * `SELECT 1` under the source's role in the source's database, where pg_stat_statements still counts it.
  */
 export const isConnectionCheck = (text: string): boolean => /^\s*select\s+\$1\s*;?\s*$/i.test(text)
 
@@ -374,7 +374,7 @@ export const make = Effect.fn("PgStatStatementsSource.make")(function* (config: 
 
   const password =
     config.password ?? (target.passwordFromUrl === undefined ? undefined : Redacted.make(target.passwordFromUrl))
-  const client = yield* PgClient.make({
+  const client = yield* makeTaggedPgClient({
     host: target.host,
     port: target.port,
     database: target.database,

@@ -394,8 +394,6 @@ const make = (location: StoreLocation) =>
       return rows
     })
 
-    const ping = sql.unsafe("/* slowq */ SELECT 1").pipe(Effect.asVoid, Effect.mapError(readError))
-
     const stageMemory = (pipeline: string, stage: string): StageMemory => {
       const stageError = (cause: { readonly message: string }) =>
         new StageError({ stage, message: `stage memory in the store failed: ${cause.message}`, cause })
@@ -430,7 +428,6 @@ const make = (location: StoreLocation) =>
       readCheckpoint: schema.healing(readCheckpoint),
       writeBatch: schema.healing(writeBatch),
       topQueries,
-      ping,
       readiness: schema.readiness,
       stageMemory,
       ...makeQueryReads(sql),

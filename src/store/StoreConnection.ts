@@ -1,7 +1,7 @@
 import type { Reactivity } from "@effect/experimental"
-import { PgClient } from "@effect/sql-pg"
+import type { PgClient } from "@effect/sql-pg"
 import { Effect, Redacted, type Scope } from "effect"
-import { Pool } from "pg"
+import { makeTaggedPgClient } from "../plugin/TaggedPgClient.js"
 import type { SocketAddress } from "./EmbeddedStore.js"
 import { StoreError } from "./StoreError.js"
 
@@ -78,10 +78,8 @@ const urlProblem = (url: string): string | undefined => {
 }
 
 /**
- * The store's client, on a pool built here rather than by `PgClient.make`: that one checks a new pool with an
- * untagged `SELECT 1`, which pg_stat_statements then counts as a call of the application's own when the store and
- * a watched database share a server. This pool is checked with a statement that carries slowq's tag, and a failed
- * check names its cause instead of "Failed to connect".
+ * The store's client. Its connection check carries slowq's tag (see TaggedPgClient: the store and a watched
+ * database may share a server), and a failed one names its cause instead of "PgClient: Failed to connect".
  */
 export const connectStore = (
   location: StoreLocation
@@ -97,38 +95,15 @@ export const connectStore = (
     const problem = url === undefined ? undefined : urlProblem(url)
     if (problem !== undefined) return yield* fail(problem)
 
-    const target =
-      location._tag === "Url"
-        ? { connectionString: Redacted.value(location.url) }
-        : { host: location.address.host, port: location.address.port, user: "postgres", database: "postgres" }
-    const pool = yield* Effect.acquireRelease(
-      Effect.try({
-        try: () => {
-          const pool = new Pool({
-            ...target,
-            application_name: "slowq-store",
-            max: 4,
-            connectionTimeoutMillis: 10_000,
-            // A session keeps the defaults it started with: one opened while the database was read-only (ALTER
-            // DATABASE … SET default_transaction_read_only) stays read-only after that is undone. Renewing bounds it.
-            maxLifetimeSeconds: 300
-          })
-          // An idle connection the server ended (a restart, a dropped database) is only removed from the pool; the
-          // next statement opens another one and fails, or not, on its own.
-          pool.on("error", () => {})
-          return pool
-        },
-        catch: (cause) => fail(describeDriverError(cause), cause)
-      }),
-      (pool) => Effect.promise(() => pool.end()).pipe(Effect.interruptible, Effect.timeoutOption("1 second"))
-    )
-    yield* Effect.tryPromise({
-      try: () => pool.query("/* slowq */ SELECT 1"),
-      catch: (cause) => fail(describeDriverError(cause), cause)
-    }).pipe(
-      Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => fail("no answer within 10 seconds") })
-    )
-    return yield* PgClient.fromPool({ acquire: Effect.succeed(pool), applicationName: "slowq-store" }).pipe(
-      Effect.mapError((cause) => fail(describeDriverError(cause.cause ?? cause), cause))
-    )
+    return yield* makeTaggedPgClient({
+      ...(location._tag === "Url"
+        ? { url: location.url }
+        : { host: location.address.host, port: location.address.port, username: "postgres", database: "postgres" }),
+      applicationName: "slowq-store",
+      maxConnections: 4,
+      connectTimeout: "10 seconds",
+      // A session keeps the defaults it started with: one opened while the database was read-only (ALTER DATABASE …
+      // SET default_transaction_read_only) stays read-only after that is undone. Renewing sessions bounds that.
+      connectionTTL: "5 minutes"
+    }).pipe(Effect.mapError((error) => fail(describeDriverError(error.cause ?? error), error)))
   })
