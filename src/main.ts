@@ -63,6 +63,17 @@ const onSignal = (signal: "SIGINT" | "SIGTERM") => {
  * 64 KiB. A shell reads 128 + the signal's number as "stopped by that signal" (130 SIGINT, 143 SIGTERM); `run` is
  * the exception, since a signal is how a daemon is asked to stop, and its orderly stop is a success.
  */
+/**
+ * Calls `done` once everything written to `stream` so far is handed to the OS: a write's callback runs after it and
+ * every write before it. A stream a command ended itself (`slowq fingerprint` streams into stdout and ends it), or
+ * whose reader is gone (EPIPE), has nothing left to flush and must not throw.
+ */
+const flush = (stream: NodeJS.WriteStream, done: () => void) => {
+  if (stream.writableEnded || stream.destroyed) return done()
+  stream.on("error", () => {})
+  stream.write("", () => done())
+}
+
 const teardown: Teardown = (exit, onExit) => {
   process.removeListener("SIGINT", onSignal)
   process.removeListener("SIGTERM", onSignal)
@@ -78,9 +89,8 @@ const teardown: Teardown = (exit, onExit) => {
   const flushed = () => {
     if (--pending === 0) onExit(code)
   }
-  // A write's callback runs once it and every write before it are handed to the OS.
-  process.stdout.write("", flushed)
-  process.stderr.write("", flushed)
+  flush(process.stdout, flushed)
+  flush(process.stderr, flushed)
   // After a signal, a reader that stopped reading must not keep the process from ending.
   if (stoppedBySignal) setTimeout(() => onExit(code), 5_000).unref()
 }
