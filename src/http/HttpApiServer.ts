@@ -9,7 +9,7 @@ import {
   HttpServerResponse
 } from "@effect/platform"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { Cause, Clock, Data, Effect, Exit, Layer, Metric, Option } from "effect"
+import { Cause, Clock, Data, Effect, Exit, Layer, Metric, Option, Scheduler } from "effect"
 import * as PipelineMetrics from "../pipeline/PipelineMetrics.js"
 import type { PipelineSpec } from "../pipeline/PipelineSpec.js"
 import { NotFoundError, SlowqApi } from "./Api.js"
@@ -18,7 +18,7 @@ import { apiAuthLayer } from "./ApiAuth.js"
 import { handlersLayer } from "./Handlers.js"
 import type { HttpApiSettings } from "./HttpApiSettings.js"
 import { httpRequestSeconds, httpRequestsTotal, touchPipelineCounters } from "./Prometheus.js"
-import { retryAfterSeconds } from "./ReadGate.js"
+import { AdmittingServer, maxRequestsInFlight, retryAfterSeconds } from "./Admission.js"
 
 /** The HTTP API could not start (its address is taken, …); the message names the address and the cause. */
 export class HttpApiStartError extends Data.TaggedError("HttpApiStartError")<{
@@ -35,12 +35,44 @@ const shutdownGraceMs = 3_000
 
 // Node's own limits: a client that trickles its headers or body is cut off (408) instead of holding a socket.
 const makeNodeServer = () =>
-  Http.createServer({
+  new AdmittingServer({
     headersTimeout: 10_000,
     requestTimeout: 30_000,
     keepAliveTimeout: 5_000,
     maxHeaderSize: 16 * 1024,
     connectionsCheckingInterval: 1_000
+  })
+
+/**
+ * Request fibers run their steps in batches after Node's I/O poll (setImmediate) instead of in microtasks. Node drains
+ * the microtask queue after every I/O callback, so with Effect's default scheduler a busy API ran fiber steps after
+ * each accepted connection and each read: new connections (a health check among them) waited seconds in the listen
+ * queue while the fibers of the requests already accepted ran. Batched after the poll, I/O and fibers take turns.
+ */
+const requestScheduler = Scheduler.makeBatched((runBatch) => setImmediate(runBatch))
+
+/**
+ * Refusals are logged at once, then at most every 10 s with their count: a line each would add work to an overloaded
+ * process.
+ */
+const overloadLogEveryMs = 10_000
+
+const logOverload = (server: AdmittingServer) =>
+  Effect.gen(function* () {
+    let refused = 0
+    let loggedAt = Number.NEGATIVE_INFINITY
+    while (true) {
+      yield* Effect.sleep("1 second")
+      refused += server.takeShed()
+      const now = yield* Clock.currentTimeMillis
+      if (refused > 0 && now - loggedAt >= overloadLogEveryMs) {
+        yield* Effect.logWarning("HTTP API overloaded: requests refused with 503, too many in flight").pipe(
+          Effect.annotateLogs({ refused, max_in_flight: maxRequestsInFlight })
+        )
+        refused = 0
+        loggedAt = now
+      }
+    }
   })
 
 const jsonError = (status: number, tag: string, message: string) =>
@@ -234,10 +266,12 @@ export const startHttpApi = Effect.fn("HttpApi.start")(function* (
     specs.map((spec) => spec.name)
   )
   yield* Layer.build(serving).pipe(
+    Effect.withScheduler(requestScheduler),
     Effect.catchTag("ServeError", (error) =>
       Effect.fail(new HttpApiStartError({ message: describeListenError(settings, error.cause), cause: error.cause }))
     )
   )
+  yield* Effect.forkScoped(logOverload(server))
   // Runs before the server layer's own finalizer (finalizers run in reverse), which then finds it closed.
   yield* Effect.addFinalizer(() =>
     Effect.async<void>((resume) => {

@@ -20,8 +20,8 @@ export const storeReadsInFlight = Metric.gauge("slowq_http_store_reads_in_flight
   description: "API requests running or waiting for a store read slot."
 })
 
-export const storeReadsRefusedTotal = Metric.counter("slowq_http_store_reads_refused_total", {
-  description: "API requests refused with 503 because too many were waiting for the store.",
+export const requestsRefusedTotal = Metric.counter("slowq_http_requests_refused_total", {
+  description: "API requests refused with 503 and Retry-After: too many were in flight, or waiting for the store.",
   incremental: true
 })
 

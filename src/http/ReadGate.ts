@@ -1,7 +1,8 @@
 import { Clock, Context, Effect, Layer, Metric, Ref } from "effect"
 import { concurrentReads } from "../store/QueryReads.js"
 import { OverloadedError } from "./Api.js"
-import { storeReadsInFlight, storeReadsRefusedTotal } from "./Prometheus.js"
+import { retryAfterSeconds } from "./Admission.js"
+import { requestsRefusedTotal, storeReadsInFlight } from "./Prometheus.js"
 
 /**
  * How many API requests may wait for a store read slot. With a slot busy for a few milliseconds a full queue is
@@ -14,9 +15,6 @@ export const queuedReads = 64
 /** An overload is logged at most this often, with the count of refusals since the last line. */
 const overloadLogEveryMs = 10_000
 
-/** Seconds a refused client is asked to wait (the Retry-After header of every 503 of the API). */
-export const retryAfterSeconds = 1
-
 const make = Effect.gen(function* () {
   // The store admits `concurrentReads` API reads at a time; one request takes one slot for all its reads, so a
   // request that started is never starved halfway by newcomers.
@@ -28,7 +26,7 @@ const make = Effect.gen(function* () {
   // One log line per refusal would add work exactly when the process has none to spare: they are counted instead.
   const refusals = yield* Ref.make({ count: 0, loggedAt: Number.NEGATIVE_INFINITY })
   const noteRefusal = Effect.gen(function* () {
-    yield* Metric.increment(storeReadsRefusedTotal)
+    yield* Metric.increment(requestsRefusedTotal)
     const now = yield* Clock.currentTimeMillis
     const due = yield* Ref.modify(refusals, ({ count, loggedAt }): [number, { count: number; loggedAt: number }] =>
       now - loggedAt >= overloadLogEveryMs ? [count + 1, { count: 0, loggedAt: now }] : [0, { count: count + 1, loggedAt }]
