@@ -3,9 +3,7 @@ import { SqlError } from "@effect/sql/SqlError"
 import { PgClient } from "@effect/sql-pg"
 import { Duration, Effect, Redacted, type Scope } from "effect"
 import { Pool } from "pg"
-
-/** Leads every statement slowq sends to a PostgreSQL server, so that its own never count as the watched ones. */
-export const SLOWQ_TAG = "/* slowq */"
+import { SLOWQ_MARKER } from "./OwnStatement.js"
 
 /**
  * `PgClient.make` with slowq's tag on its connection check. `PgClient.make` checks a new pool with an untagged
@@ -47,7 +45,7 @@ export const makeTaggedPgClient = (
       (pool) => Effect.promise(() => pool.end()).pipe(Effect.interruptible, Effect.timeoutOption("1 second"))
     )
     yield* Effect.tryPromise({
-      try: () => pool.query(`${SLOWQ_TAG} SELECT 1`),
+      try: () => pool.query(`${SLOWQ_MARKER} SELECT 1`),
       catch: (cause) => new SqlError({ cause, message: "PgClient: Failed to connect" })
     }).pipe(
       Effect.timeoutFail({

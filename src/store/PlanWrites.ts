@@ -1,6 +1,7 @@
 import type { PgClient } from "@effect/sql-pg"
 import { Effect, Schema } from "effect"
 import type { CollectedEvent, ExplainOutcome } from "../domain/CollectedEvent.js"
+import { SLOWQ_MARKER } from "../plugin/OwnStatement.js"
 import { storableJson, storableText } from "./Storable.js"
 import { StoreError } from "./StoreError.js"
 
@@ -48,7 +49,7 @@ export const reportFields = (latest: LatestExplain | undefined) => {
 
 // Plans and latest outcomes in one statement, so they never disagree. A replayed (older) outcome never
 // replaces a newer one.
-const writePlansSql = `/* slowq */
+const writePlansSql = `${SLOWQ_MARKER}
 WITH input AS (
   SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::timestamptz[])
     AS i(query_id, status, reason, hash, method, plan, captured_at)
@@ -107,7 +108,7 @@ export const makePlanWrites = (sql: PgClient.PgClient) => {
     if (queryIds.length === 0) return []
     return yield* sql
       .unsafe(
-        `/* slowq */
+        `${SLOWQ_MARKER}
         SELECT e.pipeline, e.query_id, e.status, e.reason, e.plan_method AS method, e.plan_hash AS hash, e.captured_at,
           p.plan
         FROM slowq_explains e
@@ -123,7 +124,7 @@ export const makePlanWrites = (sql: PgClient.PgClient) => {
   const planHistory = Effect.fn("Store.planHistory")(function* (pipeline: string, queryId: string) {
     return yield* sql
       .unsafe(
-        `/* slowq */
+        `${SLOWQ_MARKER}
         SELECT hash, method, first_captured, last_captured, plan FROM slowq_plans
         WHERE pipeline = $1 AND query_id = $2 ORDER BY first_captured, hash`,
         [pipeline, queryId]

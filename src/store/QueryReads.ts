@@ -1,5 +1,6 @@
 import type { PgClient } from "@effect/sql-pg"
 import { Effect, Option, Schema } from "effect"
+import { SLOWQ_MARKER } from "../plugin/OwnStatement.js"
 import { StoreError } from "./StoreError.js"
 
 // The reads behind the HTTP API's query endpoints. Each row schema is also the API's response schema, so the
@@ -127,7 +128,7 @@ const planKnown = (pipeline: string, id: string) =>
 
 // All-time ranking: the per-query totals read in the index order of the ranking (migration 0003), cut to the page,
 // then formatted. The inner ORDER BY names output columns, so `avg_ms` is the indexed expression.
-const listAllTimeSql = (order: QueryOrder) => `/* slowq */
+const listAllTimeSql = (order: QueryOrder) => `${SLOWQ_MARKER}
 SELECT r.id, r.pipeline, r.fingerprint, r.dialect, r.statement_type, r.read_only, r.tables, r.events, r.calls,
   r.total_ms, r.avg_ms, r.max_ms, r.lock_ms, r.rows_sent, r.rows_examined, r.rows_affected,
   ${iso("r.first_seen")} AS first_seen, ${iso("r.last_seen")} AS last_seen, ${planKnown("r.pipeline", "r.id")} AS plan_known
@@ -145,7 +146,7 @@ ORDER BY ${orderSql[order]}`
 // Windowed ranking: aggregated from the events in [since, until), ranked and cut to the page BEFORE the join
 // with the per-query rows, so only one page of them is read. The scan uses the start_time index. The final ORDER BY
 // names output columns (r.*), which PostgreSQL prefers over the joined table's columns of the same name.
-const listWindowSql = (order: QueryOrder) => `/* slowq */
+const listWindowSql = (order: QueryOrder) => `${SLOWQ_MARKER}
 WITH ranked AS (
   SELECT * FROM (
     SELECT query_id AS id, pipeline, count(*)::float8 AS events, sum(calls)::float8 AS calls,
@@ -170,7 +171,7 @@ ORDER BY ${orderSql[order]}`
 // One query over the pipelines that hold it (all of them, or the one asked for). The query_id index of
 // migration 0003 finds them without a pipeline. Its classification is the same in every pipeline (the id is a
 // hash of the fingerprint): it is taken from the first.
-const statsSql = `/* slowq */
+const statsSql = `${SLOWQ_MARKER}
 WITH q AS (
   SELECT * FROM slowq_queries WHERE query_id = $1 AND ($2::text IS NULL OR pipeline = $2)
 ),
@@ -192,7 +193,7 @@ SELECT f.query_id AS id, t.pipelines, f.fingerprint, f.dialect, f.statement_type
 FROM first f CROSS JOIN totals t`
 
 // Buckets of `$5` seconds aligned on the epoch; aggregate sources are bucketed by their interval's start.
-const intervalsSql = `/* slowq */
+const intervalsSql = `${SLOWQ_MARKER}
 SELECT ${iso("bucket")} AS start, count(*)::float8 AS events, sum(calls)::float8 AS calls,
   sum(query_time_ms) AS total_ms, sum(query_time_ms) / greatest(sum(calls), 1) AS avg_ms,
   max(query_time_ms / greatest(calls, 1)) AS max_ms, sum(rows_sent) AS rows_sent, sum(rows_examined) AS rows_examined
@@ -205,7 +206,7 @@ FROM (
 GROUP BY bucket
 ORDER BY bucket`
 
-const samplesSql = `/* slowq */
+const samplesSql = `${SLOWQ_MARKER}
 SELECT e.pipeline, ${iso("e.start_time")} AS start_time, e.calls::float8 AS calls, e.query_time_ms, e.lock_time_ms,
   e.rows_sent, e.rows_examined, e.rows_affected, e.db, e.sql_text, e.truncated
 FROM slowq_events e
@@ -229,7 +230,7 @@ export const makeQueryReads = (sql: PgClient.PgClient) => {
   // 16 MB it hashes them in memory, about 3x faster for a busy hour (measured: 195 → 58 ms for 124k events).
   // SET LOCAL needs the transaction; it ends with it.
   const withAggregateMemory = <A, E, R>(read: Effect.Effect<A, E, R>) =>
-    sql.withTransaction(Effect.zipRight(sql.unsafe("/* slowq */ SET LOCAL work_mem = '16MB'"), read))
+    sql.withTransaction(Effect.zipRight(sql.unsafe(`${SLOWQ_MARKER} SET LOCAL work_mem = '16MB'`), read))
   // SqlError's own message is generic ("Failed to execute statement"); the server's reason is its cause's.
   const readError = (cause: { readonly message: string; readonly cause?: unknown }) => {
     const reason = cause.cause instanceof Error ? `${cause.message}: ${cause.cause.message}` : cause.message
@@ -289,7 +290,7 @@ export const makeQueryReads = (sql: PgClient.PgClient) => {
   const explainOutcomes = Effect.fn("Store.explainOutcomes")(function* () {
     return yield* sql
       .unsafe(
-        `/* slowq */ SELECT pipeline, status, count(*)::float8 AS queries FROM slowq_explains
+        `${SLOWQ_MARKER} SELECT pipeline, status, count(*)::float8 AS queries FROM slowq_explains
          GROUP BY pipeline, status ORDER BY pipeline, status`
       )
       .pipe(Effect.flatMap(decodeOutcomes), Effect.mapError(readError), permits.withPermits(1))

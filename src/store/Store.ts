@@ -3,6 +3,7 @@ import { Migrator } from "@effect/sql"
 import { Config, Context, Effect, Layer, Option, type Redacted, Schema } from "effect"
 import type { CollectedEvent } from "../domain/CollectedEvent.js"
 import type { Dialect } from "../domain/SlowQueryEvent.js"
+import { SLOWQ_MARKER } from "../plugin/OwnStatement.js"
 import { StageError } from "../plugin/PipelineStage.js"
 import type { StageMemory } from "../plugin/StageMemory.js"
 import { embeddedStore } from "./EmbeddedStore.js"
@@ -101,7 +102,7 @@ const refusal = (error: unknown): string | undefined => {
 // round trip. Totals are added only for the events that were really inserted, so a replay counts nothing twice.
 // A null checkpoint ($27) leaves it where it is: the parts of a batch split to find a refused event are stored
 // without it, and the last write carries it with the refused events' records ($28…$30).
-const writeBatchSql = `/* slowq */
+const writeBatchSql = `${SLOWQ_MARKER}
 WITH input AS (
   SELECT * FROM unnest(
     $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::float8[], $8::float8[], $9::float8[],
@@ -190,7 +191,7 @@ const make = (location: StoreLocation) =>
 
     const readCheckpoint = Effect.fn("Store.readCheckpoint")(function* (pipeline: string) {
       const rows = yield* sql
-        .unsafe(`/* slowq */ SELECT checkpoint FROM slowq_checkpoints WHERE pipeline = $1`, [pipeline])
+        .unsafe(`${SLOWQ_MARKER} SELECT checkpoint FROM slowq_checkpoints WHERE pipeline = $1`, [pipeline])
         .pipe(Effect.flatMap(decodeCheckpointRows), Effect.mapError(readError))
       return Option.map(Option.fromNullable(rows[0]), (row) => row.checkpoint)
     })
@@ -380,7 +381,7 @@ const make = (location: StoreLocation) =>
         : "slowq_queries"
       const rows = yield* sql
         .unsafe(
-          `/* slowq */
+          `${SLOWQ_MARKER}
           SELECT query_id AS id, pipeline, fingerprint, dialect, statement_type, read_only, tables,
             events::float8 AS events, calls::float8 AS calls, total_ms, total_ms / greatest(calls, 1) AS avg_ms,
             max_ms, lock_ms, rows_sent, rows_examined, rows_affected, first_seen, last_seen, sample
@@ -401,7 +402,7 @@ const make = (location: StoreLocation) =>
         get: (keys) =>
           sql
             .unsafe<{ key: string; value: unknown }>(
-              `/* slowq */ SELECT key, value FROM slowq_stage_memory WHERE pipeline = $1 AND stage = $2 AND key = ANY($3::text[])`,
+              `${SLOWQ_MARKER} SELECT key, value FROM slowq_stage_memory WHERE pipeline = $1 AND stage = $2 AND key = ANY($3::text[])`,
               [pipeline, stage, keys.map(storableText)]
             )
             .pipe(
@@ -413,7 +414,7 @@ const make = (location: StoreLocation) =>
             ? Effect.void
             : sql
                 .unsafe(
-                  `/* slowq */ INSERT INTO slowq_stage_memory (pipeline, stage, key, value)
+                  `${SLOWQ_MARKER} INSERT INTO slowq_stage_memory (pipeline, stage, key, value)
                    SELECT $1, $2, k, v FROM unnest($3::text[], $4::jsonb[]) AS e(k, v)
                    ON CONFLICT (pipeline, stage, key) DO UPDATE SET value = excluded.value, updated_at = now()`,
                   [pipeline, stage, entries.map((e) => storableText(e.key)), entries.map((e) => storableJson(e.value))]

@@ -1,6 +1,7 @@
 import { Migrator, SqlClient } from "@effect/sql"
 import type { PgClient } from "@effect/sql-pg"
 import { Effect, Schema } from "effect"
+import { SLOWQ_MARKER } from "../plugin/OwnStatement.js"
 import { describeDriverError } from "./StoreConnection.js"
 import { StoreError } from "./StoreError.js"
 
@@ -20,7 +21,7 @@ export type StoreReadiness =
 // ALTER DATABASE, then the server's configuration. This session's own value is not enough: a session keeps what it
 // started with, so the pool's sessions would not see `ALTER DATABASE … SET default_transaction_read_only = on`
 // (or its undoing) until they are renewed. pg_settings.source says which of these this session's value came from.
-const probeSql = `/* slowq */
+const probeSql = `${SLOWQ_MARKER}
 WITH current AS (
   SELECT setting = 'on' AS read_only, source FROM pg_settings WHERE name = 'default_transaction_read_only'
 ),
@@ -93,7 +94,7 @@ export const makeStoreSchema = (sql: PgClient.PgClient, loader: Migrator.Loader)
       lock.withPermits(1)(
         Effect.gen(function* () {
           const [row] = yield* sql
-            .unsafe<{ present: boolean }>(`/* slowq */ SELECT to_regclass($1) IS NOT NULL AS present`, [relation])
+            .unsafe<{ present: boolean }>(`${SLOWQ_MARKER} SELECT to_regclass($1) IS NOT NULL AS present`, [relation])
             .pipe(
               Effect.mapError(
                 (cause) => new StoreError({ operation: "migrate", message: `store migration failed: ${cause.message}`, cause })
@@ -135,7 +136,7 @@ export const makeStoreSchema = (sql: PgClient.PgClient, loader: Migrator.Loader)
         return notReady("schema-missing", `store schema missing: no ${MIGRATIONS_TABLE} table (the next run migrates it)`)
       }
       const [{ version }] = yield* sql
-        .unsafe(`/* slowq */ SELECT max(migration_id) AS version FROM ${MIGRATIONS_TABLE}`)
+        .unsafe(`${SLOWQ_MARKER} SELECT max(migration_id) AS version FROM ${MIGRATIONS_TABLE}`)
         .pipe(Effect.flatMap(decodeVersion))
       // A newer slowq may have migrated further: its schema is still ours, so only a version behind is not ready.
       if ((version ?? 0) < expectedVersion) {
