@@ -1,0 +1,376 @@
+/**
+ * A pipeline file's tree decoded into a PipelineSpec: its own keys here, each block resolved by `type` in the registry
+ * and decoded with that plugin's schema, secret files read into the keys they stand for. Every problem is collected,
+ * at its path in the file, so that one run of `slowq validate` lists them all.
+ */
+import { dirname, isAbsolute, join } from "node:path"
+import { Cron, Either, Option, ParseResult, Redacted, Schema } from "effect"
+import type { PluginRegistry, SourcePlugin, StagePlugin } from "../plugin/Plugin.js"
+import { type ConfigError, type ConfigProblem, invalidFile } from "./ConfigProblems.js"
+import { decodeAt, inputKeys, isRecord, type Provenance, showAt, showValue } from "./DecodeIssues.js"
+import { parseDuration } from "./Duration.js"
+import type { PipelineSchedule, PipelineSpec } from "./PipelineSpec.js"
+import { locate, type Path, type PathProblem, type Position, pathId, showPath, start, startsWith, type Tree } from "./YamlTree.js"
+
+/** Reads a `*_file` secret: its content, or why it could not be read (never the content). */
+export type ReadSecretFile = (path: string) => Either.Either<string, string>
+
+// ---------------------------------------------------------------------------------------------------------------------
+// The pipeline's own keys
+
+const describeExpected = (description: string) => (issue: ParseResult.ParseIssue) => ({
+  message: `Expected ${description}, actual ${showValue(issue.actual)}`,
+  override: true
+})
+
+const Name = Schema.String.pipe(
+  Schema.pattern(/^[a-z][a-z0-9_]*$/),
+  Schema.annotations({ message: describeExpected("a snake_case name such as lab_mariadb (a-z, 0-9, _)") })
+)
+
+const Every = Schema.transformOrFail(
+  Schema.String,
+  Schema.Struct({ text: Schema.String, duration: Schema.DurationFromSelf }),
+  {
+    strict: true,
+    decode: (text, _, ast) =>
+      Option.match(parseDuration(text), {
+        onNone: () => ParseResult.fail(new ParseResult.Type(ast, text)),
+        onSome: (duration) => ParseResult.succeed({ text, duration })
+      }),
+    encode: ({ text }) => ParseResult.succeed(text)
+  }
+).annotations({ message: describeExpected("a positive duration such as 500ms, 30s, 5m, 1h or 1d") })
+
+const cronExample = `"*/5 * * * *"`
+const cronReason = (actual: unknown): string => {
+  const text = Redacted.isRedacted(actual) ? Redacted.value(actual) : actual
+  if (typeof text !== "string") return ""
+  // Cron's messages never quote the input, so the reason is safe to show even for a redacted value.
+  return Either.match(Cron.parse(text), {
+    onLeft: (error) => ` (${error.message.charAt(0).toLowerCase()}${error.message.slice(1)})`,
+    onRight: () => ""
+  })
+}
+
+const CronFromSelf = Schema.declare(Cron.isCron, { identifier: "Cron" })
+
+const CronText = Schema.transformOrFail(
+  Schema.String,
+  Schema.Struct({ text: Schema.String, cron: CronFromSelf }),
+  {
+    strict: true,
+    // Parsed now because Schedule.cron would only parse it when the pipeline first runs.
+    decode: (text, _, ast) =>
+      Either.match(Cron.parse(text), {
+        onLeft: () => ParseResult.fail(new ParseResult.Type(ast, text)),
+        onRight: (cron) => ParseResult.succeed({ text, cron })
+      }),
+    encode: ({ text }) => ParseResult.succeed(text)
+  }
+).annotations({
+  message: (issue) => ({
+    message: `Expected a cron expression such as ${cronExample}, actual ${showValue(issue.actual)}${cronReason(issue.actual)}`,
+    override: true
+  })
+})
+
+const Schedule = Schema.transformOrFail(
+  Schema.Struct({
+    every: Schema.optionalWith(Every, { exact: true }),
+    cron: Schema.optionalWith(CronText, { exact: true })
+  }),
+  Schema.Union(
+    Schema.TaggedStruct("Every", { every: Schema.DurationFromSelf, text: Schema.String }),
+    Schema.TaggedStruct("Cron", { cron: CronFromSelf, text: Schema.String })
+  ),
+  {
+    strict: true,
+    decode: ({ cron, every }, _, ast) => {
+      if (every !== undefined && cron === undefined) {
+        return ParseResult.succeed({ _tag: "Every" as const, every: every.duration, text: every.text })
+      }
+      if (cron !== undefined && every === undefined) {
+        return ParseResult.succeed({ _tag: "Cron" as const, cron: cron.cron, text: cron.text })
+      }
+      const message =
+        every === undefined
+          ? `needs one of: every (a duration such as 30s) | cron (such as ${cronExample})`
+          : "has both every and cron; give exactly one"
+      return ParseResult.fail(new ParseResult.Type(ast, { cron, every }, message))
+    },
+    encode: (schedule) =>
+      ParseResult.succeed(
+        schedule._tag === "Every"
+          ? { every: { text: schedule.text, duration: schedule.every } }
+          : { cron: { text: schedule.text, cron: schedule.cron } }
+      )
+  }
+)
+
+const topLevelKeys = ["name", "schedule", "source", "stages", "sink"] as const
+
+// source, stages and sink are checked against the registry after this, each with its plugin's own schema.
+const TopLevel = Schema.Struct({
+  name: Name,
+  schedule: Schedule,
+  source: Schema.Unknown,
+  stages: Schema.optionalWith(Schema.Array(Schema.Unknown), { exact: true }),
+  sink: Schema.optionalWith(Schema.Unknown, { exact: true })
+})
+
+/** Something a block (`source`, a stage, `sink`) resolves to by its `type`. */
+interface Component {
+  readonly type: string
+  readonly config: Schema.Schema.AnyNoContext
+}
+
+const storeSink = { type: "store", config: Schema.Struct({ type: Schema.Literal("store") }) } as const
+const sinks: ReadonlyArray<Component> = [storeSink]
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Secret files: `password_file: /run/secrets/pw` supplies `password` when the plugin's schema has `password`.
+
+interface SecretReference {
+  readonly key: string
+  readonly target: string
+}
+
+const secretReferences = (block: Readonly<Record<string, unknown>>, component: Component): Array<SecretReference> => {
+  const keys = inputKeys(component.config.ast)
+  if (keys === undefined) return []
+  return Object.keys(block).flatMap((key) => {
+    const target = key.slice(0, -"_file".length)
+    // `type` picks the plugin, so it is never a secret.
+    const applies = key.endsWith("_file") && target !== "" && target !== "type" && keys.includes(target) && !keys.includes(key)
+    return applies ? [{ key, target }] : []
+  })
+}
+
+const secretPath = (pipelineFile: string, written: string): string =>
+  isAbsolute(written) ? written : join(dirname(pipelineFile), written)
+
+// Files often end with a newline that is not part of the secret.
+const trimTrailingNewlines = (content: string): string => {
+  let end = content.length
+  while (end > 0 && (content[end - 1] === "\n" || content[end - 1] === "\r")) end--
+  return content.slice(0, end)
+}
+
+const lookupComponent = (components: ReadonlyArray<Component>, block: unknown): Component | undefined =>
+  isRecord(block) ? components.find((component) => component.type === block.type) : undefined
+
+/** The secret files a document refers to, so that an effectful caller can read them before decoding. */
+export const secretFilesOf = (file: string, tree: Tree, registry: PluginRegistry): ReadonlyArray<string> => {
+  if (!isRecord(tree.root)) return []
+  const stages: ReadonlyArray<unknown> = Array.isArray(tree.root.stages) ? tree.root.stages : []
+  const blocks: Array<[unknown, Path, ReadonlyArray<Component>]> = [
+    [tree.root.source, ["source"], registry.sources],
+    ...stages.map((stage, index): [unknown, Path, ReadonlyArray<Component>] => [stage, ["stages", index], registry.stages])
+  ]
+  return blocks.flatMap(([block, path, components]) => {
+    const component = lookupComponent(components, block)
+    if (component === undefined || !isRecord(block)) return []
+    return secretReferences(block, component).flatMap(({ key, target }) => {
+      const written = block[key]
+      const interpolated = !tree.broken.some((broken) => startsWith([...path, key], broken))
+      return typeof written === "string" && written !== "" && interpolated && !Object.hasOwn(block, target)
+        ? [secretPath(file, written)]
+        : []
+    })
+  })
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Decoding
+
+export interface Loaded {
+  readonly spec: PipelineSpec
+  /** Where the name is written, for the check across files that names must be unique. */
+  readonly nameAt: Position
+}
+
+export const decodeTree = (
+  file: string,
+  tree: Tree,
+  registry: PluginRegistry,
+  readSecretFile: ReadSecretFile
+): Either.Either<Loaded, ConfigError> => {
+  const problems: Array<PathProblem> = []
+  // Secret files add to what the tree found: the values they supply are secrets, retyped as the schema reads them.
+  const secrets: Array<Path> = [...tree.secrets]
+  const secretValues: Array<string> = [...tree.secretValues]
+  const broken: Array<Path> = [...tree.broken]
+  const retypable = new Set(tree.retypable)
+  const provenance: Provenance = { secrets, retypable }
+  // A value read from `X_file` is reported at `X_file`, where the user wrote something.
+  const aliases: Array<readonly [target: Path, alias: Path]> = []
+
+  const decodeWith = <S extends Schema.Schema.AnyNoContext>(
+    schema: S,
+    value: unknown,
+    path: Path
+  ): Option.Option<Schema.Schema.Type<S>> =>
+    Either.match(decodeAt(schema, value, path, provenance), {
+      onLeft: (found) => {
+        // One at a time: a spread of 64k problems would overflow the call's arguments.
+        for (const problem of found) problems.push(problem)
+        return Option.none()
+      },
+      onRight: Option.some
+    })
+
+  const show = (value: unknown, path: Path): string => showAt(value, path, secrets)
+
+  /** Resolves a block by its `type` and decodes it with that component's schema. */
+  const decodeBlock = <C extends Component>(
+    kind: string,
+    components: ReadonlyArray<C>,
+    block: unknown,
+    path: Path
+  ): Option.Option<{ readonly component: C; readonly config: unknown }> => {
+    const valid =
+      components.length === 0 ? `no ${kind} plugins are registered` : `valid values: ${components.map((c) => c.type).join(" | ")}`
+    if (!isRecord(block)) {
+      problems.push({
+        path,
+        anchor: "value",
+        message: `Expected a mapping with a type (${valid}), actual ${show(block, path)}`
+      })
+      return Option.none()
+    }
+    const typePath = [...path, "type"]
+    if (!Object.hasOwn(block, "type")) {
+      problems.push({ path: typePath, anchor: "parent", message: `is missing (${valid})` })
+      return Option.none()
+    }
+    const component = components.find((c) => c.type === block.type)
+    if (component === undefined) {
+      problems.push({ path: typePath, anchor: "value", message: `unknown ${kind} type ${show(block.type, typePath)} (${valid})` })
+      return Option.none()
+    }
+    const input: Record<string, unknown> = { ...block }
+    for (const { key, target } of secretReferences(block, component)) {
+      const keyPath = [...path, key]
+      const targetPath = [...path, target]
+      const written = block[key]
+      delete input[key]
+      if (Object.hasOwn(block, target)) {
+        problems.push({ path: keyPath, anchor: "key", message: `conflicts with ${target}; give only one of: ${target} | ${key}` })
+        continue
+      }
+      aliases.push([targetPath, keyPath])
+      if (broken.some((b) => startsWith(keyPath, b))) {
+        broken.push(targetPath)
+      } else if (typeof written !== "string" || written === "") {
+        problems.push({ path: keyPath, anchor: "value", message: `Expected a file path, actual ${show(written, keyPath)}` })
+        broken.push(targetPath)
+      } else {
+        const secretFile = secretPath(file, written)
+        Either.match(readSecretFile(secretFile), {
+          onLeft: (reason) => {
+            problems.push({ path: keyPath, anchor: "value", message: `cannot read secret file ${secretFile}: ${reason}` })
+            broken.push(targetPath)
+          },
+          onRight: (content) => {
+            const secret = trimTrailingNewlines(content)
+            input[target] = secret
+            retypable.add(pathId(targetPath))
+            secrets.push(targetPath)
+            secretValues.push(secret)
+          }
+        })
+      }
+    }
+    return Option.map(decodeWith(component.config, input, path), (config) => ({ component, config }))
+  }
+
+  const located = (problem: PathProblem): ConfigProblem => {
+    let path = problem.path
+    for (const [target, alias] of aliases) {
+      if (startsWith(path, target)) path = [...alias, ...path.slice(target.length)]
+    }
+    return { file, ...locate(tree, path, problem.anchor), path: showPath(path), message: problem.message }
+  }
+
+  const finish = (loaded: Option.Option<Loaded>): Either.Either<Loaded, ConfigError> => {
+    const reported = [
+      ...tree.problems,
+      ...problems.filter((problem) => !broken.some((b) => startsWith(problem.path, b)))
+    ]
+    // Last resort for a message that quotes a secret some other way; short values would mangle ordinary words.
+    const scrub = (message: string): string =>
+      secretValues.reduce((text, secret) => (secret.length >= 6 ? text.replaceAll(secret, "<redacted>") : text), message)
+    const all = reported.map(located).map((problem) => ({ ...problem, message: scrub(problem.message) }))
+    if (all.length > 0 || Option.isNone(loaded)) return Either.left(invalidFile(file, all))
+    return Either.right(loaded.value)
+  }
+
+  const root = tree.root
+  if (!isRecord(root)) {
+    const found = root === null ? "but the file is empty" : `actual ${show(root, [])}`
+    problems.push({ path: [], anchor: "value", message: `Expected a mapping with keys: ${topLevelKeys.join(" | ")}, ${found}` })
+    return finish(Option.none())
+  }
+
+  const top = decodeWith(TopLevel, root, [])
+  if (!Object.hasOwn(root, "source")) problems.push({ path: ["source"], anchor: "parent", message: "is missing" })
+  const source = Object.hasOwn(root, "source")
+    ? decodeBlock<SourcePlugin>("source", registry.sources, root.source, ["source"])
+    : Option.none()
+
+  let stages: Option.Option<ReadonlyArray<{ readonly plugin: StagePlugin; readonly config: unknown }>> = Option.none()
+  if (root.stages === undefined) {
+    const fingerprint = registry.stages.find((stage) => stage.type === "fingerprint")
+    if (fingerprint === undefined) {
+      const message = "is missing, and no fingerprint stage is registered to default to"
+      problems.push({ path: ["stages"], anchor: "parent", message })
+    } else {
+      stages = Option.map(decodeWith(fingerprint.config, { type: "fingerprint" }, ["stages", 0]), (config) => [
+        { plugin: fingerprint, config }
+      ])
+    }
+  } else if (Array.isArray(root.stages)) {
+    const decoded = root.stages.map((stage: unknown, index) =>
+      decodeBlock<StagePlugin>("stage", registry.stages, stage, ["stages", index])
+    )
+    const resolved = root.stages.every(
+      (stage: unknown) => lookupComponent(registry.stages, stage) !== undefined
+    )
+    // Only once every type is known: a misspelt fingerprint is one problem, not two.
+    if (resolved && !root.stages.some((stage: unknown) => isRecord(stage) && stage.type === "fingerprint")) {
+      problems.push({
+        path: ["stages"],
+        anchor: "value",
+        message: `needs a fingerprint stage (add "- type: fingerprint"): the store keys every event by its fingerprint`
+      })
+    }
+    stages = Option.all(decoded).pipe(
+      Option.map((all) => all.map(({ component, config }) => ({ plugin: component, config })))
+    )
+  }
+
+  const sink =
+    root.sink === undefined
+      ? Option.some(storeSink)
+      : Option.map(decodeBlock("sink", sinks, root.sink, ["sink"]), () => storeSink)
+
+  const loaded = Option.all({ top, source, stages, sink }).pipe(
+    Option.map(({ top, source, stages }): Loaded => {
+      const schedule: PipelineSchedule = top.schedule
+      return {
+        spec: {
+          name: top.name,
+          file,
+          schedule,
+          source: { plugin: source.component, config: source.config },
+          stages,
+          sink: { type: "store" }
+        },
+        nameAt: tree.locations.get(pathId(["name"]))?.value ?? start
+      }
+    })
+  )
+  return finish(loaded)
+}
+
