@@ -23,12 +23,6 @@ export interface Explainer {
 
 export const STAGE = "explain"
 
-/**
- * Leads every statement the stage sends: the sources skip texts that start with it, so slowq's own EXPLAINs never
- * come back as collected statements (the slow log and pg_stat_statements both record them).
- */
-export const TAG = "/* slowq */"
-
 /** The driver's own message when there is one ("PgClient: Failed to connect" alone says little). */
 export const describeSqlError = (error: SqlError): string =>
   error.cause instanceof Error && error.cause.message !== "" ? `${error.message}: ${error.cause.message}` : error.message

@@ -3,8 +3,11 @@ import type { Connection } from "@effect/sql/SqlConnection"
 import type { SqlError } from "@effect/sql/SqlError"
 import { MysqlClient } from "@effect/sql-mysql2"
 import { Effect, Either, Option, Predicate, RcMap, Redacted, Schema, type Scope } from "effect"
+// Leads every statement the stage sends: the slow log and pg_stat_statements record slowq's EXPLAINs, and the
+// runtime drops what starts with it, so they never come back as collected statements.
+import { SLOWQ_MARKER } from "../../src/plugin/OwnStatement.js"
 import { StageError } from "../../src/plugin/PipelineStage.js"
-import { type Attempt, describeSqlError, type Explainer, poolsPerDatabase, STAGE, TAG } from "./Explainer.js"
+import { type Attempt, describeSqlError, type Explainer, poolsPerDatabase, STAGE } from "./Explainer.js"
 import type { Explainable } from "./Policy.js"
 
 /**
@@ -111,7 +114,7 @@ export const make = (options: MysqlExplainerOptions): Effect.Effect<Explainer, S
 
     const [info] = yield* sql
       .unsafe(
-        "/* slowq */ SELECT VERSION() AS version, @@SESSION.sql_mode AS sql_mode, (SELECT COUNT(*) FROM information_schema.USER_PRIVILEGES " +
+        `${SLOWQ_MARKER} SELECT VERSION() AS version, @@SESSION.sql_mode AS sql_mode, (SELECT COUNT(*) FROM information_schema.USER_PRIVILEGES ` +
           "WHERE GRANTEE = CONCAT(QUOTE(SUBSTRING_INDEX(CURRENT_USER(), '@', 1)), '@', QUOTE(SUBSTRING_INDEX(CURRENT_USER(), '@', -1))) " +
           "AND PRIVILEGE_TYPE IN ('SUPER', 'FILE')) AS powerful"
       )
@@ -135,9 +138,9 @@ export const make = (options: MysqlExplainerOptions): Effect.Effect<Explainer, S
     const modes = info.sql_mode.toUpperCase().split(",")
     const lockSeconds = Math.max(1, Math.ceil(options.lockTimeoutMs / 1000))
     const sessionSettings = mariadb
-      ? `${TAG} SET SESSION max_statement_time = ${options.statementTimeoutMs / 1000}, lock_wait_timeout = ${lockSeconds}, ` +
+      ? `${SLOWQ_MARKER} SET SESSION max_statement_time = ${options.statementTimeoutMs / 1000}, lock_wait_timeout = ${lockSeconds}, ` +
         `innodb_lock_wait_timeout = ${lockSeconds}, idle_readonly_transaction_timeout = ${lockSeconds + Math.ceil(options.statementTimeoutMs / 1000) + 1}`
-      : `${TAG} SET SESSION max_execution_time = ${options.statementTimeoutMs}, lock_wait_timeout = ${lockSeconds}, ` +
+      : `${SLOWQ_MARKER} SET SESSION max_execution_time = ${options.statementTimeoutMs}, lock_wait_timeout = ${lockSeconds}, ` +
         `innodb_lock_wait_timeout = ${lockSeconds}`
 
     // The prepared-statement protocol, always: see the module comment.
@@ -147,11 +150,11 @@ export const make = (options: MysqlExplainerOptions): Effect.Effect<Explainer, S
     const explainOn = (connection: Connection, statement: Explainable) =>
       Effect.gen(function* () {
         yield* run(connection, sessionSettings)
-        yield* run(connection, `${TAG} START TRANSACTION READ ONLY`)
-        const explained = yield* Effect.either(run(connection, `${TAG} EXPLAIN FORMAT=JSON ${statement.text}`))
-        yield* run(connection, `${TAG} ROLLBACK`)
+        yield* run(connection, `${SLOWQ_MARKER} START TRANSACTION READ ONLY`)
+        const explained = yield* Effect.either(run(connection, `${SLOWQ_MARKER} EXPLAIN FORMAT=JSON ${statement.text}`))
+        yield* run(connection, `${SLOWQ_MARKER} ROLLBACK`)
         // A function run during planning may have taken a user lock (GET_LOCK), which outlives the transaction.
-        yield* run(connection, `${TAG} SELECT RELEASE_ALL_LOCKS()`)
+        yield* run(connection, `${SLOWQ_MARKER} SELECT RELEASE_ALL_LOCKS()`)
         if (Either.isLeft(explained)) return yield* failureOrLost(explained.left)
         const decoded = decodeExplainRows(explained.right)
         if (Either.isLeft(decoded)) {

@@ -2,9 +2,12 @@ import { Reactivity } from "@effect/experimental"
 import type { Connection } from "@effect/sql/SqlConnection"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Chunk, Effect, Either, Option, Predicate, RcMap, Redacted, Schema, type Scope, Stream } from "effect"
+// Leads every statement the stage sends: the slow log and pg_stat_statements record slowq's EXPLAINs, and the
+// runtime drops what starts with it, so they never come back as collected statements.
+import { SLOWQ_MARKER } from "../../src/plugin/OwnStatement.js"
 import { StageError } from "../../src/plugin/PipelineStage.js"
 import { makeTaggedPgClient } from "../../src/plugin/TaggedPgClient.js"
-import { type Attempt, describeSqlError, type Explainer, poolsPerDatabase, STAGE, TAG } from "./Explainer.js"
+import { type Attempt, describeSqlError, type Explainer, poolsPerDatabase, STAGE } from "./Explainer.js"
 import { castTypedParameters, type Explainable } from "./Policy.js"
 
 /**
@@ -121,7 +124,7 @@ export const make = (options: PostgresExplainerOptions): Effect.Effect<Explainer
 
     const [info] = yield* first
       .unsafe(
-        "/* slowq */ SELECT current_setting('standard_conforming_strings') AS scs, current_setting('server_version_num')::int AS version, " +
+        `${SLOWQ_MARKER} SELECT current_setting('standard_conforming_strings') AS scs, current_setting('server_version_num')::int AS version, ` +
           "(SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS superuser"
       )
       .pipe(
@@ -151,11 +154,11 @@ export const make = (options: PostgresExplainerOptions): Effect.Effect<Explainer
     const idleMs = options.statementTimeoutMs + options.lockTimeoutMs + 1000
     /** BEGIN READ ONLY with the timeouts; the caller always ends it with ROLLBACK. */
     const begin = (connection: Connection) =>
-      run(connection, `${TAG} BEGIN READ ONLY`).pipe(
+      run(connection, `${SLOWQ_MARKER} BEGIN READ ONLY`).pipe(
         Effect.zipRight(
           run(
             connection,
-            `${TAG} SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true), ` +
+            `${SLOWQ_MARKER} SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true), ` +
               "set_config('idle_in_transaction_session_timeout', $3, true)",
             [`${options.statementTimeoutMs}ms`, `${options.lockTimeoutMs}ms`, `${idleMs}ms`]
           )
@@ -181,8 +184,8 @@ export const make = (options: PostgresExplainerOptions): Effect.Effect<Explainer
     const explainDirect = (connection: Connection, text: string) =>
       Effect.gen(function* () {
         yield* begin(connection)
-        const result = yield* Effect.either(runExtended(connection, `${TAG} EXPLAIN (FORMAT JSON)\n${text}`))
-        yield* run(connection, `${TAG} ROLLBACK`)
+        const result = yield* Effect.either(runExtended(connection, `${SLOWQ_MARKER} EXPLAIN (FORMAT JSON)\n${text}`))
+        yield* run(connection, `${SLOWQ_MARKER} ROLLBACK`)
         return yield* asAttempt("direct", result)
       })
 
@@ -201,9 +204,9 @@ export const make = (options: PostgresExplainerOptions): Effect.Effect<Explainer
           const name = `slowq_explain_${preparedCounter}`
           const typeList = types.length === 0 ? "" : `(${types.join(", ")})`
           yield* begin(connection)
-          const prepared = yield* Effect.either(runExtended(connection, `${TAG} PREPARE ${name}${typeList} AS\n${text}`))
+          const prepared = yield* Effect.either(runExtended(connection, `${SLOWQ_MARKER} PREPARE ${name}${typeList} AS\n${text}`))
           if (Either.isLeft(prepared)) {
-            yield* run(connection, `${TAG} ROLLBACK`)
+            yield* run(connection, `${SLOWQ_MARKER} ROLLBACK`)
             const failure = serverFailure(prepared.left)
             if (failure === undefined) return yield* Effect.fail(prepared.left)
             if (failure.code === "42P18") {
@@ -229,17 +232,17 @@ export const make = (options: PostgresExplainerOptions): Effect.Effect<Explainer
           const result = yield* Effect.either(
             Effect.gen(function* () {
               const counted = decodeCountRows(
-                yield* run(connection, `${TAG} SELECT cardinality(parameter_types)::int AS n FROM pg_prepared_statements WHERE name = $1`, [
+                yield* run(connection, `${SLOWQ_MARKER} SELECT cardinality(parameter_types)::int AS n FROM pg_prepared_statements WHERE name = $1`, [
                   name
                 ])
               )
               const count = Either.isRight(counted) ? counted.right[0].n : 0
-              yield* run(connection, `${TAG} SELECT set_config('plan_cache_mode', 'force_generic_plan', true)`)
+              yield* run(connection, `${SLOWQ_MARKER} SELECT set_config('plan_cache_mode', 'force_generic_plan', true)`)
               const values = count === 0 ? "" : `(${Array.from({ length: count }, () => "NULL").join(", ")})`
-              return yield* run(connection, `${TAG} EXPLAIN (FORMAT JSON) EXECUTE ${name}${values}`)
+              return yield* run(connection, `${SLOWQ_MARKER} EXPLAIN (FORMAT JSON) EXECUTE ${name}${values}`)
             })
           )
-          yield* run(connection, `${TAG} ROLLBACK`)
+          yield* run(connection, `${SLOWQ_MARKER} ROLLBACK`)
           return yield* asAttempt("prepared_generic", result)
         }
         return { _tag: "Failed", reason: "error: parameter types could not be repaired" } satisfies Attempt
@@ -255,7 +258,7 @@ export const make = (options: PostgresExplainerOptions): Effect.Effect<Explainer
             statement.method === "prepared_generic"
               ? yield* explainPrepared(connection, statement.text)
               : yield* explainDirect(connection, statement.text)
-          yield* run(connection, `${TAG} DISCARD ALL`)
+          yield* run(connection, `${SLOWQ_MARKER} DISCARD ALL`)
           return attempt
         })
       ).pipe(Effect.mapError((cause) => (cause instanceof StageError ? cause : failedOwnStatement(cause))))

@@ -3,6 +3,7 @@ import type { Connection } from "@effect/sql/SqlConnection"
 import type { SqlError } from "@effect/sql/SqlError"
 import { type Context, Duration, Effect, Either, Layer, Option, Predicate, Redacted, Schema, Stream } from "effect"
 import { makeEvent, type SlowQueryEvent } from "../../src/domain/SlowQueryEvent.js"
+import { isOwnStatement } from "../../src/plugin/OwnStatement.js"
 import { type SourceBatch, SlowQuerySource, SourceError } from "../../src/plugin/SlowQuerySource.js"
 import { makeTaggedPgClient } from "../../src/plugin/TaggedPgClient.js"
 import { type Config, parsePostgresUrl } from "./config.js"
@@ -75,9 +76,6 @@ const OPTIMIZABLE = new Set(["select", "insert", "update", "delete", "merge", "v
 
 /** pg_stat_statements tracks planned statements and, with track_utility, everything else: DDL, COPY, SET, BEGIN, … */
 export const isUtility = (text: string): boolean => !OPTIMIZABLE.has(firstKeyword(text))
-
-/** The source's own statements (and whatever else carries slowq's tag, such as the store's). */
-export const isOwnStatement = (text: string): boolean => text.trimStart().startsWith(Queries.SLOWQ_TAG)
 
 /**
  * `SELECT 1`, normalized. slowq versions before its connection checks were tagged (TaggedPgClient) left an untagged
@@ -554,6 +552,8 @@ export const make = Effect.fn("PgStatStatementsSource.make")(function* (config: 
         texts.delete(textKey)
         continue
       }
+      // The runtime drops slowq's own statements too, but only after this poll has chosen its events: left in here,
+      // they would take places of `top_n` from the application's (a store on the watched server is busy).
       if (isOwnStatement(cached.text)) continue
       if (
         delta.entry.userid === setup.role_oid &&

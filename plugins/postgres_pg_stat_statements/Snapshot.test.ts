@@ -3,7 +3,6 @@ import { Either } from "effect"
 import {
   firstKeyword,
   isConnectionCheck,
-  isOwnStatement,
   isUtility,
   type PollColumns,
   toEntry,
@@ -292,10 +291,7 @@ describe("statement classification", () => {
     )
   })
 
-  it("recognises slowq's own statements and the driver's connection check", () => {
-    expect(isOwnStatement("/* slowq */ SELECT 1")).toBe(true)
-    expect(isOwnStatement("\n  /* slowq */ SELECT 1")).toBe(true)
-    expect(isOwnStatement("SELECT 1 /* slowq */")).toBe(false)
+  it("recognises the driver's connection check", () => {
     expect(["SELECT $1", "select $1;", "  SELECT  $1 "].map(isConnectionCheck)).toEqual([true, true, true])
     expect(["SELECT $1, $2", "SELECT $1 FROM t"].map(isConnectionCheck)).toEqual([false, false])
   })

@@ -1,10 +1,10 @@
 /**
- * SQL text of the postgres_pg_stat_statements source. Every statement starts with `/* slowq *\/`, so that the
- * source can recognise its own entries in pg_stat_statements and leave them out. Only constant text built here
- * and bound parameters reach the server; no collected text is ever sent back.
+ * SQL text of the postgres_pg_stat_statements source. Every statement starts with slowq's marker, so that its own
+ * entries in pg_stat_statements are recognised and left out. Only constant text built here and bound parameters
+ * reach the server; no collected text is ever sent back.
  */
 
-export const SLOWQ_TAG = "/* slowq */"
+import { SLOWQ_MARKER } from "../../src/plugin/OwnStatement.js"
 
 /** A quoted identifier, for the schema the extension was created in. */
 export const quoteIdent = (name: string): string => `"${name.replaceAll('"', '""')}"`
@@ -13,7 +13,7 @@ export const quoteIdent = (name: string): string => `"${name.replaceAll('"', '""
  * Who we are, whether the library is preloaded (its GUCs exist only when it was loaded through
  * shared_preload_libraries) and where the extension lives in this database.
  */
-export const setup = `${SLOWQ_TAG} SELECT current_user::text AS role,
+export const setup = `${SLOWQ_MARKER} SELECT current_user::text AS role,
   current_database()::text AS database,
   current_user::regrole::oid AS role_oid,
   (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = current_database()) AS database_oid,
@@ -26,7 +26,7 @@ export const setup = `${SLOWQ_TAG} SELECT current_user::text AS role,
     WHERE e.extname = 'pg_stat_statements') AS has_info`
 
 /** The view's columns: they differ from PostgreSQL 13 to 17. $1 the extension's schema. */
-export const columns = `${SLOWQ_TAG} SELECT a.attname::text AS name
+export const columns = `${SLOWQ_MARKER} SELECT a.attname::text AS name
 FROM pg_catalog.pg_attribute a
 WHERE a.attrelid = pg_catalog.to_regclass(pg_catalog.quote_ident($1) || '.pg_stat_statements')
   AND a.attnum > 0 AND NOT a.attisdropped`
@@ -35,7 +35,7 @@ WHERE a.attrelid = pg_catalog.to_regclass(pg_catalog.quote_ident($1) || '.pg_sta
  * Session settings of a read: statement_timeout bounds every statement (a parameter, so set_config rather than
  * SET); extra_float_digits = 3 makes float8 text exact whatever the role's default, since times come back as text.
  */
-export const sessionSettings = `${SLOWQ_TAG} SELECT pg_catalog.set_config('statement_timeout', $1, false), pg_catalog.set_config('extra_float_digits', '3', false)`
+export const sessionSettings = `${SLOWQ_MARKER} SELECT pg_catalog.set_config('statement_timeout', $1, false), pg_catalog.set_config('extra_float_digits', '3', false)`
 
 const epochMicros = (expression: string) => `(extract(epoch FROM ${expression}) * 1000000)::bigint::text`
 
@@ -44,7 +44,7 @@ const epochMicros = (expression: string) => `(extract(epoch FROM ${expression}) 
  * the snapshot, so it is the end of the interval the snapshot closes.
  */
 export const info = (schema: string, hasInfo: boolean) =>
-  `${SLOWQ_TAG} SELECT c.system_identifier::text AS system_identifier,
+  `${SLOWQ_MARKER} SELECT c.system_identifier::text AS system_identifier,
   ${epochMicros("pg_catalog.clock_timestamp()")} AS now_us,
   ${hasInfo ? epochMicros("i.stats_reset") : "NULL::text"} AS stats_reset_us,
   ${hasInfo ? "i.dealloc::text" : "NULL::text"} AS dealloc,
@@ -147,7 +147,7 @@ export const columnSet = (available: ReadonlySet<string>): ColumnSet => ({
  * $1 databases to include (empty: all), $2 databases to exclude, $3 whether nested statements are wanted.
  */
 export const snapshot = (schema: string, columns: ColumnSet) =>
-  `${SLOWQ_TAG} SELECT s.dbid, s.userid, s.queryid::text, ${columns.toplevel ? "s.toplevel" : "true"},
+  `${SLOWQ_MARKER} SELECT s.dbid, s.userid, s.queryid::text, ${columns.toplevel ? "s.toplevel" : "true"},
   ${[...columns.counters.map((name) => `s.${name}::text`), ...[...columns.times, ...columns.sinceReset].map((name) => `s.${name}::float8`)].join(", ")},
   ${columns.statsSince ? epochMicros("s.stats_since") : "NULL::text"}
 FROM ${quoteIdent(schema)}.pg_stat_statements(false) s
@@ -157,7 +157,7 @@ WHERE (pg_catalog.cardinality($1::text[]) = 0 OR d.datname = ANY ($1::text[]))
   AND ($3::bool OR ${columns.toplevel ? "s.toplevel" : "true"})`
 
 /** Names of databases and roles, for the ids in the snapshot; read after it, so that every id it holds is known. */
-export const names = `${SLOWQ_TAG} SELECT 'd' AS kind, oid, datname::text AS name FROM pg_catalog.pg_database
+export const names = `${SLOWQ_MARKER} SELECT 'd' AS kind, oid, datname::text AS name FROM pg_catalog.pg_database
 UNION ALL SELECT 'r', oid, rolname::text FROM pg_catalog.pg_roles`
 
 /**
@@ -166,6 +166,6 @@ UNION ALL SELECT 'r', oid, rolname::text FROM pg_catalog.pg_roles`
  * come back once per user and level; the source keeps one text per (dbid, queryid).
  */
 export const texts = (schema: string) =>
-  `${SLOWQ_TAG} SELECT s.dbid, s.queryid::text AS queryid, s.query
+  `${SLOWQ_MARKER} SELECT s.dbid, s.queryid::text AS queryid, s.query
 FROM ${quoteIdent(schema)}.pg_stat_statements(true) s
 WHERE s.queryid = ANY ($1::bigint[]) AND s.dbid = ANY ($2::oid[]) AND s.query IS NOT NULL`
