@@ -190,170 +190,203 @@ export interface Loaded {
   readonly nameAt: Position
 }
 
+/** What decoding one file has found so far: the steps below add to it, `finish` turns it into the result. */
+interface Decoding extends Provenance {
+  readonly file: string
+  readonly tree: Tree
+  readonly readSecretFile: ReadSecretFile
+  readonly problems: Array<PathProblem>
+  // Secret files add to what the tree found: the values they supply are secrets, retyped as the schema reads them.
+  readonly secrets: Array<Path>
+  readonly secretValues: Array<string>
+  readonly broken: Array<Path>
+  readonly retypable: Set<string>
+  /** A value read from `X_file` is reported at `X_file`, where the user wrote something. */
+  readonly aliases: Array<readonly [target: Path, alias: Path]>
+}
+
+const decodeWith = <S extends Schema.Schema.AnyNoContext>(
+  decoding: Decoding,
+  schema: S,
+  value: unknown,
+  path: Path
+): Option.Option<Schema.Schema.Type<S>> =>
+  Either.match(decodeAt(schema, value, path, decoding), {
+    onLeft: (found) => {
+      // One at a time: a spread of 64k problems would overflow the call's arguments.
+      for (const problem of found) decoding.problems.push(problem)
+      return Option.none()
+    },
+    onRight: Option.some
+  })
+
+const show = (decoding: Decoding, value: unknown, path: Path): string => showAt(value, path, decoding.secrets)
+
+/** The block as its plugin's schema reads it: each `X_file` key replaced by `X`, holding the file's content. */
+const withSecretFiles = (
+  decoding: Decoding,
+  block: Readonly<Record<string, unknown>>,
+  component: Component,
+  path: Path
+): Record<string, unknown> => {
+  const { aliases, broken, problems, retypable, secrets, secretValues } = decoding
+  const input: Record<string, unknown> = { ...block }
+  for (const { key, target } of secretReferences(block, component)) {
+    const keyPath = [...path, key]
+    const targetPath = [...path, target]
+    const written = block[key]
+    delete input[key]
+    if (Object.hasOwn(block, target)) {
+      problems.push({ path: keyPath, anchor: "key", message: `conflicts with ${target}; give only one of: ${target} | ${key}` })
+      continue
+    }
+    aliases.push([targetPath, keyPath])
+    if (broken.some((b) => startsWith(keyPath, b))) {
+      broken.push(targetPath)
+    } else if (typeof written !== "string" || written === "") {
+      problems.push({ path: keyPath, anchor: "value", message: `Expected a file path, actual ${show(decoding, written, keyPath)}` })
+      broken.push(targetPath)
+    } else {
+      const secretFile = secretPath(decoding.file, written)
+      Either.match(decoding.readSecretFile(secretFile), {
+        onLeft: (reason) => {
+          problems.push({ path: keyPath, anchor: "value", message: `cannot read secret file ${secretFile}: ${reason}` })
+          broken.push(targetPath)
+        },
+        onRight: (content) => {
+          const secret = trimTrailingNewlines(content)
+          input[target] = secret
+          retypable.add(pathId(targetPath))
+          secrets.push(targetPath)
+          secretValues.push(secret)
+        }
+      })
+    }
+  }
+  return input
+}
+
+/** Resolves a block by its `type` and decodes it with that component's schema. */
+const decodeBlock = <C extends Component>(
+  decoding: Decoding,
+  kind: string,
+  components: ReadonlyArray<C>,
+  block: unknown,
+  path: Path
+): Option.Option<{ readonly component: C; readonly config: unknown }> => {
+  const { problems } = decoding
+  const valid =
+    components.length === 0 ? `no ${kind} plugins are registered` : `valid values: ${components.map((c) => c.type).join(" | ")}`
+  if (!isRecord(block)) {
+    problems.push({
+      path,
+      anchor: "value",
+      message: `Expected a mapping with a type (${valid}), actual ${show(decoding, block, path)}`
+    })
+    return Option.none()
+  }
+  const typePath = [...path, "type"]
+  if (!Object.hasOwn(block, "type")) {
+    problems.push({ path: typePath, anchor: "parent", message: `is missing (${valid})` })
+    return Option.none()
+  }
+  const component = components.find((c) => c.type === block.type)
+  if (component === undefined) {
+    const message = `unknown ${kind} type ${show(decoding, block.type, typePath)} (${valid})`
+    problems.push({ path: typePath, anchor: "value", message })
+    return Option.none()
+  }
+  const input = withSecretFiles(decoding, block, component, path)
+  return Option.map(decodeWith(decoding, component.config, input, path), (config) => ({ component, config }))
+}
+
+type Stages = ReadonlyArray<{ readonly plugin: StagePlugin; readonly config: unknown }>
+
+/** The stages as written, or the fingerprint stage alone when none are. */
+const decodeStages = (decoding: Decoding, registry: PluginRegistry, written: unknown): Option.Option<Stages> => {
+  const { problems } = decoding
+  if (written === undefined) {
+    const fingerprint = registry.stages.find((stage) => stage.type === "fingerprint")
+    if (fingerprint === undefined) {
+      const message = "is missing, and no fingerprint stage is registered to default to"
+      problems.push({ path: ["stages"], anchor: "parent", message })
+      return Option.none()
+    }
+    return Option.map(decodeWith(decoding, fingerprint.config, { type: "fingerprint" }, ["stages", 0]), (config) => [
+      { plugin: fingerprint, config }
+    ])
+  }
+  // Anything but a list is reported by TopLevel.
+  if (!Array.isArray(written)) return Option.none()
+  const decoded = written.map((stage: unknown, index) =>
+    decodeBlock<StagePlugin>(decoding, "stage", registry.stages, stage, ["stages", index])
+  )
+  const resolved = written.every((stage: unknown) => lookupComponent(registry.stages, stage) !== undefined)
+  // Only once every type is known: a misspelt fingerprint is one problem, not two.
+  if (resolved && !written.some((stage: unknown) => isRecord(stage) && stage.type === "fingerprint")) {
+    problems.push({
+      path: ["stages"],
+      anchor: "value",
+      message: `needs a fingerprint stage (add "- type: fingerprint"): the store keys every event by its fingerprint`
+    })
+  }
+  return Option.all(decoded).pipe(Option.map((all) => all.map(({ component, config }) => ({ plugin: component, config }))))
+}
+
+const located = (decoding: Decoding, problem: PathProblem): ConfigProblem => {
+  let path = problem.path
+  for (const [target, alias] of decoding.aliases) {
+    if (startsWith(path, target)) path = [...alias, ...path.slice(target.length)]
+  }
+  return { file: decoding.file, ...locate(decoding.tree, path, problem.anchor), path: showPath(path), message: problem.message }
+}
+
+const finish = (decoding: Decoding, loaded: Option.Option<Loaded>): Either.Either<Loaded, ConfigError> => {
+  const { broken, problems, secretValues, tree } = decoding
+  const reported = [...tree.problems, ...problems.filter((problem) => !broken.some((b) => startsWith(problem.path, b)))]
+  // Last resort for a message that quotes a secret some other way; short values would mangle ordinary words.
+  const scrub = (message: string): string =>
+    secretValues.reduce((text, secret) => (secret.length >= 6 ? text.replaceAll(secret, "<redacted>") : text), message)
+  const all = reported.map((problem) => located(decoding, problem)).map((problem) => ({ ...problem, message: scrub(problem.message) }))
+  if (all.length > 0 || Option.isNone(loaded)) return Either.left(invalidFile(decoding.file, all))
+  return Either.right(loaded.value)
+}
+
 export const decodeTree = (
   file: string,
   tree: Tree,
   registry: PluginRegistry,
   readSecretFile: ReadSecretFile
 ): Either.Either<Loaded, ConfigError> => {
-  const problems: Array<PathProblem> = []
-  // Secret files add to what the tree found: the values they supply are secrets, retyped as the schema reads them.
-  const secrets: Array<Path> = [...tree.secrets]
-  const secretValues: Array<string> = [...tree.secretValues]
-  const broken: Array<Path> = [...tree.broken]
-  const retypable = new Set(tree.retypable)
-  const provenance: Provenance = { secrets, retypable }
-  // A value read from `X_file` is reported at `X_file`, where the user wrote something.
-  const aliases: Array<readonly [target: Path, alias: Path]> = []
-
-  const decodeWith = <S extends Schema.Schema.AnyNoContext>(
-    schema: S,
-    value: unknown,
-    path: Path
-  ): Option.Option<Schema.Schema.Type<S>> =>
-    Either.match(decodeAt(schema, value, path, provenance), {
-      onLeft: (found) => {
-        // One at a time: a spread of 64k problems would overflow the call's arguments.
-        for (const problem of found) problems.push(problem)
-        return Option.none()
-      },
-      onRight: Option.some
-    })
-
-  const show = (value: unknown, path: Path): string => showAt(value, path, secrets)
-
-  /** Resolves a block by its `type` and decodes it with that component's schema. */
-  const decodeBlock = <C extends Component>(
-    kind: string,
-    components: ReadonlyArray<C>,
-    block: unknown,
-    path: Path
-  ): Option.Option<{ readonly component: C; readonly config: unknown }> => {
-    const valid =
-      components.length === 0 ? `no ${kind} plugins are registered` : `valid values: ${components.map((c) => c.type).join(" | ")}`
-    if (!isRecord(block)) {
-      problems.push({
-        path,
-        anchor: "value",
-        message: `Expected a mapping with a type (${valid}), actual ${show(block, path)}`
-      })
-      return Option.none()
-    }
-    const typePath = [...path, "type"]
-    if (!Object.hasOwn(block, "type")) {
-      problems.push({ path: typePath, anchor: "parent", message: `is missing (${valid})` })
-      return Option.none()
-    }
-    const component = components.find((c) => c.type === block.type)
-    if (component === undefined) {
-      problems.push({ path: typePath, anchor: "value", message: `unknown ${kind} type ${show(block.type, typePath)} (${valid})` })
-      return Option.none()
-    }
-    const input: Record<string, unknown> = { ...block }
-    for (const { key, target } of secretReferences(block, component)) {
-      const keyPath = [...path, key]
-      const targetPath = [...path, target]
-      const written = block[key]
-      delete input[key]
-      if (Object.hasOwn(block, target)) {
-        problems.push({ path: keyPath, anchor: "key", message: `conflicts with ${target}; give only one of: ${target} | ${key}` })
-        continue
-      }
-      aliases.push([targetPath, keyPath])
-      if (broken.some((b) => startsWith(keyPath, b))) {
-        broken.push(targetPath)
-      } else if (typeof written !== "string" || written === "") {
-        problems.push({ path: keyPath, anchor: "value", message: `Expected a file path, actual ${show(written, keyPath)}` })
-        broken.push(targetPath)
-      } else {
-        const secretFile = secretPath(file, written)
-        Either.match(readSecretFile(secretFile), {
-          onLeft: (reason) => {
-            problems.push({ path: keyPath, anchor: "value", message: `cannot read secret file ${secretFile}: ${reason}` })
-            broken.push(targetPath)
-          },
-          onRight: (content) => {
-            const secret = trimTrailingNewlines(content)
-            input[target] = secret
-            retypable.add(pathId(targetPath))
-            secrets.push(targetPath)
-            secretValues.push(secret)
-          }
-        })
-      }
-    }
-    return Option.map(decodeWith(component.config, input, path), (config) => ({ component, config }))
+  const decoding: Decoding = {
+    file,
+    tree,
+    readSecretFile,
+    problems: [],
+    secrets: [...tree.secrets],
+    secretValues: [...tree.secretValues],
+    broken: [...tree.broken],
+    retypable: new Set(tree.retypable),
+    aliases: []
   }
-
-  const located = (problem: PathProblem): ConfigProblem => {
-    let path = problem.path
-    for (const [target, alias] of aliases) {
-      if (startsWith(path, target)) path = [...alias, ...path.slice(target.length)]
-    }
-    return { file, ...locate(tree, path, problem.anchor), path: showPath(path), message: problem.message }
-  }
-
-  const finish = (loaded: Option.Option<Loaded>): Either.Either<Loaded, ConfigError> => {
-    const reported = [
-      ...tree.problems,
-      ...problems.filter((problem) => !broken.some((b) => startsWith(problem.path, b)))
-    ]
-    // Last resort for a message that quotes a secret some other way; short values would mangle ordinary words.
-    const scrub = (message: string): string =>
-      secretValues.reduce((text, secret) => (secret.length >= 6 ? text.replaceAll(secret, "<redacted>") : text), message)
-    const all = reported.map(located).map((problem) => ({ ...problem, message: scrub(problem.message) }))
-    if (all.length > 0 || Option.isNone(loaded)) return Either.left(invalidFile(file, all))
-    return Either.right(loaded.value)
-  }
-
   const root = tree.root
   if (!isRecord(root)) {
-    const found = root === null ? "but the file is empty" : `actual ${show(root, [])}`
-    problems.push({ path: [], anchor: "value", message: `Expected a mapping with keys: ${topLevelKeys.join(" | ")}, ${found}` })
-    return finish(Option.none())
+    const found = root === null ? "but the file is empty" : `actual ${show(decoding, root, [])}`
+    const message = `Expected a mapping with keys: ${topLevelKeys.join(" | ")}, ${found}`
+    decoding.problems.push({ path: [], anchor: "value", message })
+    return finish(decoding, Option.none())
   }
 
-  const top = decodeWith(TopLevel, root, [])
-  if (!Object.hasOwn(root, "source")) problems.push({ path: ["source"], anchor: "parent", message: "is missing" })
+  const top = decodeWith(decoding, TopLevel, root, [])
+  if (!Object.hasOwn(root, "source")) decoding.problems.push({ path: ["source"], anchor: "parent", message: "is missing" })
   const source = Object.hasOwn(root, "source")
-    ? decodeBlock<SourcePlugin>("source", registry.sources, root.source, ["source"])
+    ? decodeBlock<SourcePlugin>(decoding, "source", registry.sources, root.source, ["source"])
     : Option.none()
-
-  let stages: Option.Option<ReadonlyArray<{ readonly plugin: StagePlugin; readonly config: unknown }>> = Option.none()
-  if (root.stages === undefined) {
-    const fingerprint = registry.stages.find((stage) => stage.type === "fingerprint")
-    if (fingerprint === undefined) {
-      const message = "is missing, and no fingerprint stage is registered to default to"
-      problems.push({ path: ["stages"], anchor: "parent", message })
-    } else {
-      stages = Option.map(decodeWith(fingerprint.config, { type: "fingerprint" }, ["stages", 0]), (config) => [
-        { plugin: fingerprint, config }
-      ])
-    }
-  } else if (Array.isArray(root.stages)) {
-    const decoded = root.stages.map((stage: unknown, index) =>
-      decodeBlock<StagePlugin>("stage", registry.stages, stage, ["stages", index])
-    )
-    const resolved = root.stages.every(
-      (stage: unknown) => lookupComponent(registry.stages, stage) !== undefined
-    )
-    // Only once every type is known: a misspelt fingerprint is one problem, not two.
-    if (resolved && !root.stages.some((stage: unknown) => isRecord(stage) && stage.type === "fingerprint")) {
-      problems.push({
-        path: ["stages"],
-        anchor: "value",
-        message: `needs a fingerprint stage (add "- type: fingerprint"): the store keys every event by its fingerprint`
-      })
-    }
-    stages = Option.all(decoded).pipe(
-      Option.map((all) => all.map(({ component, config }) => ({ plugin: component, config })))
-    )
-  }
-
+  const stages = decodeStages(decoding, registry, root.stages)
   const sink =
     root.sink === undefined
       ? Option.some(storeSink)
-      : Option.map(decodeBlock("sink", sinks, root.sink, ["sink"]), () => storeSink)
+      : Option.map(decodeBlock(decoding, "sink", sinks, root.sink, ["sink"]), () => storeSink)
 
   const loaded = Option.all({ top, source, stages, sink }).pipe(
     Option.map(({ top, source, stages }): Loaded => {
@@ -371,6 +404,5 @@ export const decodeTree = (
       }
     })
   )
-  return finish(loaded)
+  return finish(decoding, loaded)
 }
-
