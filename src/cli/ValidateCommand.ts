@@ -1,7 +1,7 @@
 import { Args, Command, Options } from "@effect/cli"
 import { Console, Data, Effect, Either } from "effect"
 import { PipelineLoader } from "../pipeline/Loader.js"
-import { formatConfigError } from "../pipeline/PipelineSpec.js"
+import { formatConfigError } from "../pipeline/ConfigProblems.js"
 
 /**
  * A pipeline file, or the pipelines directory, is invalid. Every problem is already printed to stderr, so `main`

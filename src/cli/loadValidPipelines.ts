@@ -1,5 +1,5 @@
 import { Effect, Either } from "effect"
-import { formatConfigError } from "../pipeline/PipelineSpec.js"
+import { formatConfigError } from "../pipeline/ConfigProblems.js"
 import { PipelineLoader } from "../pipeline/Loader.js"
 import { CliFailure } from "./CliFailure.js"
 

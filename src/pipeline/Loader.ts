@@ -14,10 +14,6 @@ import type { Environment } from "./Interpolate.js"
 import type { PipelineSpec } from "./PipelineSpec.js"
 import { readTree } from "./YamlTree.js"
 
-// Names callers have always taken from the loader.
-export { maxProblemsShown } from "./ConfigProblems.js"
-export type { ReadSecretFile } from "./DecodePipeline.js"
-
 export interface ParsePipelineInput {
   readonly file: string
   readonly text: string

@@ -15,5 +15,3 @@ export interface PipelineSpec {
   readonly sink: { readonly type: "store" }
 }
 
-// A load gives a spec or a ConfigError; callers that handle both take both from here.
-export { ConfigError, type ConfigProblem, formatConfigError } from "./ConfigProblems.js"

@@ -4,7 +4,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Either, Option, SchemaAST } from "effect"
 import { plugins } from "../../plugins/index.js"
 import { parsePipeline } from "../../src/pipeline/Loader.js"
-import { formatConfigError } from "../../src/pipeline/PipelineSpec.js"
+import { formatConfigError } from "../../src/pipeline/ConfigProblems.js"
 import { projectRoot } from "../support/Cli.js"
 
 const registered = [...plugins.sources, ...plugins.stages]
