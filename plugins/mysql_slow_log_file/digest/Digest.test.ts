@@ -1,23 +1,23 @@
 import { execFileSync } from "node:child_process"
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Readable } from "node:stream"
 import { gzipSync } from "node:zlib"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Exit, Fiber } from "effect"
 import { writeSlowLog } from "../../../test/support/slowlog/GenerateSlowLog.js"
 import { parseOrderBy } from "./Aggregator.js"
 import { parseTimeOption } from "./DigestCommand.js"
 import { distill, getTables } from "./Distill.js"
 import { jsonReport, microT, shorten, shortenSample, textReport } from "./Report.js"
-import { type DigestRunOptions, runDigest } from "./RunDigest.js"
+import { type DigestProgress, type DigestRun, type DigestRunOptions, runDigest } from "./RunDigest.js"
 import { metricsOf, Stat } from "./Stats.js"
 
 const testdata = (name: string) => new URL(`../testdata/${name}`, import.meta.url).pathname
 
 const digest = (files: ReadonlyArray<string>, options: Partial<DigestRunOptions> = {}) =>
-  Effect.promise(() => runDigest({ files, ...options }))
+  runDigest({ files, ...options })
 
 const tempDir = Effect.acquireRelease(
   Effect.sync(() => mkdtempSync(join(tmpdir(), "slowq-digest-"))),
@@ -221,7 +221,7 @@ describe("slowq digest inputs", () => {
       const plain = readFileSync(file)
       writeFileSync(join(dir, "slow.log.gz"), gzipSync(plain))
       writeFileSync(join(dir, "compressed-without-extension"), gzipSync(plain))
-      const summary = (run: Awaited<ReturnType<typeof runDigest>>) =>
+      const summary = (run: DigestRun) =>
         jsonReport({ aggregator: run.aggregator, order: parseOrderBy("Query_time:sum")!, top: 5, files: [] }).classes.map(
           (c) => [c.id, c.count, c.query_time.sum]
         )
@@ -365,7 +365,7 @@ describe("digest report", () => {
 })
 
 /** The whole JSON report, every class. */
-const comparable = (run: Awaited<ReturnType<typeof runDigest>>, files: ReadonlyArray<string>) =>
+const comparable = (run: DigestRun, files: ReadonlyArray<string>) =>
   jsonReport({ aggregator: run.aggregator, order: parseOrderBy("Query_time:sum")!, top: 10_000, files })
 
 /**
@@ -483,4 +483,54 @@ describe("slowq digest on several threads", () => {
       expect(comparable(parallel, [file])).toEqual(comparable(alone, [file]))
     })
   )
+
+  it.scopedLive(
+    "interrupted while its workers read, a digest ends every worker thread before it returns",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir
+        const file = join(dir, "slow.log")
+        // 3 parts of about 30 MB: a worker reports its first 8 MiB with most of its part still to read.
+        const size = yield* Effect.promise(() => writeSlowLog(file, { events: 200_000, seed: 9 }))
+        let latest: DigestProgress | undefined
+        const before = osThreads()
+        const fiber = yield* Effect.fork(
+          digest([file], { threads: 3, minBytesPerThread: 1024 * 1024, onProgress: (p) => (latest = p), onWarning: (m) => expect.fail(m) })
+        )
+        // This thread reads only the first third: bytes past it were read by a worker, which is reading on.
+        yield* waitUntil(() => (latest?.bytesRead ?? 0) > size / 3 + 1024 * 1024)
+        // Node runs a worker on more than one thread of its own (two each here): at least one per worker.
+        expect(osThreads()).toBeGreaterThanOrEqual(before + 2)
+        const exit = yield* Fiber.interrupt(fiber)
+        expect(Exit.isInterrupted(exit)).toBe(true)
+        expect(osThreads()).toBe(before)
+      }),
+    60_000
+  )
+
+  it.scopedLive("a part that cannot be read fails the digest at once and ends the workers of the other parts", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const file = join(dir, "slow.log")
+      const size = yield* Effect.promise(() => writeSlowLog(file, { events: 3_000, seed: 8 }))
+      // The last part fails as a read error would; the others never finish on their own.
+      const script = join(dir, "stuck-worker.mjs")
+      writeFileSync(
+        script,
+        `import { parentPort, workerData } from "node:worker_threads"
+if (workerData.end === ${size}) parentPort.postMessage({ _tag: "failed", message: "slow.log: input/output error", input: true })
+else setInterval(() => {}, 60_000)
+`
+      )
+      const before = osThreads()
+      const error = yield* Effect.flip(digest([file], { threads: 4, minBytesPerThread: 1024, workerScript: new URL(`file://${script}`) }))
+      expect([error._tag, error.message]).toEqual(["DigestInputError", "slow.log: input/output error"])
+      expect(osThreads()).toBe(before)
+    })
+  )
 })
+
+/** Threads of this process (Linux): a worker thread counts until it has exited. */
+const osThreads = () => readdirSync("/proc/self/task").length
+
+const waitUntil = (condition: () => boolean) => Effect.sleep("5 millis").pipe(Effect.repeat({ until: () => condition() }))

@@ -5,7 +5,7 @@ import { CliFailure } from "../../../src/cli/CliFailure.js"
 import type { SlowLogProblem } from "../SlowLogParser.js"
 import { parseOrderBy } from "./Aggregator.js"
 import { jsonReport, textReport } from "./Report.js"
-import { DigestInputError, type DigestProgress, defaultThreads, runDigest } from "./RunDigest.js"
+import { type DigestProgress, defaultThreads, runDigest } from "./RunDigest.js"
 
 const files = Args.text({ name: "FILE" }).pipe(
   Args.withDescription("Slow log files to read, in order; `-` reads stdin. Gzip-compressed input is recognised and decompressed."),
@@ -142,29 +142,29 @@ const digest = (args: {
     const problems: Array<readonly [string, SlowLogProblem]> = []
     const warnings: Array<string> = []
     const bar = process.stderr.isTTY ? progressBar() : undefined
-    const run = yield* Effect.tryPromise({
-      try: () =>
-        runDigest({
-          files: args.files,
-          threads: threadCount,
-          onWarning: (message) => warnings.push(message),
-          sinceUs,
-          untilUs,
-          onProblem: (file, problem) => {
-            if (problems.length < PROBLEMS_SHOWN) problems.push([file, problem])
-          },
-          ...(bar === undefined
-            ? {}
-            : {
-                onProgress: (p: DigestProgress) => {
-                  // Small inputs finish before a bar is worth drawing.
-                  if (p.totalBytes === undefined || p.totalBytes > 64 * 1024 * 1024) bar.draw(p)
-                }
-              })
-        }),
-      catch: (cause) =>
-        new CliFailure({ message: cause instanceof DigestInputError ? cause.message : `digest failed: ${String(cause)}` })
-    }).pipe(Effect.ensuring(Effect.sync(() => bar?.clear())))
+    const run = yield* runDigest({
+      files: args.files,
+      threads: threadCount,
+      onWarning: (message) => warnings.push(message),
+      sinceUs,
+      untilUs,
+      onProblem: (file, problem) => {
+        if (problems.length < PROBLEMS_SHOWN) problems.push([file, problem])
+      },
+      ...(bar === undefined
+        ? {}
+        : {
+            onProgress: (p: DigestProgress) => {
+              // Small inputs finish before a bar is worth drawing.
+              if (p.totalBytes === undefined || p.totalBytes > 64 * 1024 * 1024) bar.draw(p)
+            }
+          })
+    }).pipe(
+      Effect.catchTag("DigestInputError", (error) => Effect.fail(new CliFailure({ message: error.message }))),
+      // A bug in the digest still gets a line on stderr: the CLI prints failures, not defects.
+      Effect.catchAllDefect((defect) => Effect.fail(new CliFailure({ message: `digest failed: ${String(defect)}` }))),
+      Effect.ensuring(Effect.sync(() => bar?.clear()))
+    )
 
     for (const warning of warnings) yield* Console.error(warning)
     for (const [file, problem] of problems) yield* Console.error(`${file}: ${problem.message}`)

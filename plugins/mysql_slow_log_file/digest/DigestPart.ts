@@ -43,10 +43,16 @@ export interface PartHooks {
   /** Raw input bytes consumed since the last call (compressed bytes for gzip input). */
   readonly onBytes?: (bytes: number) => void
   readonly onProblem?: (problem: SlowLogProblem) => void
+  /** Stops the read at the next chunk (an interrupted digest). */
+  readonly signal?: AbortSignal | undefined
 }
 
-/** A digest input that cannot be read, with a sentence to show the user. */
+/**
+ * A digest input that cannot be read, with a sentence to show the user. A plain Error with a `_tag`, so that
+ * Effect's `catchTag` knows it while worker threads, which throw it too, do not load Effect.
+ */
 export class DigestInputError extends Error {
+  readonly _tag = "DigestInputError"
   constructor(
     message: string,
     readonly file: string,
@@ -204,6 +210,8 @@ export const digestPart = async (task: PartTask, aggregator: DigestAggregator, h
         })()
   try {
     for await (const chunk of chunks) {
+      // Leaving the loop closes the file (rangeChunks' finally).
+      hooks.signal?.throwIfAborted()
       bytes += chunk.length
       take(parser.push(chunk).problems)
     }

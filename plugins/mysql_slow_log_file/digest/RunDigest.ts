@@ -5,9 +5,18 @@ import { availableParallelism } from "node:os"
 import type { Readable } from "node:stream"
 import { pathToFileURL } from "node:url"
 import { Worker } from "node:worker_threads"
+import { Deferred, Effect, Exit } from "effect"
 import type { SlowLogProblem } from "../SlowLogParser.js"
 import { type AggregatorData, DigestAggregator, INHERITED_DB } from "./Aggregator.js"
-import { DigestInputError, describeInputError, digestPart, isGzip, type PartSummary, type PartTask } from "./DigestPart.js"
+import {
+  DigestInputError,
+  describeInputError,
+  digestPart,
+  isGzip,
+  type PartHooks,
+  type PartSummary,
+  type PartTask
+} from "./DigestPart.js"
 
 export { DigestInputError } from "./DigestPart.js"
 
@@ -175,158 +184,196 @@ const startWorker = (task: PartTask, script: URL | undefined): Worker => {
   return new Worker(bootstrap, { ...options, eval: true })
 }
 
-type PartOutcome =
-  | { readonly _tag: "done"; readonly summary: PartSummary; readonly problems: ReadonlyArray<SlowLogProblem>; readonly data: AggregatorData }
-  | { readonly _tag: "failed"; readonly message: string; readonly input: boolean }
+/** A part whose worker could not run (no thread, a missing script, a crash): this thread reads it instead. */
+class NoWorker {
+  readonly _tag = "NoWorker"
+  constructor(readonly message: string) {}
+}
+
+type WorkerDone = Extract<WorkerMessage, { readonly _tag: "done" }>
+
+/** A part read on this thread, straight into the run's aggregator. */
+interface ReadHere {
+  readonly _tag: "ReadHere"
+  readonly summary: PartSummary
+}
+
+type PartOutcome = ReadHere | WorkerDone | NoWorker
+
+const inputError = (name: string) => (cause: unknown) =>
+  cause instanceof DigestInputError ? cause : new DigestInputError(describeInputError(name, cause), name, cause)
 
 /**
- * Digests `task` on a worker thread; a worker that cannot run at all is a failure of kind `input: false`.
- * `stop` ends the worker early, when the digest fails elsewhere.
+ * Digests `task` on this thread into `aggregator`. Interrupted, the digest returns at once and the read stops
+ * at its next chunk, closing the file; waiting for that chunk could wait forever on stdin.
  */
-const partOnWorker = (
+const readHere = (task: PartTask, aggregator: DigestAggregator, hooks: PartHooks): Effect.Effect<ReadHere, DigestInputError> =>
+  Effect.tryPromise({
+    try: (signal) => digestPart(task, aggregator, { ...hooks, signal }),
+    catch: inputError(task.name)
+  }).pipe(Effect.map((summary) => ({ _tag: "ReadHere", summary }) as const))
+
+/**
+ * A worker thread digesting `task`, terminated when the scope closes: after its figures came back, and as well
+ * when the digest is interrupted (Ctrl-C) or another part failed, so that no thread outlives the digest. The
+ * handlers are attached as the worker is made, before any of its events can be delivered; its outcome is the
+ * first of them that settles it.
+ */
+const acquireWorker = (task: PartTask, script: URL | undefined, onProgress: (bytes: number, events: number) => void) =>
+  Effect.acquireRelease(
+    Effect.gen(function* () {
+      const outcome = yield* Deferred.make<WorkerDone | NoWorker, DigestInputError>()
+      const settle = (exit: Exit.Exit<WorkerDone | NoWorker, DigestInputError>) => Deferred.unsafeDone(outcome, exit)
+      let worker: Worker
+      try {
+        worker = startWorker(task, script)
+      } catch (cause) {
+        settle(Exit.succeed(new NoWorker(String(cause))))
+        return { worker: undefined, outcome }
+      }
+      worker.on("message", (message: WorkerMessage) => {
+        if (message._tag === "progress") onProgress(message.bytes, message.events)
+        else if (message._tag === "done") settle(Exit.succeed(message))
+        else if (message.input) settle(Exit.fail(new DigestInputError(message.message, task.name)))
+        else settle(Exit.succeed(new NoWorker(message.message)))
+      })
+      worker.on("error", (error) => settle(Exit.succeed(new NoWorker(String(error)))))
+      worker.on("exit", (code) => settle(Exit.succeed(new NoWorker(`the worker exited with code ${code}`))))
+      return { worker, outcome }
+    }),
+    // Resolves once the thread has exited, whether it was still reading or had already finished.
+    ({ worker }) => (worker === undefined ? Effect.void : Effect.promise(() => worker.terminate()))
+  )
+
+/** Digests `task` on a worker thread; a worker that cannot run at all gives NoWorker. */
+const readOnWorker = (
   task: PartTask,
   script: URL | undefined,
   onProgress: (bytes: number, events: number) => void
-): { readonly outcome: Promise<PartOutcome>; readonly stop: () => void } => {
-  const worker = startWorker(task, script)
-  const outcome = new Promise<PartOutcome>((resolve) => {
-    let settled = false
-    const settle = (outcome: PartOutcome) => {
-      if (settled) return
-      settled = true
-      resolve(outcome)
-    }
-    worker.on("message", (message: WorkerMessage) => {
-      if (message._tag === "progress") onProgress(message.bytes, message.events)
-      else settle(message)
-    })
-    worker.on("error", (error) => settle({ _tag: "failed", message: String(error), input: false }))
-    worker.on("exit", (code) => settle({ _tag: "failed", message: `the worker exited with code ${code}`, input: false }))
-  })
-  return { outcome, stop: () => void worker.terminate() }
-}
+): Effect.Effect<WorkerDone | NoWorker, DigestInputError> =>
+  Effect.scoped(Effect.flatMap(acquireWorker(task, script, onProgress), ({ outcome }) => Deferred.await(outcome)))
 
 /**
  * Reads every input once, in order. A large plain file is read in parts by several threads, each part from the
  * start of an entry, and their figures are merged in file order: the result is exactly the one reading alone
- * gives (sums are whole numbers, see Stat).
+ * gives (sums are whole numbers, see Stat). Fails on the first part that cannot be read; interrupted or failed,
+ * it ends every worker thread it started before it returns.
  */
-export const runDigest = async (options: DigestRunOptions): Promise<DigestRun> => {
-  const aggregator = new DigestAggregator()
-  const threads = Math.max(1, Math.floor(options.threads ?? defaultThreads()))
-  const minBytesPerThread = options.minBytesPerThread ?? DEFAULT_MIN_BYTES_PER_THREAD
-  const sizes = new Map<string, number>()
-  let totalBytes: number | undefined = 0
-  for (const file of options.files) {
-    if (file === "-") {
-      totalBytes = undefined
-      continue
-    }
-    try {
-      const size = statSync(file).size
+export const runDigest = (options: DigestRunOptions): Effect.Effect<DigestRun, DigestInputError> =>
+  Effect.gen(function* () {
+    const aggregator = new DigestAggregator()
+    const threads = Math.max(1, Math.floor(options.threads ?? defaultThreads()))
+    const minBytesPerThread = options.minBytesPerThread ?? DEFAULT_MIN_BYTES_PER_THREAD
+    const sizes = new Map<string, number>()
+    let totalBytes: number | undefined = 0
+    for (const file of options.files) {
+      if (file === "-") {
+        totalBytes = undefined
+        continue
+      }
+      const size = yield* Effect.try({ try: () => statSync(file).size, catch: inputError(file) })
       sizes.set(file, size)
       if (totalBytes !== undefined) totalBytes += size
-    } catch (cause) {
-      throw new DigestInputError(describeInputError(file, cause), file, cause)
     }
-  }
-  let consumed = 0
-  const summaries: Array<FileSummary> = []
-  let eventsParsed = 0
-  let events = 0
-  let bytes = 0
-  let workerParts = 0
-  /** Entries aggregated by each worker whose figures are not merged yet. */
-  const inFlight = new Map<number, number>()
-  const progress = () => {
-    if (options.onProgress === undefined) return
-    let shown = aggregator.entries
-    for (const count of inFlight.values()) shown += count
-    options.onProgress({ bytesRead: consumed, totalBytes, events: shown })
-  }
-  const onBytes = (n: number) => {
-    consumed += n
-    progress()
-  }
-  let partIds = 0
+    let consumed = 0
+    const summaries: Array<FileSummary> = []
+    let eventsParsed = 0
+    let events = 0
+    let bytes = 0
+    let workerParts = 0
+    /** Entries aggregated by each worker whose figures are not merged yet. */
+    const inFlight = new Map<number, number>()
+    const progress = () => {
+      if (options.onProgress === undefined) return
+      let shown = aggregator.entries
+      for (const count of inFlight.values()) shown += count
+      options.onProgress({ bytesRead: consumed, totalBytes, events: shown })
+    }
+    const onBytes = (n: number) => {
+      consumed += n
+      progress()
+    }
+    let partIds = 0
 
-  for (const file of options.files) {
-    const name = file === "-" ? "(stdin)" : file
-    const size = sizes.get(file) ?? 0
-    const task = (start: number, end: number | undefined, initialDb: string | undefined): PartTask => ({
-      file,
-      name,
-      start,
-      end,
-      initialDb,
-      sinceUs: options.sinceUs,
-      untilUs: options.untilUs,
-      localOffsetMinutes: options.localOffsetMinutes ?? 0
-    })
-    const onProblem = (problem: SlowLogProblem) => options.onProblem?.(name, problem)
-    const parts = file === "-" || file.endsWith(".gz") ? 1 : Math.min(threads, Math.floor(size / minBytesPerThread))
-    let starts: Array<number> = []
-    if (parts > 1) {
-      try {
-        starts = await partStarts(file, size, parts)
-      } catch (cause) {
-        throw new DigestInputError(describeInputError(name, cause), name, cause)
+    for (const file of options.files) {
+      const name = file === "-" ? "(stdin)" : file
+      const size = sizes.get(file) ?? 0
+      const task = (start: number, end: number | undefined, initialDb: string | undefined): PartTask => ({
+        file,
+        name,
+        start,
+        end,
+        initialDb,
+        sinceUs: options.sinceUs,
+        untilUs: options.untilUs,
+        localOffsetMinutes: options.localOffsetMinutes ?? 0
+      })
+      const onProblem = (problem: SlowLogProblem) => options.onProblem?.(name, problem)
+      const parts = file === "-" || file.endsWith(".gz") ? 1 : Math.min(threads, Math.floor(size / minBytesPerThread))
+      const starts =
+        parts > 1 ? yield* Effect.tryPromise({ try: () => partStarts(file, size, parts), catch: inputError(name) }) : []
+      const bounds = [0, ...starts, size]
+      workerParts += starts.length
+      // The first part is read here, meanwhile the others on workers; each later part's database is resolved
+      // when it is merged, in order.
+      const outcomes: ReadonlyArray<PartOutcome> = yield* Effect.forEach(
+        bounds.slice(0, -1),
+        (start, k): Effect.Effect<PartOutcome, DigestInputError> => {
+          if (k === 0) {
+            return readHere(task(0, starts.length > 0 ? starts[0] : undefined, undefined), aggregator, {
+              stdin: options.stdin,
+              onBytes,
+              onProblem
+            })
+          }
+          const id = partIds + k
+          return readOnWorker(task(start, bounds[k + 1], INHERITED_DB), options.workerScript, (n, count) => {
+            inFlight.set(id, count)
+            onBytes(n)
+          })
+        },
+        { concurrency: threads }
+      )
+      const fileSummary = { name, bytes: 0, events: 0, skippedBytes: 0, problems: 0 }
+      const add = (summary: PartSummary) => {
+        fileSummary.bytes += summary.bytes
+        fileSummary.events += summary.events
+        fileSummary.skippedBytes += summary.skippedBytes
+        fileSummary.problems += summary.problems
+        eventsParsed += summary.eventsParsed
+        events += summary.events
+        bytes += summary.bytes
       }
-    }
-    const bounds = [0, ...starts, size]
-    // The first part is read here, meanwhile the others on workers; each later part's database is resolved
-    // when it is merged, in order.
-    const others = starts.map((start, i) => {
-      const id = partIds++
-      const part = partOnWorker(task(start, bounds[i + 2], INHERITED_DB), options.workerScript, (n, count) => {
-        inFlight.set(id, count)
-        onBytes(n)
-      })
-      return { id, ...part }
-    })
-    workerParts += others.length
-    const fileSummary = { name, bytes: 0, events: 0, skippedBytes: 0, problems: 0 }
-    const add = (summary: PartSummary) => {
-      fileSummary.bytes += summary.bytes
-      fileSummary.events += summary.events
-      fileSummary.skippedBytes += summary.skippedBytes
-      fileSummary.problems += summary.problems
-      eventsParsed += summary.eventsParsed
-      events += summary.events
-      bytes += summary.bytes
-    }
-    try {
-      const first = await digestPart(task(0, starts.length > 0 ? starts[0] : undefined, undefined), aggregator, {
-        stdin: options.stdin,
-        onBytes,
-        onProblem
-      })
-      add(first)
-      let db = first.finalDb
-      for (let i = 0; i < others.length; i++) {
-        const outcome = await others[i]!.outcome
-        inFlight.delete(others[i]!.id)
-        if (outcome._tag === "done") {
-          aggregator.merge(outcome.data, db)
-          for (const problem of outcome.problems) onProblem(problem)
-          add(outcome.summary)
-          if (outcome.summary.finalDb !== INHERITED_DB) db = outcome.summary.finalDb
-          continue
+      let db: string | undefined
+      for (const [k, outcome] of outcomes.entries()) {
+        inFlight.delete(partIds + k)
+        switch (outcome._tag) {
+          case "ReadHere": {
+            add(outcome.summary)
+            db = outcome.summary.finalDb
+            break
+          }
+          case "done": {
+            aggregator.merge(outcome.data, db)
+            for (const problem of outcome.problems) onProblem(problem)
+            add(outcome.summary)
+            if (outcome.summary.finalDb !== INHERITED_DB) db = outcome.summary.finalDb
+            break
+          }
+          case "NoWorker": {
+            options.onWarning?.(`${name}: reading bytes ${bounds[k]} to ${bounds[k + 1]} on the main thread: no worker thread (${outcome.message})`)
+            // No worker (a platform without threads, a missing script): this thread reads the part itself, now
+            // that every part before it is merged and its database known.
+            const { summary } = yield* readHere(task(bounds[k]!, bounds[k + 1], db), aggregator, { onProblem })
+            add(summary)
+            db = summary.finalDb
+            break
+          }
         }
-        if (outcome.input) throw new DigestInputError(outcome.message, name)
-        options.onWarning?.(`${name}: reading bytes ${starts[i]} to ${bounds[i + 2]} on the main thread: no worker thread (${outcome.message})`)
-        // No worker (a platform without threads, a missing script): this thread reads the part itself, now
-        // that every part before it is merged and its database known.
-        const summary = await digestPart(task(starts[i]!, bounds[i + 2], db), aggregator, { onProblem })
-        add(summary)
-        db = summary.finalDb
       }
-    } finally {
-      // Workers still reading when this file's digest failed would keep the process alive for nothing.
-      for (const other of others) other.stop()
+      partIds += bounds.length - 1
+      summaries.push(fileSummary)
     }
-    summaries.push(fileSummary)
-  }
-  progress()
-  return { aggregator, files: summaries, eventsParsed, events, bytes, workerParts }
-}
+    progress()
+    return { aggregator, files: summaries, eventsParsed, events, bytes, workerParts }
+  })
