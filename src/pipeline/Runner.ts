@@ -1,6 +1,5 @@
-import { Context, Data, Duration, Effect, Layer, Metric, Stream } from "effect"
+import { Clock, Context, Data, Duration, Effect, Layer, Metric, Ref, Stream } from "effect"
 import type { CollectedEvent } from "../domain/CollectedEvent.js"
-import { isOwnStatement } from "../plugin/OwnStatement.js"
 import { PipelineStage, type StageError } from "../plugin/PipelineStage.js"
 import { SlowQuerySource, type SourceError } from "../plugin/SlowQuerySource.js"
 import { Store } from "../store/Store.js"
@@ -12,7 +11,7 @@ export interface RunSummary {
   readonly pipeline: string
   readonly run: string
   readonly batches: number
-  /** Events the source returned, slowq's own statements left out, including ones the store already had. */
+  /** Events the source returned, including ones the store already had. */
   readonly eventsRead: number
   /** Events newly stored (the rest were replays, ignored by the store). */
   readonly rowsWritten: number
@@ -33,32 +32,27 @@ export class RunError extends Data.TaggedError("RunError")<{
   }
 }
 
-const emptyTotals = {
-  batches: 0,
-  eventsRead: 0,
-  rowsWritten: 0,
-  duplicates: 0,
-  eventsDropped: 0,
-  newFingerprints: 0,
-  ownStatements: 0
-}
-
-let runCounter = 0
-const nextRunId = () => {
-  runCounter += 1
-  return `${Date.now().toString(36)}-${runCounter}`
-}
+const emptyTotals = { batches: 0, eventsRead: 0, rowsWritten: 0, duplicates: 0, eventsDropped: 0, newFingerprints: 0 }
 
 const make = Effect.gen(function* () {
   const store = yield* Store
+  // The counter lives in the service, which Daemon.ts builds once per process, so ids stay unique there; the time
+  // prefix keeps them readable and apart across restarts. Both come from effects so that TestClock decides them.
+  const runCounter = yield* Ref.make(0)
+  const nextRunId: Effect.Effect<string> = Effect.gen(function* () {
+    const n = yield* Ref.updateAndGet(runCounter, (count) => count + 1)
+    const now = yield* Clock.currentTimeMillis
+    return `${now.toString(36)}-${n}`
+  })
 
   /**
    * One pass of a pipeline: builds its source and stages for this run only (so a database that restarted
    * between runs is simply reconnected), reads everything after the stored checkpoint and stores each batch
    * with its checkpoint in one write.
    */
-  const runOnce = Effect.fn("Runner.runOnce")(function* (spec: PipelineSpec, runId: string = nextRunId()) {
-    const started = Date.now()
+  const runOnce = Effect.fn("Runner.runOnce")(function* (spec: PipelineSpec, requestedRunId?: string) {
+    const runId = requestedRunId ?? (yield* nextRunId)
+    const started = yield* Clock.currentTimeMillis
     const context = {
       pipeline: spec.name,
       source: {
@@ -68,7 +62,7 @@ const make = Effect.gen(function* () {
         connection: spec.source.plugin.connection(spec.source.config)
       }
     }
-    const { ownStatements, ...totals } = yield* Effect.gen(function* () {
+    const totals = yield* Effect.gen(function* () {
       const source = yield* Layer.build(spec.source.plugin.layer(spec.source.config)).pipe(
         Effect.map(Context.get(SlowQuerySource))
       )
@@ -81,12 +75,7 @@ const make = Effect.gen(function* () {
       return yield* source.read(checkpoint).pipe(
         Stream.runFoldEffect(emptyTotals, (totals, batch) =>
           Effect.gen(function* () {
-            // slowq's own statements (a watched server logs the polls, the EXPLAINs and a store on it) are dropped
-            // here, once for every source, before any stage sees them; the checkpoint still moves past them.
-            const collected: Array<CollectedEvent> = []
-            for (const event of batch.events) if (!isOwnStatement(event.sqlText)) collected.push({ event })
-            const own = batch.events.length - collected.length
-            let events: ReadonlyArray<CollectedEvent> = collected
+            let events: ReadonlyArray<CollectedEvent> = batch.events.map((event) => ({ event }))
             for (const stage of stages) events = yield* stage.process(events)
             const [elapsed, written] = yield* Effect.timed(
               store.writeBatch(spec.name, spec.source.plugin.dialect, events, batch.checkpoint, batch.locate)
@@ -102,16 +91,15 @@ const make = Effect.gen(function* () {
             yield* store.writePlans(spec.name, events)
             yield* Metric.update(storeWriteSeconds, Duration.toMillis(elapsed) / 1000)
             yield* Effect.logDebug("batch stored").pipe(
-              Effect.annotateLogs({ events: collected.length, events_own: own, inserted: written.inserted })
+              Effect.annotateLogs({ events: batch.events.length, inserted: written.inserted })
             )
             return {
               batches: totals.batches + 1,
-              eventsRead: totals.eventsRead + collected.length,
+              eventsRead: totals.eventsRead + batch.events.length,
               rowsWritten: totals.rowsWritten + written.inserted,
               duplicates: totals.duplicates + written.duplicates,
               eventsDropped: totals.eventsDropped + written.dropped.length,
-              newFingerprints: totals.newFingerprints + written.newFingerprints,
-              ownStatements: totals.ownStatements + own
+              newFingerprints: totals.newFingerprints + written.newFingerprints
             }
           })
         )
@@ -121,7 +109,8 @@ const make = Effect.gen(function* () {
       Effect.mapError((cause) => new RunError({ pipeline: spec.name, run: runId, cause })),
       Effect.annotateLogs({ pipeline: spec.name, plugin: spec.source.plugin.type, run: runId })
     )
-    const summary: RunSummary = { pipeline: spec.name, run: runId, ...totals, durationMs: Date.now() - started }
+    const finished = yield* Clock.currentTimeMillis
+    const summary: RunSummary = { pipeline: spec.name, run: runId, ...totals, durationMs: finished - started }
     yield* Effect.logInfo("run finished").pipe(
       Effect.annotateLogs({
         pipeline: spec.name,
@@ -132,7 +121,6 @@ const make = Effect.gen(function* () {
         duplicates: summary.duplicates,
         dropped: summary.eventsDropped,
         new_fingerprints: summary.newFingerprints,
-        events_own: ownStatements,
         duration_ms: summary.durationMs
       })
     )

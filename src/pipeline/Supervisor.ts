@@ -144,7 +144,7 @@ const make = Effect.gen(function* () {
       yield* Metric.incrementBy(Metric.tagged(PipelineMetrics.rowsWrittenTotal, "pipeline", pipeline), record.rowsWritten)
       yield* Metric.update(Metric.tagged(PipelineMetrics.runDurationSeconds, "pipeline", pipeline), durationMs / 1000)
       if (error === null) {
-        yield* Metric.set(Metric.tagged(PipelineMetrics.lastSuccessSeconds, "pipeline", pipeline), Date.now() / 1000)
+        yield* Metric.set(Metric.tagged(PipelineMetrics.lastSuccessSeconds, "pipeline", pipeline), (yield* Clock.currentTimeMillis) / 1000)
       } else {
         yield* Metric.increment(Metric.tagged(PipelineMetrics.failuresTotal, "pipeline", pipeline))
       }
@@ -172,7 +172,7 @@ const make = Effect.gen(function* () {
           continue
         }
         scheduledStart = due
-        if (!(yield* isPaused(entry.spec.name))) yield* runRecorded(entry, runner.nextRunId(), "schedule")
+        if (!(yield* isPaused(entry.spec.name))) yield* runRecorded(entry, yield* runner.nextRunId, "schedule")
         due = nextDue(entry.spec.schedule, scheduledStart, yield* Clock.currentTimeMillis)
       }
     })
@@ -210,7 +210,7 @@ const make = Effect.gen(function* () {
       if (Option.isSome(current.running)) {
         return yield* new PipelineAlreadyRunning({ name, run: current.running.value.run })
       }
-      const run = runner.nextRunId()
+      const run = yield* runner.nextRunId
       const started = yield* Deferred.make<void>()
       yield* Queue.offer(e.triggers, { run, started })
       yield* Deferred.await(started)

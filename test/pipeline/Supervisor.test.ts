@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Cron, Duration, Effect, Either, Layer, Option, Ref, Schema, TestClock } from "effect"
+import { Cron, Duration, Effect, Either, Layer, Metric, Option, Ref, Schema, TestClock } from "effect"
+import * as PipelineMetrics from "../../src/pipeline/PipelineMetrics.js"
 import type { PipelineSpec } from "../../src/pipeline/PipelineSpec.js"
 import { RunError, Runner, type RunSummary } from "../../src/pipeline/Runner.js"
 import { nextDue, Supervisor } from "../../src/pipeline/Supervisor.js"
@@ -36,7 +37,7 @@ const scriptedRunner = (script: Script) =>
     const starts = yield* Ref.make<ReadonlyArray<number>>([])
     let ids = 0
     const layer = Layer.succeed(Runner, {
-      nextRunId: () => `r${++ids}`,
+      nextRunId: Effect.sync(() => `r${++ids}`),
       runOnce: (pipeline: PipelineSpec, run = "r") =>
         Effect.gen(function* () {
           const now = yield* TestClock.currentTimeMillis
@@ -158,6 +159,21 @@ describe("Supervisor", () => {
       yield* supervisor.resumeAll
       yield* TestClock.adjust("30 seconds")
       expect((yield* Ref.get(starts)).length).toBe(3)
+    })
+  )
+
+  it.scoped("records a run's start, duration and last success on the clock", () =>
+    Effect.gen(function* () {
+      const { layer } = yield* scriptedRunner({ runFor: "2500 millis", failing: new Set() })
+      const supervisor = yield* Effect.provide(Supervisor, layer)
+      yield* TestClock.adjust("10 seconds")
+      yield* supervisor.start([spec("clocked")])
+      yield* TestClock.adjust("35 seconds")
+      // Runs at 10 s and 40 s, each 2.5 s long: the last succeeded at 42.5 s.
+      const status = yield* supervisor.status("clocked")
+      expect(Option.map(status.lastRun, (r) => [r.startedAt.getTime(), r.durationMs])).toEqual(Option.some([40_000, 2_500]))
+      const lastSuccess = Metric.tagged(PipelineMetrics.lastSuccessSeconds, "pipeline", "clocked")
+      expect((yield* Metric.value(lastSuccess)).value).toBe(42.5)
     })
   )
 
