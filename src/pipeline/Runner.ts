@@ -1,5 +1,6 @@
 import { Clock, Context, Data, Duration, Effect, Layer, Metric, Ref, Stream } from "effect"
 import type { CollectedEvent } from "../domain/CollectedEvent.js"
+import { isOwnStatement } from "../plugin/OwnStatement.js"
 import { PipelineStage, type StageError } from "../plugin/PipelineStage.js"
 import { SlowQuerySource, type SourceError } from "../plugin/SlowQuerySource.js"
 import { Store } from "../store/Store.js"
@@ -11,7 +12,7 @@ export interface RunSummary {
   readonly pipeline: string
   readonly run: string
   readonly batches: number
-  /** Events the source returned, including ones the store already had. */
+  /** Events the source returned, slowq's own statements left out, including ones the store already had. */
   readonly eventsRead: number
   /** Events newly stored (the rest were replays, ignored by the store). */
   readonly rowsWritten: number
@@ -32,7 +33,15 @@ export class RunError extends Data.TaggedError("RunError")<{
   }
 }
 
-const emptyTotals = { batches: 0, eventsRead: 0, rowsWritten: 0, duplicates: 0, eventsDropped: 0, newFingerprints: 0 }
+const emptyTotals = {
+  batches: 0,
+  eventsRead: 0,
+  rowsWritten: 0,
+  duplicates: 0,
+  eventsDropped: 0,
+  newFingerprints: 0,
+  ownStatements: 0
+}
 
 const make = Effect.gen(function* () {
   const store = yield* Store
@@ -62,7 +71,7 @@ const make = Effect.gen(function* () {
         connection: spec.source.plugin.connection(spec.source.config)
       }
     }
-    const totals = yield* Effect.gen(function* () {
+    const { ownStatements, ...totals } = yield* Effect.gen(function* () {
       const source = yield* Layer.build(spec.source.plugin.layer(spec.source.config)).pipe(
         Effect.map(Context.get(SlowQuerySource))
       )
@@ -75,7 +84,12 @@ const make = Effect.gen(function* () {
       return yield* source.read(checkpoint).pipe(
         Stream.runFoldEffect(emptyTotals, (totals, batch) =>
           Effect.gen(function* () {
-            let events: ReadonlyArray<CollectedEvent> = batch.events.map((event) => ({ event }))
+            // slowq's own statements (a watched server logs the polls, the EXPLAINs and a store on it) are dropped
+            // here, once for every source, before any stage sees them; the checkpoint still moves past them.
+            const collected: Array<CollectedEvent> = []
+            for (const event of batch.events) if (!isOwnStatement(event.sqlText)) collected.push({ event })
+            const own = batch.events.length - collected.length
+            let events: ReadonlyArray<CollectedEvent> = collected
             for (const stage of stages) events = yield* stage.process(events)
             const [elapsed, written] = yield* Effect.timed(
               store.writeBatch(spec.name, spec.source.plugin.dialect, events, batch.checkpoint, batch.locate)
@@ -91,15 +105,16 @@ const make = Effect.gen(function* () {
             yield* store.writePlans(spec.name, events)
             yield* Metric.update(storeWriteSeconds, Duration.toMillis(elapsed) / 1000)
             yield* Effect.logDebug("batch stored").pipe(
-              Effect.annotateLogs({ events: batch.events.length, inserted: written.inserted })
+              Effect.annotateLogs({ events: collected.length, events_own: own, inserted: written.inserted })
             )
             return {
               batches: totals.batches + 1,
-              eventsRead: totals.eventsRead + batch.events.length,
+              eventsRead: totals.eventsRead + collected.length,
               rowsWritten: totals.rowsWritten + written.inserted,
               duplicates: totals.duplicates + written.duplicates,
               eventsDropped: totals.eventsDropped + written.dropped.length,
-              newFingerprints: totals.newFingerprints + written.newFingerprints
+              newFingerprints: totals.newFingerprints + written.newFingerprints,
+              ownStatements: totals.ownStatements + own
             }
           })
         )
@@ -121,6 +136,7 @@ const make = Effect.gen(function* () {
         duplicates: summary.duplicates,
         dropped: summary.eventsDropped,
         new_fingerprints: summary.newFingerprints,
+        events_own: ownStatements,
         duration_ms: summary.durationMs
       })
     )
