@@ -13,7 +13,8 @@ export const SLOWQ_MARKER = "/* slowq */"
  * Whether a collected text is one of slowq's own statements: the marker first, after optional whitespace. This is
  * where the servers keep it, because slowq puts it before everything else, `EXPLAIN` and `PREPARE … AS` included:
  * the MariaDB/MySQL slow log (table and file) records the text verbatim, and pg_stat_statements records a top-level
- * statement from its first character, comments included (a `PREPARE`d statement under the text of its `PREPARE`).
+ * statement from its first character, comments included (on PostgreSQL 15 the statement inside a `PREPARE` or an
+ * `EXPLAIN` gets an entry of its own, `toplevel` false, under the whole text: the marker first there too).
  * The marker anywhere else (`SELECT '/* slowq *\/'`, `SELECT 1 /* slowq *\/`) is an application's statement.
  *
  * Called once per collected event: no allocation, no regular expression.
