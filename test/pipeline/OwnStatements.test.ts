@@ -1,13 +1,11 @@
-import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { appendFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, HashMap, Layer, Logger, Option, Redacted, Schema, type Scope } from "effect"
-import { plugin as fingerprintPlugin } from "../../plugins/fingerprint/index.js"
-import { plugin as slowLogFile } from "../../plugins/mysql_slow_log_file/index.js"
+import { Effect, HashMap, Layer, Logger, Option, Redacted, type Scope } from "effect"
 import type { PipelineSpec } from "../../src/pipeline/PipelineSpec.js"
 import { Runner } from "../../src/pipeline/Runner.js"
 import { Store } from "../../src/store/Store.js"
+import { slowLogFileSpec, tempDir } from "../support/Pipelines.js"
 import { freshStoreDatabase } from "../support/StoreDatabase.js"
 import { storeClient } from "../support/StoreQueries.js"
 
@@ -54,27 +52,14 @@ describe("slowq's own statements", () => {
   it.live("a slow log file with slowq's own EXPLAIN stores only the application's statements, and the checkpoint moves past it", () =>
     storeWith((url) =>
       Effect.gen(function* () {
-        const dir = yield* Effect.acquireRelease(
-          Effect.sync(() => mkdtempSync(join(tmpdir(), "slowq-own-"))),
-          (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
-        )
+        const dir = yield* tempDir("slowq-own-")
         const path = join(dir, "slow.log")
         const statement = "SELECT * FROM orders WHERE id = 5"
         writeFileSync(
           path,
           `# Time: 261207  0:29:22\n${entry(0, statement)}${entry(1, "SELECT '/* slowq */' AS tag")}${explainOf(2, statement)}`
         )
-        const spec: PipelineSpec = {
-          name: "own",
-          file: "own.yaml",
-          schedule: { _tag: "Every", every: Duration.hours(1), text: "1h" },
-          source: {
-            plugin: slowLogFile,
-            config: Schema.decodeUnknownSync(slowLogFile.config)({ type: "mysql_slow_log_file", path, settle_ms: 0 })
-          },
-          stages: [{ plugin: fingerprintPlugin, config: Schema.decodeUnknownSync(fingerprintPlugin.config)({ type: "fingerprint" }) }],
-          sink: { type: "store" }
-        }
+        const spec = slowLogFileSpec("own", path)
         const runner = yield* Runner
         const sql = yield* storeClient(url)
         const storedTexts = sql

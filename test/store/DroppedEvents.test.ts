@@ -1,18 +1,15 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Layer, Metric, Option, Redacted, Schema, type Scope } from "effect"
-import { plugin as fingerprintPlugin } from "../../plugins/fingerprint/index.js"
-import { plugin as slowLogFile } from "../../plugins/mysql_slow_log_file/index.js"
+import { Effect, Layer, Metric, Option, Redacted, type Scope } from "effect"
 import type { CollectedEvent } from "../../src/domain/CollectedEvent.js"
 import { makeEvent, type SlowQueryEvent } from "../../src/domain/SlowQueryEvent.js"
 import { fingerprintMysql } from "../../src/fingerprint/Fingerprinter.js"
 import { eventsDroppedTotal } from "../../src/pipeline/PipelineMetrics.js"
-import type { PipelineSpec } from "../../src/pipeline/PipelineSpec.js"
 import { Runner } from "../../src/pipeline/Runner.js"
 import { storableJson, storableText } from "../../src/store/Storable.js"
 import { Store } from "../../src/store/Store.js"
+import { slowLogFileSpec, tempDir } from "../support/Pipelines.js"
 import { freshStoreDatabase } from "../support/StoreDatabase.js"
 import { storeClient, totalsMismatches } from "../support/StoreQueries.js"
 
@@ -183,26 +180,13 @@ describe("Store.writeBatch with data the store refuses", () => {
   it.live("a run reports and counts the refused entry of a slow log, and the next run goes on", () =>
     withStore((url) =>
       Effect.gen(function* () {
-        const dir = yield* Effect.acquireRelease(
-          Effect.sync(() => mkdtempSync(join(tmpdir(), "slowq-dropped-"))),
-          (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
-        )
+        const dir = yield* tempDir("slowq-dropped-")
         const path = join(dir, "slow.log")
         const entry = (n: number, threadId = "7") =>
           `# Time: 240115 10:00:00\n# User@Host: app[app] @ localhost []\n# Thread_id: ${threadId}  Schema: shop  QC_hit: No\n# Query_time: 0.000100  Lock_time: 0.000001  Rows_sent: 1  Rows_examined: ${n}\nSET timestamp=${1705312800 + n};\nSELECT ${n} AS n;\n`
         const text = `${entry(1)}${entry(2, "18446744073709551615")}${entry(3)}`
         writeFileSync(path, text)
-        const spec: PipelineSpec = {
-          name: "dropping",
-          file: "dropping.yaml",
-          schedule: { _tag: "Every", every: Duration.hours(1), text: "1h" },
-          source: {
-            plugin: slowLogFile,
-            config: Schema.decodeUnknownSync(slowLogFile.config)({ type: "mysql_slow_log_file", path, settle_ms: 0 })
-          },
-          stages: [{ plugin: fingerprintPlugin, config: Schema.decodeUnknownSync(fingerprintPlugin.config)({ type: "fingerprint" }) }],
-          sink: { type: "store" }
-        }
+        const spec = slowLogFileSpec("dropping", path)
         const runner = yield* Runner
         const counter = Metric.tagged(eventsDroppedTotal, "pipeline", "dropping")
         const before = (yield* Metric.value(counter)).count

@@ -1,11 +1,8 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { layer } from "@effect/vitest"
-import { Context, Duration, Effect, Either, Layer, Option, Redacted, Runtime, Schema } from "effect"
+import { Context, Effect, Either, Layer, Option, Redacted, Runtime } from "effect"
 import fc from "fast-check"
-import { plugin as fingerprintPlugin } from "../../plugins/fingerprint/index.js"
-import { plugin as slowLogFile } from "../../plugins/mysql_slow_log_file/index.js"
 import { parseSlowLog } from "../../plugins/mysql_slow_log_file/SlowLogParser.js"
 import { type PollColumns, toEntry, toEvent } from "../../plugins/postgres_pg_stat_statements/PgStatStatementsSource.js"
 import {
@@ -17,10 +14,10 @@ import {
   textKeyOf
 } from "../../plugins/postgres_pg_stat_statements/Snapshot.js"
 import { fingerprintPostgres, loadPostgresParser } from "../../src/fingerprint/PostgresFingerprint.js"
-import type { PipelineSpec } from "../../src/pipeline/PipelineSpec.js"
 import { Runner } from "../../src/pipeline/Runner.js"
 import { storableText } from "../../src/store/Storable.js"
 import { Store } from "../../src/store/Store.js"
+import { slowLogFileSpec, tempDir } from "../support/Pipelines.js"
 import { freshStoreDatabase } from "../support/StoreDatabase.js"
 import { storeClient } from "../support/StoreQueries.js"
 
@@ -121,27 +118,12 @@ layer(StoreLive, { timeout: "60 seconds", excludeTestServices: true })("hostile 
       Effect.gen(function* () {
         const runner = yield* Runner
         const { url } = yield* TestStore
-        const dir = yield* Effect.acquireRelease(
-          Effect.sync(() => mkdtempSync(join(tmpdir(), "slowq-hostile-"))),
-          (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
-        )
+        const dir = yield* tempDir("slowq-hostile-")
         const path = join(dir, "slow.log")
         const bytes = Buffer.concat(entries.map((e, i) => entryBytes(i + 1, e)))
         writeFileSync(path, bytes)
         const name = `hostile_${++pipelines}`
-        const spec: PipelineSpec = {
-          name,
-          file: `${name}.yaml`,
-          schedule: { _tag: "Every", every: Duration.hours(1), text: "1h" },
-          source: {
-            plugin: slowLogFile,
-            config: Schema.decodeUnknownSync(slowLogFile.config)({ type: "mysql_slow_log_file", path, settle_ms: 0 })
-          },
-          stages: [
-            { plugin: fingerprintPlugin, config: Schema.decodeUnknownSync(fingerprintPlugin.config)({ type: "fingerprint" }) }
-          ],
-          sink: { type: "store" }
-        }
+        const spec = slowLogFileSpec(name, path)
         const expected = parseSlowLog(bytes).events.length
         const run = yield* runner.runOnce(spec)
         const sql = yield* storeClient(url)

@@ -1,7 +1,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Effect } from "effect"
+import { Duration, Effect, Schema } from "effect"
+import { plugin as fingerprintPlugin } from "../../plugins/fingerprint/index.js"
+import { plugin as slowLogFile } from "../../plugins/mysql_slow_log_file/index.js"
+import type { PipelineSpec } from "../../src/pipeline/PipelineSpec.js"
 
 /** A temporary pipelines folder holding the given files, removed when the scope closes. */
 export const pipelinesDir = (files: Record<string, string>) =>
@@ -13,6 +16,26 @@ export const pipelinesDir = (files: Record<string, string>) =>
     }),
     (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
   )
+
+/** A temporary folder, removed when the scope closes. */
+export const tempDir = (prefix: string) =>
+  Effect.acquireRelease(
+    Effect.sync(() => mkdtempSync(join(tmpdir(), prefix))),
+    (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+  )
+
+/** A loaded pipeline (no YAML) reading the slow log file at `path` through the fingerprint stage, hourly. */
+export const slowLogFileSpec = (name: string, path: string): PipelineSpec => ({
+  name,
+  file: `${name}.yaml`,
+  schedule: { _tag: "Every", every: Duration.hours(1), text: "1h" },
+  source: {
+    plugin: slowLogFile,
+    config: Schema.decodeUnknownSync(slowLogFile.config)({ type: "mysql_slow_log_file", path, settle_ms: 0 })
+  },
+  stages: [{ plugin: fingerprintPlugin, config: Schema.decodeUnknownSync(fingerprintPlugin.config)({ type: "fingerprint" }) }],
+  sink: { type: "store" }
+})
 
 export const mariadbPipeline = (name: string, options: { readonly every?: string; readonly url?: string; readonly batchSize?: number } = {}) =>
   [
