@@ -59,9 +59,10 @@ export class AdmittingServer extends Http.Server {
   private shed = 0
 
   override emit(event: string, ...args: Array<unknown>): boolean {
-    if (event !== "request") return super.emit(event, ...args)
-    const request = args[0] as Http.IncomingMessage
-    const response = args[1] as Http.ServerResponse
+    const [request, response] = args
+    if (event !== "request" || !(request instanceof Http.IncomingMessage) || !(response instanceof Http.ServerResponse)) {
+      return super.emit(event, ...args)
+    }
     // The server listens before the API attaches its handler: a request in between would wait forever.
     if (this.listenerCount("request") === 0) return refuse(request, response, startingBody)
     if (alwaysAdmitted(request.url)) return super.emit(event, ...args)
