@@ -1,5 +1,6 @@
 import { Context, Data, type Effect } from "effect"
 import type { CollectedEvent } from "../domain/CollectedEvent.js"
+import type { MemoryEntry } from "./StageMemory.js"
 
 export class StageError extends Data.TaggedError("StageError")<{
   readonly stage: string
@@ -8,12 +9,22 @@ export class StageError extends Data.TaggedError("StageError")<{
 }> {}
 
 /**
+ * What a stage made of a batch. Nothing in it is stored by the stage: the runtime writes the events (with what was
+ * attached to them) and `remember` in the batch's one transaction, so a crash keeps all of it or none.
+ */
+export interface StageOutput {
+  readonly events: ReadonlyArray<CollectedEvent>
+  /** Entries of this stage's memory to set, read back by later batches and runs through `StageContext.memory`. */
+  readonly remember: ReadonlyArray<MemoryEntry>
+}
+
+/**
  * The stage port: enriches a batch of events. A stage that cannot enrich one event records why on that
  * event and goes on; it fails the batch only when it cannot work at all.
  */
 export class PipelineStage extends Context.Tag("slowq/plugin/PipelineStage")<
   PipelineStage,
   {
-    readonly process: (events: ReadonlyArray<CollectedEvent>) => Effect.Effect<ReadonlyArray<CollectedEvent>, StageError>
+    readonly process: (events: ReadonlyArray<CollectedEvent>) => Effect.Effect<StageOutput, StageError>
   }
 >() {}

@@ -1,12 +1,18 @@
 import type { Effect } from "effect"
 import type { StageError } from "./PipelineStage.js"
 
+/** One remembered value of a stage: JSON. */
+export interface MemoryEntry {
+  readonly key: string
+  readonly value: unknown
+}
+
 /**
- * What a stage may remember between runs and restarts (e.g. "explained query X at T"), kept by the runtime in
- * the store per pipeline and stage type. Values are JSON.
+ * What a stage remembers between runs and restarts (e.g. "explained query X at T"), kept by the runtime in the
+ * store per pipeline and stage type. A stage reads it here and sets it by returning `remember` from `process`: the
+ * entries are stored with the batch, so the memory never runs ahead of what the store holds.
  */
 export interface StageMemory {
   /** The remembered values of these keys; keys never set are absent from the map. */
   readonly get: (keys: ReadonlyArray<string>) => Effect.Effect<ReadonlyMap<string, unknown>, StageError>
-  readonly set: (entries: ReadonlyArray<{ readonly key: string; readonly value: unknown }>) => Effect.Effect<void, StageError>
 }

@@ -1,6 +1,7 @@
-import type { PgClient } from "@effect/sql-pg"
-import { Effect, Option, Schema } from "effect"
+import { SqlSchema } from "@effect/sql"
+import { Context, Effect, Layer, Schema } from "effect"
 import { SLOWQ_MARKER } from "../plugin/OwnStatement.js"
+import { StoreClient } from "./StoreClient.js"
 import { StoreError } from "./StoreError.js"
 
 // The reads behind the HTTP API's query endpoints. Each row schema is also the API's response schema, so the
@@ -49,8 +50,7 @@ export const QueryListItem = Schema.Struct({
   id: Schema.String.annotations({ description: "The query id (fingerprint hash)." }),
   pipeline: Schema.String,
   ...classification,
-  ...figures,
-  plan_known: Schema.Boolean.annotations({ description: "Whether an EXPLAIN plan of this fingerprint is stored." })
+  ...figures
 }).annotations({ identifier: "QueryListItem" })
 export interface QueryListItem extends Schema.Schema.Type<typeof QueryListItem> {}
 
@@ -113,25 +113,13 @@ export interface ListQueriesResult {
   readonly more: boolean
 }
 
-const decodeListItems = Schema.decodeUnknown(Schema.Array(QueryListItem))
-const decodeStats = Schema.decodeUnknown(Schema.Array(QueryStats))
-const decodeIntervals = Schema.decodeUnknown(Schema.Array(QueryInterval))
-const decodeSamples = Schema.decodeUnknown(Schema.Array(QuerySample))
-const decodeOutcomes = Schema.decodeUnknown(
-  Schema.Array(Schema.Struct({ pipeline: Schema.String, status: Schema.String, queries: Schema.Number }))
-)
-
-// Whether the explain stage stored a plan of the query in that pipeline (slowq_plans, migration 0004); computed
-// for the page's rows only.
-const planKnown = (pipeline: string, id: string) =>
-  `EXISTS (SELECT 1 FROM slowq_plans p WHERE p.pipeline = ${pipeline} AND p.query_id = ${id})`
 
 // All-time ranking: the per-query totals read in the index order of the ranking (migration 0003), cut to the page,
 // then formatted. The inner ORDER BY names output columns, so `avg_ms` is the indexed expression.
 const listAllTimeSql = (order: QueryOrder) => `${SLOWQ_MARKER}
 SELECT r.id, r.pipeline, r.fingerprint, r.dialect, r.statement_type, r.read_only, r.tables, r.events, r.calls,
   r.total_ms, r.avg_ms, r.max_ms, r.lock_ms, r.rows_sent, r.rows_examined, r.rows_affected,
-  ${iso("r.first_seen")} AS first_seen, ${iso("r.last_seen")} AS last_seen, ${planKnown("r.pipeline", "r.id")} AS plan_known
+  ${iso("r.first_seen")} AS first_seen, ${iso("r.last_seen")} AS last_seen
 FROM (
   SELECT query_id AS id, pipeline, fingerprint, dialect, statement_type, read_only, tables,
     events::float8 AS events, calls::float8 AS calls, total_ms, total_ms / greatest(calls, 1) AS avg_ms, max_ms,
@@ -164,7 +152,7 @@ WITH ranked AS (
 )
 SELECT r.id, r.pipeline, q.fingerprint, q.dialect, q.statement_type, q.read_only, q.tables, r.events, r.calls,
   r.total_ms, r.avg_ms, r.max_ms, r.lock_ms, r.rows_sent, r.rows_examined, r.rows_affected,
-  ${iso("r.first_seen")} AS first_seen, ${iso("r.last_seen")} AS last_seen, ${planKnown("r.pipeline", "r.id")} AS plan_known
+  ${iso("r.first_seen")} AS first_seen, ${iso("r.last_seen")} AS last_seen
 FROM ranked r JOIN slowq_queries q ON q.pipeline = r.pipeline AND q.query_id = r.id
 ORDER BY ${orderSql[order]}`
 
@@ -216,15 +204,67 @@ WHERE q.query_id = $1 AND ($2::text IS NULL OR q.pipeline = $2)
 ORDER BY e.start_time DESC, e.pipeline, e.event_key
 LIMIT $5`
 
-/**
- * At most this many API reads hold a connection of the store's pool (4) at once, so that a flood of HTTP requests
- * queues here instead of in the pool, ahead of the pipelines' writes (and at most 2 × 16 MB of work_mem is used).
- */
-export const concurrentReads = 2
+/** The top queries of `slowq report`, all time. */
+export interface TopQueriesOptions {
+  readonly top: number
+  readonly pipeline?: string
+  /** Leave out baseline events: the history a source found when it first looked (pg_stat_statements). */
+  readonly excludeBaseline?: boolean
+}
 
-/** The store's reads for the HTTP API, on the store's own client (merged into the Store service). */
-export const makeQueryReads = (sql: PgClient.PgClient) => {
-  const permits = Effect.unsafeMakeSemaphore(concurrentReads)
+export const QuerySummary = Schema.Struct({
+  id: Schema.String,
+  pipeline: Schema.String,
+  fingerprint: Schema.String,
+  dialect: Schema.String,
+  statement_type: Schema.String,
+  read_only: Schema.Boolean,
+  tables: Schema.Array(Schema.String),
+  events: Schema.Number,
+  calls: Schema.Number,
+  total_ms: Schema.Number,
+  avg_ms: Schema.Number,
+  max_ms: Schema.Number,
+  lock_ms: Schema.Number,
+  rows_sent: Schema.Number,
+  rows_examined: Schema.Number,
+  rows_affected: Schema.Number,
+  first_seen: Schema.DateFromSelf,
+  last_seen: Schema.DateFromSelf,
+  sample: Schema.String
+})
+export interface QuerySummary extends Schema.Schema.Type<typeof QuerySummary> {}
+
+// Without the baseline, totals come from the events themselves: the per-query totals include it.
+const topQueriesSql = (excludeBaseline: boolean) => `${SLOWQ_MARKER}
+SELECT query_id AS id, pipeline, fingerprint, dialect, statement_type, read_only, tables,
+  events::float8 AS events, calls::float8 AS calls, total_ms, total_ms / greatest(calls, 1) AS avg_ms,
+  max_ms, lock_ms, rows_sent, rows_examined, rows_affected, first_seen, last_seen, sample
+FROM ${
+  excludeBaseline
+    ? `(SELECT q.pipeline, q.query_id, q.fingerprint, q.dialect, q.statement_type, q.read_only, q.tables, q.sample,
+          e.events, e.calls, e.total_ms, e.max_ms, e.lock_ms, e.rows_sent, e.rows_examined, e.rows_affected,
+          e.first_seen, e.last_seen
+        FROM slowq_queries q
+        JOIN (
+          SELECT pipeline, query_id, count(*) AS events, sum(calls) AS calls, sum(query_time_ms) AS total_ms,
+            max(query_time_ms / greatest(calls, 1)) AS max_ms, sum(lock_time_ms) AS lock_ms,
+            sum(rows_sent) AS rows_sent, sum(rows_examined) AS rows_examined, sum(rows_affected) AS rows_affected,
+            min(start_time) AS first_seen, max(start_time) AS last_seen
+          FROM slowq_events
+          WHERE ($1::text IS NULL OR pipeline = $1) AND NOT coalesce((attributes->>'baseline')::boolean, false)
+          GROUP BY pipeline, query_id
+        ) e USING (pipeline, query_id))`
+    : "slowq_queries"
+} AS q
+WHERE ($1::text IS NULL OR pipeline = $1)
+ORDER BY total_ms DESC, query_id
+LIMIT $2`
+
+const ByQuery = Schema.Struct({ id: Schema.String, pipeline: Schema.NullOr(Schema.String) })
+
+const make = Effect.gen(function* () {
+  const { sql, readPermits } = yield* StoreClient
 
   // A window's events are grouped per query: with the default 4 MB of work_mem PostgreSQL sorts them on disk; with
   // 16 MB it hashes them in memory, about 3x faster for a busy hour (measured: 195 → 58 ms for 124k events).
@@ -236,16 +276,21 @@ export const makeQueryReads = (sql: PgClient.PgClient) => {
     const reason = cause.cause instanceof Error ? `${cause.message}: ${cause.cause.message}` : cause.message
     return new StoreError({ operation: "read", message: `store read failed: ${reason}`, cause })
   }
+  const asRead = <A, R>(effect: Effect.Effect<A, { readonly message: string; readonly cause?: unknown }, R>) =>
+    effect.pipe(Effect.mapError(readError), readPermits.withPermits(1))
+
+  const findListItems = (text: string, params: ReadonlyArray<unknown>) =>
+    SqlSchema.findAll({ Request: Schema.Void, Result: QueryListItem, execute: () => sql.unsafe(text, params) })(undefined)
 
   /**
    * Top fingerprints: all-time totals when no window is given; else aggregated from the events whose start
    * is in [since, until). Reads one row more than the page to tell whether another page follows.
    */
-  const listQueries = Effect.fn("Store.listQueries")(function* (options: ListQueriesOptions) {
+  const listQueries = Effect.fn("QueryReads.listQueries")(function* (options: ListQueriesOptions) {
     const windowed = options.since !== undefined || options.until !== undefined
     const read = windowed
       ? withAggregateMemory(
-          sql.unsafe(listWindowSql(options.order), [
+          findListItems(listWindowSql(options.order), [
             options.pipeline ?? null,
             options.limit + 1,
             options.offset,
@@ -253,48 +298,73 @@ export const makeQueryReads = (sql: PgClient.PgClient) => {
             options.until ?? null
           ])
         )
-      : sql.unsafe(listAllTimeSql(options.order), [options.pipeline ?? null, options.limit + 1, options.offset])
-    const rows = yield* read.pipe(Effect.flatMap(decodeListItems), Effect.mapError(readError), permits.withPermits(1))
+      : findListItems(listAllTimeSql(options.order), [options.pipeline ?? null, options.limit + 1, options.offset])
+    const rows = yield* asRead(read)
     return { queries: rows.slice(0, options.limit), more: rows.length > options.limit } satisfies ListQueriesResult
   })
 
-  /** One fingerprint's all-time figures over the pipelines that saw it; none if no pipeline did. */
-  const queryStats = Effect.fn("Store.queryStats")(function* (id: string, pipeline?: string) {
-    const rows = yield* sql
-      .unsafe(statsSql, [id, pipeline ?? null])
-      .pipe(Effect.flatMap(decodeStats), Effect.mapError(readError), permits.withPermits(1))
-    return Option.fromNullable(rows[0])
+  const findStats = SqlSchema.findOne({
+    Request: ByQuery,
+    Result: QueryStats,
+    execute: ({ id, pipeline }) => sql.unsafe(statsSql, [id, pipeline])
   })
+  /** One fingerprint's all-time figures over the pipelines that saw it; none if no pipeline did. */
+  const queryStats = (id: string, pipeline?: string) =>
+    asRead(findStats({ id, pipeline: pipeline ?? null })).pipe(Effect.withSpan("QueryReads.queryStats"))
 
+  const findIntervals = SqlSchema.findAll({
+    Request: Schema.Struct({ ...ByQuery.fields, since: Schema.DateFromSelf, until: Schema.DateFromSelf, bucketSeconds: Schema.Number }),
+    Result: QueryInterval,
+    execute: (r) => sql.unsafe(intervalsSql, [r.id, r.pipeline, r.since, r.until, r.bucketSeconds])
+  })
   /** The fingerprint's events in [since, until) summed per bucket of `bucketSeconds`, oldest first. */
-  const queryIntervals = Effect.fn("Store.queryIntervals")(function* (
+  const queryIntervals = (
     id: string,
     options: { readonly pipeline?: string; readonly since: Date; readonly until: Date; readonly bucketSeconds: number }
-  ) {
-    return yield* sql
-      .unsafe(intervalsSql, [id, options.pipeline ?? null, options.since, options.until, options.bucketSeconds])
-      .pipe(Effect.flatMap(decodeIntervals), Effect.mapError(readError), permits.withPermits(1))
-  })
+  ) =>
+    asRead(findIntervals({ ...options, id, pipeline: options.pipeline ?? null })).pipe(
+      Effect.withSpan("QueryReads.queryIntervals")
+    )
 
+  const findSamples = SqlSchema.findAll({
+    Request: Schema.Struct({
+      ...ByQuery.fields,
+      since: Schema.NullOr(Schema.DateFromSelf),
+      until: Schema.NullOr(Schema.DateFromSelf),
+      limit: Schema.Number
+    }),
+    Result: QuerySample,
+    execute: (r) => sql.unsafe(samplesSql, [r.id, r.pipeline, r.since, r.until, r.limit])
+  })
   /** The fingerprint's most recent stored events (in the window, when one is given), newest first. */
-  const querySamples = Effect.fn("Store.querySamples")(function* (
-    id: string,
-    options: TimeWindow & { readonly pipeline?: string; readonly limit: number }
-  ) {
-    return yield* sql
-      .unsafe(samplesSql, [id, options.pipeline ?? null, options.since ?? null, options.until ?? null, options.limit])
-      .pipe(Effect.flatMap(decodeSamples), Effect.mapError(readError), permits.withPermits(1))
-  })
+  const querySamples = (id: string, options: TimeWindow & { readonly pipeline?: string; readonly limit: number }) =>
+    asRead(
+      findSamples({
+        id,
+        pipeline: options.pipeline ?? null,
+        since: options.since ?? null,
+        until: options.until ?? null,
+        limit: options.limit
+      })
+    ).pipe(Effect.withSpan("QueryReads.querySamples"))
 
-  /** How many queries have each latest EXPLAIN outcome, per pipeline (slowq_explains, migration 0004). */
-  const explainOutcomes = Effect.fn("Store.explainOutcomes")(function* () {
-    return yield* sql
-      .unsafe(
-        `${SLOWQ_MARKER} SELECT pipeline, status, count(*)::float8 AS queries FROM slowq_explains
-         GROUP BY pipeline, status ORDER BY pipeline, status`
-      )
-      .pipe(Effect.flatMap(decodeOutcomes), Effect.mapError(readError), permits.withPermits(1))
-  })
+  const findTop = (excludeBaseline: boolean) =>
+    SqlSchema.findAll({
+      Request: Schema.Struct({ pipeline: Schema.NullOr(Schema.String), top: Schema.Number }),
+      Result: QuerySummary,
+      execute: (r) => sql.unsafe(topQueriesSql(excludeBaseline), [r.pipeline, r.top])
+    })
+  /** The report's ranking: the top queries by total time, all time. */
+  const topQueries = (options: TopQueriesOptions) =>
+    findTop(options.excludeBaseline === true)({ pipeline: options.pipeline ?? null, top: options.top }).pipe(
+      Effect.mapError(readError),
+      Effect.withSpan("QueryReads.topQueries")
+    )
 
-  return { listQueries, queryStats, queryIntervals, querySamples, explainOutcomes } as const
+  return { listQueries, queryStats, queryIntervals, querySamples, topQueries } as const
+})
+
+/** The store's reads for the HTTP API and the report. */
+export class QueryReads extends Context.Tag("slowq/store/QueryReads")<QueryReads, Effect.Effect.Success<typeof make>>() {
+  static readonly layer = Layer.effect(this, make)
 }

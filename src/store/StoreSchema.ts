@@ -71,9 +71,17 @@ export const missingRelation = (error: unknown): string | undefined => {
  * The store's schema: migrated when the store opens, migrated again when a statement finds a slowq table missing
  * (the database was dropped and created empty under a running daemon), and the readiness probe.
  */
-export const makeStoreSchema = (sql: PgClient.PgClient, loader: Migrator.Loader) =>
+export const makeStoreSchema = (
+  sql: PgClient.PgClient,
+  loader: Migrator.Loader,
+  /** The enrichments' own migrations, each tracked in its own table after the core's. */
+  extensions: ReadonlyArray<{ readonly table: string; readonly loader: Migrator.Loader }> = []
+) =>
   Effect.gen(function* () {
-    const migrate = Migrator.make({})({ loader, table: MIGRATIONS_TABLE }).pipe(
+    const migrate = Effect.forEach([{ table: MIGRATIONS_TABLE, loader }, ...extensions], (migrations) =>
+      Migrator.make({})(migrations)
+    ).pipe(
+      Effect.map((ran) => ran.flat()),
       Effect.provideService(SqlClient.SqlClient, sql),
       Effect.mapError(
         (cause) => new StoreError({ operation: "migrate", message: `store migration failed: ${cause.message}`, cause })

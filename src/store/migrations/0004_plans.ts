@@ -1,32 +1,6 @@
-import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 
-// Execution plans (issue 5). slowq_plans keeps every distinct plan shape a query has had (hash = shape without
-// estimates), so a plan change is a new row; slowq_explains holds the latest outcome per query: a plan (pointing
-// at its row in slowq_plans), or why the statement was skipped or why its EXPLAIN failed.
-export default Effect.gen(function* () {
-  const sql = yield* SqlClient.SqlClient
-  yield* sql`
-    CREATE TABLE slowq_plans (
-      pipeline        text NOT NULL,
-      query_id        text NOT NULL,
-      hash            text NOT NULL,
-      method          text NOT NULL,
-      plan            jsonb NOT NULL,
-      first_captured  timestamptz NOT NULL,
-      last_captured   timestamptz NOT NULL,
-      PRIMARY KEY (pipeline, query_id, hash)
-    )`
-  yield* sql`
-    CREATE TABLE slowq_explains (
-      pipeline     text NOT NULL,
-      query_id     text NOT NULL,
-      status       text NOT NULL CHECK (status IN ('plan', 'skipped', 'failed')),
-      reason       text,
-      plan_hash    text,
-      plan_method  text,
-      captured_at  timestamptz NOT NULL,
-      PRIMARY KEY (pipeline, query_id),
-      CHECK ((status = 'plan') = (plan_hash IS NOT NULL AND reason IS NULL))
-    )`
-})
+// Migration 0004 created the explain stage's tables (slowq_plans, slowq_explains) when the core knew that stage.
+// They are the explain plugin's own now, created by its enrichment's migrations (IF NOT EXISTS, so a store that ran
+// this migration before keeps its tables and data). The id stays taken: stores record it as applied.
+export default Effect.void

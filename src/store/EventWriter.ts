@@ -1,23 +1,12 @@
-import { Reactivity } from "@effect/experimental"
-import { Migrator } from "@effect/sql"
-import { Config, Context, Effect, Layer, Option, type Redacted, Schema } from "effect"
+import { SqlClient, SqlSchema } from "@effect/sql"
+import { Context, Effect, Layer, Option, Schema } from "effect"
 import type { CollectedEvent } from "../domain/CollectedEvent.js"
-import type { Dialect } from "../domain/SlowQueryEvent.js"
+import { attachedValues } from "../plugin/Enrichment.js"
 import { SLOWQ_MARKER } from "../plugin/OwnStatement.js"
-import { StageError } from "../plugin/PipelineStage.js"
-import type { StageMemory } from "../plugin/StageMemory.js"
-import { embeddedStore } from "./EmbeddedStore.js"
-import { StoreError } from "./StoreError.js"
-import { connectStore, type StoreLocation } from "./StoreConnection.js"
-import { makeStoreSchema } from "./StoreSchema.js"
-import migration0001 from "./migrations/0001_init.js"
-import migration0002 from "./migrations/0002_stage_memory.js"
-import migration0003 from "./migrations/0003_query_reads.js"
-import migration0004 from "./migrations/0004_plans.js"
-import migration0005 from "./migrations/0005_dropped_events.js"
-import { makePlanWrites } from "./PlanWrites.js"
-import { makeQueryReads } from "./QueryReads.js"
+import type { MemoryEntry } from "../plugin/StageMemory.js"
 import { storableJson, storableText, storableTextOrNull } from "./Storable.js"
+import { StoreClient } from "./StoreClient.js"
+import { StoreError } from "./StoreError.js"
 
 export interface WriteResult {
   /** Events stored by this write. */
@@ -39,32 +28,19 @@ export interface DroppedEvent {
   readonly reason: string
 }
 
-export const QuerySummary = Schema.Struct({
-  id: Schema.String,
-  pipeline: Schema.String,
-  fingerprint: Schema.String,
-  dialect: Schema.String,
-  statement_type: Schema.String,
-  read_only: Schema.Boolean,
-  tables: Schema.Array(Schema.String),
-  events: Schema.Number,
-  calls: Schema.Number,
-  total_ms: Schema.Number,
-  avg_ms: Schema.Number,
-  max_ms: Schema.Number,
-  lock_ms: Schema.Number,
-  rows_sent: Schema.Number,
-  rows_examined: Schema.Number,
-  rows_affected: Schema.Number,
-  first_seen: Schema.DateFromSelf,
-  last_seen: Schema.DateFromSelf,
-  sample: Schema.String
-})
-export interface QuerySummary extends Schema.Schema.Type<typeof QuerySummary> {}
-const decodeSummaries = Schema.decodeUnknown(Schema.Array(QuerySummary))
+/** What one stage asked to remember from a batch. */
+export interface StageRemember {
+  readonly stage: string
+  readonly entries: ReadonlyArray<MemoryEntry>
+}
 
-const CheckpointRow = Schema.Struct({ checkpoint: Schema.Unknown })
-const decodeCheckpointRows = Schema.decodeUnknown(Schema.Array(CheckpointRow))
+export interface WriteOptions {
+  /** Where the source read an event, for the record of a refused one. */
+  readonly locate?: (key: string) => string | undefined
+  /** The stages' memory entries of this batch: stored in its transaction. */
+  readonly remember?: ReadonlyArray<StageRemember>
+}
+
 
 const WriteRow = Schema.Struct({ inserted: Schema.Number, new_fingerprints: Schema.Number })
 const decodeWriteRows = Schema.decodeUnknown(Schema.Tuple(WriteRow))
@@ -170,31 +146,68 @@ dropped AS (
 SELECT (SELECT count(*) FROM inserted)::float8 AS inserted,
        (SELECT count(*) FROM upserted WHERE created)::float8 AS new_fingerprints`
 
-export interface TopQueriesOptions {
-  readonly top: number
-  readonly pipeline?: string
-  /** Leave out baseline events: the history a source found when it first looked (pg_stat_statements). */
-  readonly excludeBaseline?: boolean
-}
+const rememberSql = `${SLOWQ_MARKER}
+INSERT INTO slowq_stage_memory (pipeline, stage, key, value)
+SELECT $1, s, k, v FROM unnest($2::text[], $3::text[], $4::jsonb[]) AS e(s, k, v)
+ON CONFLICT (pipeline, stage, key) DO UPDATE SET value = excluded.value, updated_at = now()`
 
-export type { StoreLocation } from "./StoreConnection.js"
-export type { StoreReadiness } from "./StoreSchema.js"
+const make = Effect.gen(function* () {
+  const { sql, enrichments, healing } = yield* StoreClient
 
-const make = (location: StoreLocation) =>
-  Effect.gen(function* () {
-    const sql = yield* connectStore(location).pipe(Effect.provide(Reactivity.layer))
+  const findCheckpoint = SqlSchema.findOne({
+    Request: Schema.String,
+    Result: Schema.Struct({ checkpoint: Schema.Unknown }),
+    execute: (pipeline) =>
+      sql.unsafe(`${SLOWQ_MARKER} SELECT checkpoint FROM slowq_checkpoints WHERE pipeline = $1`, [pipeline])
+  })
+  /** Where the pipeline's source left off, as it last stored it; none before its first batch. */
+  const readCheckpoint = (pipeline: string) =>
+    findCheckpoint(pipeline).pipe(
+      Effect.map(Option.map((row) => row.checkpoint)),
+      Effect.mapError((cause) => new StoreError({ operation: "read", message: `store read failed: ${cause.message}`, cause })),
+      Effect.withSpan("EventWriter.readCheckpoint")
+    )
 
-    const schema = yield* makeStoreSchema(sql, Migrator.fromRecord({ "0001_init": migration0001, "0002_stage_memory": migration0002, "0003_query_reads": migration0003, "0004_plans": migration0004, "0005_dropped_events": migration0005 }))
-
-    const readError = (cause: { readonly message: string }) =>
-      new StoreError({ operation: "read", message: `store read failed: ${cause.message}`, cause })
-
-    const readCheckpoint = Effect.fn("Store.readCheckpoint")(function* (pipeline: string) {
-      const rows = yield* sql
-        .unsafe(`${SLOWQ_MARKER} SELECT checkpoint FROM slowq_checkpoints WHERE pipeline = $1`, [pipeline])
-        .pipe(Effect.flatMap(decodeCheckpointRows), Effect.mapError(readError))
-      return Option.map(Option.fromNullable(rows[0]), (row) => row.checkpoint)
-    })
+  /**
+   * What the batch's stages produced besides the events: their memory entries and every enrichment's attached
+   * values. Run in the transaction that stores the events' checkpoint, so that none of it is ever stored without the
+   * rest (a stage remembering "explained" while the plan is missing would not explain the query again).
+   */
+  const sideWrites = (pipeline: string, events: ReadonlyArray<CollectedEvent>, remember: ReadonlyArray<StageRemember>) => {
+    const writes: Array<Effect.Effect<void, StoreError>> = []
+    const entries = remember.flatMap(({ stage, entries }) => entries.map((entry) => ({ stage, ...entry })))
+    if (entries.length > 0) {
+      writes.push(
+        sql
+          .unsafe(rememberSql, [
+            storableText(pipeline),
+            entries.map((e) => storableText(e.stage)),
+            entries.map((e) => storableText(e.key)),
+            entries.map((e) => storableJson(e.value) ?? "null")
+          ])
+          .pipe(
+            Effect.asVoid,
+            Effect.mapError(
+              (cause) => new StoreError({ operation: "write", message: `storing stage memory failed: ${cause.message}`, cause })
+            )
+          )
+      )
+    }
+    for (const enrichment of enrichments) {
+      const attached = attachedValues(events, enrichment)
+      if (attached.length === 0) continue
+      writes.push(
+        enrichment.write(pipeline, attached).pipe(
+          Effect.provideService(SqlClient.SqlClient, sql),
+          Effect.mapError(
+            (cause) =>
+              new StoreError({ operation: "write", message: `storing ${enrichment.name} failed: ${cause.message}`, cause })
+          )
+        )
+      )
+    }
+    return writes
+  }
 
     /**
      * Stores a batch's events, their totals and the checkpoint in one statement. Every text goes through
@@ -204,13 +217,25 @@ const make = (location: StoreLocation) =>
      * A crash in between re-reads the batch: what was stored is ignored by key, nothing is stored twice.
      * `locate` says where the source read an event, for the record of a refused one.
      */
-    const writeBatch = Effect.fn("Store.writeBatch")(function* (
+    const writeBatch = Effect.fn("EventWriter.writeBatch")(function* (
       pipeline: string,
-      dialect: Dialect,
+      dialect: string,
       events: ReadonlyArray<CollectedEvent>,
       checkpoint: unknown,
-      locate?: (key: string) => string | undefined
+      options: WriteOptions = {}
     ) {
+      const { locate } = options
+      const side = sideWrites(pipeline, events, options.remember ?? [])
+      // One statement is atomic by itself; the transaction is paid for only when a stage produced something.
+      const withSide = <A>(write: Effect.Effect<A, StoreError>) =>
+        side.length === 0
+          ? write
+          : sql.withTransaction(Effect.zipLeft(write, Effect.all(side, { discard: true }))).pipe(
+              Effect.catchTag(
+                "SqlError",
+                (cause) => new StoreError({ operation: "write", message: `store write failed: ${cause.message}`, cause })
+              )
+            )
       const columns = {
         key: [] as Array<string>,
         queryId: [] as Array<string>,
@@ -339,14 +364,14 @@ const make = (location: StoreLocation) =>
 
       // `undefined` (no checkpoint at all) reaches the NOT NULL column as null and fails the write, as before.
       const checkpointJson = storableJson(checkpoint) ?? null
-      const whole = yield* Effect.either(write(0, events.length, checkpointJson, []))
+      const whole = yield* Effect.either(withSide(write(0, events.length, checkpointJson, [])))
       if (whole._tag === "Right") {
         const { inserted, newFingerprints } = whole.right
         return { inserted, duplicates: events.length - inserted, newFingerprints, dropped: [] } satisfies WriteResult
       }
       if (events.length === 0 || refusal(whole.left.cause) === undefined) return yield* whole.left
       const stored = yield* storeApart(0, events.length)
-      yield* write(0, 0, checkpointJson, stored.dropped).pipe(
+      yield* withSide(write(0, 0, checkpointJson, stored.dropped)).pipe(
         Effect.mapError((error) => {
           const reason = refusal(error.cause)
           return reason === undefined
@@ -362,108 +387,11 @@ const make = (location: StoreLocation) =>
       } satisfies WriteResult
     })
 
-    const topQueries = Effect.fn("Store.topQueries")(function* (options: TopQueriesOptions) {
-      // Without the baseline, totals come from the events themselves: the per-query totals include it.
-      const source = options.excludeBaseline
-        ? `(SELECT q.pipeline, q.query_id, q.fingerprint, q.dialect, q.statement_type, q.read_only, q.tables, q.sample,
-              e.events, e.calls, e.total_ms, e.max_ms, e.lock_ms, e.rows_sent, e.rows_examined, e.rows_affected,
-              e.first_seen, e.last_seen
-            FROM slowq_queries q
-            JOIN (
-              SELECT pipeline, query_id, count(*) AS events, sum(calls) AS calls, sum(query_time_ms) AS total_ms,
-                max(query_time_ms / greatest(calls, 1)) AS max_ms, sum(lock_time_ms) AS lock_ms,
-                sum(rows_sent) AS rows_sent, sum(rows_examined) AS rows_examined, sum(rows_affected) AS rows_affected,
-                min(start_time) AS first_seen, max(start_time) AS last_seen
-              FROM slowq_events
-              WHERE ($1::text IS NULL OR pipeline = $1) AND NOT coalesce((attributes->>'baseline')::boolean, false)
-              GROUP BY pipeline, query_id
-            ) e USING (pipeline, query_id))`
-        : "slowq_queries"
-      const rows = yield* sql
-        .unsafe(
-          `${SLOWQ_MARKER}
-          SELECT query_id AS id, pipeline, fingerprint, dialect, statement_type, read_only, tables,
-            events::float8 AS events, calls::float8 AS calls, total_ms, total_ms / greatest(calls, 1) AS avg_ms,
-            max_ms, lock_ms, rows_sent, rows_examined, rows_affected, first_seen, last_seen, sample
-          FROM ${source} AS q
-          WHERE ($1::text IS NULL OR pipeline = $1)
-          ORDER BY total_ms DESC, query_id
-          LIMIT $2`,
-          [options.pipeline ?? null, options.top]
-        )
-        .pipe(Effect.flatMap(decodeSummaries), Effect.mapError(readError))
-      return rows
-    })
 
-    const stageMemory = (pipeline: string, stage: string): StageMemory => {
-      const stageError = (cause: { readonly message: string }) =>
-        new StageError({ stage, message: `stage memory in the store failed: ${cause.message}`, cause })
-      return {
-        get: (keys) =>
-          sql
-            .unsafe<{ key: string; value: unknown }>(
-              `${SLOWQ_MARKER} SELECT key, value FROM slowq_stage_memory WHERE pipeline = $1 AND stage = $2 AND key = ANY($3::text[])`,
-              [pipeline, stage, keys.map(storableText)]
-            )
-            .pipe(
-              Effect.map((rows) => new Map(rows.map((row) => [row.key, row.value]))),
-              Effect.mapError(stageError)
-            ),
-        set: (entries) =>
-          entries.length === 0
-            ? Effect.void
-            : sql
-                .unsafe(
-                  `${SLOWQ_MARKER} INSERT INTO slowq_stage_memory (pipeline, stage, key, value)
-                   SELECT $1, $2, k, v FROM unnest($3::text[], $4::jsonb[]) AS e(k, v)
-                   ON CONFLICT (pipeline, stage, key) DO UPDATE SET value = excluded.value, updated_at = now()`,
-                  [pipeline, stage, entries.map((e) => storableText(e.key)), entries.map((e) => storableJson(e.value))]
-                )
-                .pipe(Effect.asVoid, Effect.mapError(stageError))
-      }
-    }
+  return { readCheckpoint: healing(readCheckpoint), writeBatch: healing(writeBatch) } as const
+})
 
-    const planWrites = makePlanWrites(sql)
-    // The run's statements heal a store found empty (see StoreSchema): a run starts with readCheckpoint.
-    return {
-      readCheckpoint: schema.healing(readCheckpoint),
-      writeBatch: schema.healing(writeBatch),
-      topQueries,
-      readiness: schema.readiness,
-      stageMemory,
-      ...makeQueryReads(sql),
-      ...planWrites,
-      writePlans: schema.healing(planWrites.writePlans)
-    } as const
-  })
-
-/** slowq's own PostgreSQL: events, per-query totals and pipeline checkpoints. Its client is private. */
-export class Store extends Context.Tag("slowq/store/Store")<Store, Effect.Effect.Success<ReturnType<typeof make>>>() {
-  static readonly layerFromUrl = (url: Redacted.Redacted) => Layer.scoped(this, make({ _tag: "Url", url }))
-
-  /** The embedded store kept in `dir`, started by this process unless another slowq process serves it. */
-  static readonly layerEmbedded = (dir: string) =>
-    Layer.scoped(
-      this,
-      Effect.gen(function* () {
-        const address = yield* embeddedStore(dir)
-        return yield* make({ _tag: "Embedded", address, dir })
-      })
-    )
-
-  /** `SLOWQ_STORE_URL` when set; else the embedded store in `SLOWQ_STORE_DIR` (default `.slowq/store`). */
-  static readonly layer = Layer.unwrapEffect(
-    Effect.gen(function* () {
-      const url = yield* Config.option(Config.redacted("SLOWQ_STORE_URL"))
-      const dir = yield* Config.string("SLOWQ_STORE_DIR").pipe(Config.withDefault(".slowq/store"))
-      return Option.match(url, {
-        onSome: (url) => Store.layerFromUrl(url),
-        onNone: () => Store.layerEmbedded(dir)
-      })
-    }).pipe(
-      Effect.mapError(
-        (cause) => new StoreError({ operation: "connect", message: `bad store configuration: ${cause.message}`, cause })
-      )
-    )
-  )
+/** Stores batches: events, per-query totals, checkpoint, stage memory and enrichments, each batch at once. */
+export class EventWriter extends Context.Tag("slowq/store/EventWriter")<EventWriter, Effect.Effect.Success<typeof make>>() {
+  static readonly layer = Layer.effect(this, make)
 }
