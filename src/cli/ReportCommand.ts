@@ -1,7 +1,8 @@
 import { Command, Options } from "@effect/cli"
 import { Console, Effect, Option } from "effect"
-import { Store, type QuerySummary } from "../store/Store.js"
-import { reportFields } from "../store/PlanWrites.js"
+import { EnrichmentReads } from "../store/EnrichmentReads.js"
+import { QueryReads, type QuerySummary } from "../store/QueryReads.js"
+import { StoreLive } from "../store/StoreLive.js"
 import { CliFailure } from "./CliFailure.js"
 
 const top = Options.integer("top").pipe(Options.withDescription("How many fingerprints."), Options.withDefault(20))
@@ -62,23 +63,24 @@ export const formatTable = (queries: ReadonlyArray<QuerySummary>): string => {
 
 export const reportCommand = Command.make("report", { top, pipeline, format, excludeBaseline }, ({ top, pipeline, format, excludeBaseline }) =>
   Effect.gen(function* () {
-    const store = yield* Store
-    const queries = yield* store.topQueries({
+    const reads = yield* QueryReads
+    const queries = yield* reads.topQueries({
       top,
       excludeBaseline,
       ...Option.match(pipeline, { onNone: () => ({}), onSome: (p) => ({ pipeline: p }) })
     })
     if (format === "json") {
-      const explains = yield* store.latestPlans(Option.getOrUndefined(pipeline), queries.map((q) => q.id))
-      const explainOf = (q: QuerySummary) => explains.find((e) => e.pipeline === q.pipeline && e.query_id === q.id)
-      yield* Console.log(JSON.stringify({ queries: queries.map((q) => ({ ...toJson(q), ...reportFields(explainOf(q)) })) }, null, 2))
+      // What the pipelines' stages add to each query (their enrichments), after its own fields.
+      const enrichments = yield* EnrichmentReads
+      const fields = yield* enrichments.reportFields(queries.map((q) => ({ pipeline: q.pipeline, id: q.id })))
+      yield* Console.log(JSON.stringify({ queries: queries.map((q, i) => ({ ...toJson(q), ...fields[i] })) }, null, 2))
     } else if (queries.length === 0) {
       yield* Console.log("no queries stored yet")
     } else {
       yield* Console.log(formatTable(queries))
     }
   }).pipe(
-    Effect.provide(Store.layer),
+    Effect.provide(StoreLive),
     Effect.catchTag("StoreError", (error) => new CliFailure({ message: error.message }))
   )
 ).pipe(Command.withDescription("Top fingerprints from the store by total time."))

@@ -7,12 +7,14 @@ import {
   HttpApiSecurity,
   OpenApi
 } from "@effect/platform"
-import { Duration, Option, ParseResult, Schema } from "effect"
+import { Data, Duration, Either, Option, ParseResult, Schema } from "effect"
 import { parseDuration } from "../pipeline/Duration.js"
+import type { AnyEnrichment } from "../plugin/Enrichment.js"
 import { QueryInterval, QueryListItem, QueryOrder, QuerySample, QueryStats } from "../store/QueryReads.js"
 
 // The API's one definition: routes, parameters, responses and errors. The server, the OpenAPI document and the
-// docs page are all derived from it; the query schemas are the store's own row schemas.
+// docs page are all derived from it; the query schemas are the store's own row schemas, plus the fields of the
+// registered enrichments (makeSlowqApi).
 
 // ---------------------------------------------------------------------------------------------------------------------
 // Errors: each a JSON body `{ "_tag", "message", … }` with its status.
@@ -288,6 +290,11 @@ export const SchedulerState = Schema.Struct({ scheduler_paused: Schema.Boolean }
   identifier: "SchedulerState"
 })
 
+// The query endpoints' answers are the core's fields plus those of every registered enrichment (see
+// plugin/Enrichment): a stage adds API fields, documented in the OpenAPI document, without an edit here. The core
+// schemas below are what the handlers are typed by; the answers are encoded with the enriched ones of makeSlowqApi.
+
+/** A query list page, core fields only (each row of a served page also has the enrichments' list fields). */
 export const QueryList = Schema.Struct({
   since: Schema.NullOr(Schema.Date).annotations({ description: "The window used; null for all time." }),
   until: Schema.NullOr(Schema.Date),
@@ -298,41 +305,94 @@ export const QueryList = Schema.Struct({
   queries: Schema.Array(QueryListItem)
 }).annotations({ identifier: "QueryList" })
 
-export const PlanView = Schema.Struct({
-  pipeline: Schema.String,
-  hash: Schema.String.annotations({ description: "Hash of the plan's shape (costs and estimates left out)." }),
-  method: Schema.String.annotations({ description: "How it was obtained: direct, generic_plan, prepared_generic, rewritten." }),
-  first_captured: Schema.Date,
-  last_captured: Schema.Date,
-  plan: Schema.Unknown.annotations({ description: "The database's own JSON plan." })
-}).annotations({ identifier: "Plan" })
+const QuerySeries = Schema.Struct({
+  since: Schema.Date,
+  until: Schema.Date,
+  bucket_seconds: Schema.Number,
+  intervals: Schema.Array(QueryInterval).annotations({ description: "Buckets with events only, oldest first." })
+})
 
-export const ExplainView = Schema.Struct({
-  pipeline: Schema.String,
-  status: Schema.Literal("plan", "skipped", "failed"),
-  reason: Schema.NullOr(Schema.String).annotations({ description: "Why it was skipped or why EXPLAIN failed." }),
-  method: Schema.NullOr(Schema.String),
-  hash: Schema.NullOr(Schema.String).annotations({ description: "The current plan, one of `plans`." }),
-  captured_at: Schema.Date
-}).annotations({ identifier: "Explain" })
-
-export const QueryDetail = Schema.Struct({
-  ...QueryStats.fields,
-  plan_known: Schema.Boolean.annotations({ description: "Whether any plan of this fingerprint is stored." }),
-  explain: Schema.Array(ExplainView).annotations({ description: "The latest EXPLAIN outcome, per pipeline." }),
-  plans: Schema.Array(PlanView).annotations({
-    description: "Every distinct plan seen, per pipeline, oldest first: each after the first is a plan change."
-  }),
-  series: Schema.Struct({
-    since: Schema.Date,
-    until: Schema.Date,
-    bucket_seconds: Schema.Number,
-    intervals: Schema.Array(QueryInterval).annotations({ description: "Buckets with events only, oldest first." })
-  }),
+const detailTail = {
+  series: QuerySeries,
   samples: Schema.Array(QuerySample).annotations({
     description: "The latest events, newest first; within since..until when either is given."
   })
-}).annotations({ identifier: "QueryDetail" })
+}
+
+/** One query, core fields only (a served answer also has the enrichments' detail fields, before `series`). */
+export const QueryDetail = Schema.Struct({ ...QueryStats.fields, ...detailTail }).annotations({ identifier: "QueryDetail" })
+
+/** Values of enrichment fields: declared by plugins at run time, so TypeScript cannot follow them. */
+export type EnrichmentValues = { readonly [field: string]: unknown }
+
+/**
+ * A Struct of `head`, then `extra`, then `tail`, typed as the core's fields plus loosely typed others: the value is
+ * exactly the Struct of all of them (a schema of a type TypeScript cannot name, hence `Schema.make` over its AST).
+ * Encoding keeps the declared fields only, in this order.
+ */
+const enrichedStruct = <Head extends Schema.Struct.Fields, Tail extends Schema.Struct.Fields>(
+  identifier: string,
+  head: Head,
+  extra: Schema.Struct.Fields,
+  tail: Tail
+) =>
+  Schema.make<
+    Schema.Struct.Type<Head & Tail> & EnrichmentValues,
+    Schema.Struct.Encoded<Head & Tail> & EnrichmentValues,
+    Schema.Struct.Context<Head & Tail>
+  >(Schema.Struct({ ...head, ...extra, ...tail }).annotations({ identifier }).ast)
+
+/** An enrichment field that would hide a core field or another enrichment's: refused before the API serves. */
+export class EnrichmentFieldError extends Data.TaggedError("EnrichmentFieldError")<{
+  readonly message: string
+  readonly enrichment: string
+  readonly field: string
+}> {}
+
+/** The fields every enrichment adds at `where`, checked against the core's and each other's. */
+const claimFields = (
+  where: string,
+  core: ReadonlyArray<string>,
+  enrichments: ReadonlyArray<AnyEnrichment>,
+  fieldsOf: (enrichment: AnyEnrichment) => Schema.Struct.Fields | undefined
+): Either.Either<Schema.Struct.Fields, EnrichmentFieldError> => {
+  const owners = new Map<string, string>()
+  const claimed: Record<string, Schema.Struct.Fields[string]> = {}
+  for (const enrichment of enrichments) {
+    for (const [field, schema] of Object.entries(fieldsOf(enrichment) ?? {})) {
+      const owner = core.includes(field) ? "slowq's core" : owners.get(field)
+      if (owner !== undefined) {
+        return Either.left(
+          new EnrichmentFieldError({
+            message: `enrichment ${enrichment.name} declares the field ${field} of ${where}, which ${owner === "slowq's core" ? "is a core field" : `enrichment ${owner} declares already`}: each field of an answer has one owner`,
+            enrichment: enrichment.name,
+            field
+          })
+        )
+      }
+      owners.set(field, enrichment.name)
+      claimed[field] = schema
+    }
+  }
+  return Either.right(claimed)
+}
+
+/** The query answers' schemas with the enrichments' fields; an error if one field would have two owners. */
+export const enrichedQuerySchemas = (enrichments: ReadonlyArray<AnyEnrichment>) =>
+  Either.gen(function* () {
+    const listFields = yield* claimFields("GET /api/v1/queries", Object.keys(QueryListItem.fields), enrichments, (e) => e.list?.fields)
+    const detailFields = yield* claimFields(
+      "GET /api/v1/queries/{id}",
+      Object.keys(QueryDetail.fields),
+      enrichments,
+      (e) => e.detail?.fields
+    )
+    const item = enrichedStruct("QueryListItem", QueryListItem.fields, listFields, {})
+    return {
+      QueryList: Schema.Struct({ ...QueryList.fields, queries: Schema.Array(item) }).annotations({ identifier: "QueryList" }),
+      QueryDetail: enrichedStruct("QueryDetail", QueryStats.fields, detailFields, detailTail)
+    }
+  })
 
 export const Health = Schema.Struct({ status: Schema.Literal("ok") }).annotations({ identifier: "Health" })
 
@@ -415,30 +475,33 @@ export class SchedulerGroup extends HttpApiGroup.make("scheduler")
   )
   .annotate(OpenApi.Description, "All pipelines at once.") {}
 
-export class QueriesGroup extends HttpApiGroup.make("queries")
-  .add(
-    HttpApiEndpoint.get("list", "/api/v1/queries")
-      .setUrlParams(ListQueriesParams)
-      .addSuccess(QueryList)
-      .addError(BadRequestError)
-      .addError(StoreUnavailableError)
-      .addError(OverloadedError)
-      .middleware(ReadAccess)
-      .annotate(OpenApi.Summary, "Top fingerprints, all time or over a window.")
-  )
-  .add(
-    HttpApiEndpoint.get("get", "/api/v1/queries/:id")
-      .setPath(Schema.Struct({ id: QueryId }))
-      .setUrlParams(GetQueryParams)
-      .addSuccess(QueryDetail)
-      .addError(NotFoundError)
-      .addError(BadRequestError)
-      .addError(StoreUnavailableError)
-      .addError(OverloadedError)
-      .middleware(ReadAccess)
-      .annotate(OpenApi.Summary, "One fingerprint: totals, time series, recent samples, plans and plan changes.")
-  )
-  .annotate(OpenApi.Description, "What slowq found, from its store.") {}
+type EnrichedQuerySchemas = Either.Either.Right<ReturnType<typeof enrichedQuerySchemas>>
+
+const queriesGroup = (schemas: EnrichedQuerySchemas) =>
+  HttpApiGroup.make("queries")
+    .add(
+      HttpApiEndpoint.get("list", "/api/v1/queries")
+        .setUrlParams(ListQueriesParams)
+        .addSuccess(schemas.QueryList)
+        .addError(BadRequestError)
+        .addError(StoreUnavailableError)
+        .addError(OverloadedError)
+        .middleware(ReadAccess)
+        .annotate(OpenApi.Summary, "Top fingerprints, all time or over a window.")
+    )
+    .add(
+      HttpApiEndpoint.get("get", "/api/v1/queries/:id")
+        .setPath(Schema.Struct({ id: QueryId }))
+        .setUrlParams(GetQueryParams)
+        .addSuccess(schemas.QueryDetail)
+        .addError(NotFoundError)
+        .addError(BadRequestError)
+        .addError(StoreUnavailableError)
+        .addError(OverloadedError)
+        .middleware(ReadAccess)
+        .annotate(OpenApi.Summary, "One fingerprint: totals, time series, recent samples, and the fields the stages add.")
+    )
+    .annotate(OpenApi.Description, "What slowq found, from its store.")
 
 export class OperationsGroup extends HttpApiGroup.make("operations", { topLevel: true })
   .add(
@@ -459,16 +522,27 @@ export class OperationsGroup extends HttpApiGroup.make("operations", { topLevel:
   )
   .annotate(OpenApi.Description, "Health, readiness and metrics; no token needed.") {}
 
-export class SlowqApi extends HttpApi.make("slowq")
-  .add(PipelinesGroup)
-  .add(SchedulerGroup)
-  .add(QueriesGroup)
-  .add(OperationsGroup)
-  .addError(NotFoundError)
-  .addError(MisdirectedRequestError)
-  .annotate(OpenApi.Title, "slowq")
-  .annotate(OpenApi.Version, "1")
-  .annotate(
-    OpenApi.Description,
-    "Control slowq's pipelines and read the slow queries it found. Mutating endpoints need `Authorization: Bearer <SLOWQ_API_TOKEN>`; so do the reads under /api/v1 unless SLOWQ_API_PUBLIC_READ=true."
-  ) {}
+const buildApi = (schemas: EnrichedQuerySchemas) =>
+  HttpApi.make("slowq")
+    .add(PipelinesGroup)
+    .add(SchedulerGroup)
+    .add(queriesGroup(schemas))
+    .add(OperationsGroup)
+    .addError(NotFoundError)
+    .addError(MisdirectedRequestError)
+    .annotate(OpenApi.Title, "slowq")
+    .annotate(OpenApi.Version, "1")
+    .annotate(
+      OpenApi.Description,
+      "Control slowq's pipelines and read the slow queries it found. Mutating endpoints need `Authorization: Bearer <SLOWQ_API_TOKEN>`; so do the reads under /api/v1 unless SLOWQ_API_PUBLIC_READ=true."
+    )
+
+/** The API as served: its query answers carry the fields of `enrichments` (the registered ones, see Plugins). */
+export type SlowqApi = ReturnType<typeof buildApi>
+
+/**
+ * The API with the query fields of `enrichments`, which the server, the OpenAPI document and the docs page are all
+ * derived from; an error when an enrichment's field collides with a core field or another enrichment's.
+ */
+export const makeSlowqApi = (enrichments: ReadonlyArray<AnyEnrichment>): Either.Either<SlowqApi, EnrichmentFieldError> =>
+  Either.map(enrichedQuerySchemas(enrichments), buildApi)

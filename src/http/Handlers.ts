@@ -2,18 +2,20 @@ import { HttpApiBuilder } from "@effect/platform"
 import { Clock, Effect, Layer, Option } from "effect"
 import type { PipelineStatus, RunRecord } from "../pipeline/Supervisor.js"
 import { Supervisor } from "../pipeline/Supervisor.js"
-import { Store } from "../store/Store.js"
+import { EnrichmentReads } from "../store/EnrichmentReads.js"
+import { QueryReads } from "../store/QueryReads.js"
+import { StoreClient } from "../store/StoreClient.js"
 import type { StoreError } from "../store/StoreError.js"
 import {
   BadRequestError,
   NotFoundError,
   NotReadyError,
   PipelineRunningError,
-  SlowqApi,
+  type SlowqApi,
   StoreUnavailableError,
   type TimeParam
 } from "./Api.js"
-import { explainFamily, renderMetrics } from "./Prometheus.js"
+import { gaugeFamilies, renderMetrics } from "./Prometheus.js"
 import { ReadGate } from "./ReadGate.js"
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -63,73 +65,75 @@ const pipelineView = (status: PipelineStatus) => ({
 const pipelineNotFound = (error: { readonly name: string }) =>
   new NotFoundError({ message: `no pipeline named ${error.name}` })
 
-export const PipelinesLive = HttpApiBuilder.group(SlowqApi, "pipelines", (handlers) =>
-  Effect.gen(function* () {
-    const supervisor = yield* Supervisor
-    return handlers
-      .handle("list", () =>
-        Effect.all([supervisor.statuses, supervisor.schedulerPaused]).pipe(
-          Effect.map(([statuses, paused]) => ({ scheduler_paused: paused, pipelines: statuses.map(pipelineView) }))
+export const PipelinesLive = (api: SlowqApi) =>
+  HttpApiBuilder.group(api, "pipelines", (handlers) =>
+    Effect.gen(function* () {
+      const supervisor = yield* Supervisor
+      return handlers
+        .handle("list", () =>
+          Effect.all([supervisor.statuses, supervisor.schedulerPaused]).pipe(
+            Effect.map(([statuses, paused]) => ({ scheduler_paused: paused, pipelines: statuses.map(pipelineView) }))
+          )
         )
-      )
-      .handle("get", ({ path }) =>
-        supervisor.status(path.name).pipe(
-          Effect.map((status) => ({ ...pipelineView(status), recent_runs: status.recentRuns.map(runView) })),
-          Effect.catchTag("PipelineNotFound", (error) => Effect.fail(pipelineNotFound(error)))
+        .handle("get", ({ path }) =>
+          supervisor.status(path.name).pipe(
+            Effect.map((status) => ({ ...pipelineView(status), recent_runs: status.recentRuns.map(runView) })),
+            Effect.catchTag("PipelineNotFound", (error) => Effect.fail(pipelineNotFound(error)))
+          )
         )
-      )
-      .handle("run", ({ path }) =>
-        supervisor.runNow(path.name).pipe(
-          Effect.map((run) => ({ pipeline: path.name, run })),
-          Effect.tap(({ run }) => Effect.logInfo("run asked for over HTTP").pipe(Effect.annotateLogs({ pipeline: path.name, run }))),
-          Effect.catchTags({
-            PipelineNotFound: (error) => Effect.fail(pipelineNotFound(error)),
-            PipelineAlreadyRunning: (error) =>
-              Effect.fail(
-                new PipelineRunningError({
-                  message: `pipeline ${error.name} is running already (run ${error.run})`,
-                  pipeline: error.name,
-                  run: error.run
-                })
-              )
-          })
+        .handle("run", ({ path }) =>
+          supervisor.runNow(path.name).pipe(
+            Effect.map((run) => ({ pipeline: path.name, run })),
+            Effect.tap(({ run }) => Effect.logInfo("run asked for over HTTP").pipe(Effect.annotateLogs({ pipeline: path.name, run }))),
+            Effect.catchTags({
+              PipelineNotFound: (error) => Effect.fail(pipelineNotFound(error)),
+              PipelineAlreadyRunning: (error) =>
+                Effect.fail(
+                  new PipelineRunningError({
+                    message: `pipeline ${error.name} is running already (run ${error.run})`,
+                    pipeline: error.name,
+                    run: error.run
+                  })
+                )
+            })
+          )
         )
-      )
-      .handle("pause", ({ path }) =>
-        supervisor.pause(path.name).pipe(
-          Effect.map(pipelineView),
-          Effect.tap(() => Effect.logInfo("pipeline paused over HTTP").pipe(Effect.annotateLogs({ pipeline: path.name }))),
-          Effect.catchTag("PipelineNotFound", (error) => Effect.fail(pipelineNotFound(error)))
+        .handle("pause", ({ path }) =>
+          supervisor.pause(path.name).pipe(
+            Effect.map(pipelineView),
+            Effect.tap(() => Effect.logInfo("pipeline paused over HTTP").pipe(Effect.annotateLogs({ pipeline: path.name }))),
+            Effect.catchTag("PipelineNotFound", (error) => Effect.fail(pipelineNotFound(error)))
+          )
         )
-      )
-      .handle("resume", ({ path }) =>
-        supervisor.resume(path.name).pipe(
-          Effect.map(pipelineView),
-          Effect.tap(() => Effect.logInfo("pipeline resumed over HTTP").pipe(Effect.annotateLogs({ pipeline: path.name }))),
-          Effect.catchTag("PipelineNotFound", (error) => Effect.fail(pipelineNotFound(error)))
+        .handle("resume", ({ path }) =>
+          supervisor.resume(path.name).pipe(
+            Effect.map(pipelineView),
+            Effect.tap(() => Effect.logInfo("pipeline resumed over HTTP").pipe(Effect.annotateLogs({ pipeline: path.name }))),
+            Effect.catchTag("PipelineNotFound", (error) => Effect.fail(pipelineNotFound(error)))
+          )
         )
-      )
-  })
-)
+    })
+  )
 
-export const SchedulerLive = HttpApiBuilder.group(SlowqApi, "scheduler", (handlers) =>
-  Effect.gen(function* () {
-    const supervisor = yield* Supervisor
-    return handlers
-      .handle("pause", () =>
-        supervisor.pauseAll.pipe(
-          Effect.zipRight(Effect.logInfo("scheduler paused over HTTP")),
-          Effect.as({ scheduler_paused: true })
+export const SchedulerLive = (api: SlowqApi) =>
+  HttpApiBuilder.group(api, "scheduler", (handlers) =>
+    Effect.gen(function* () {
+      const supervisor = yield* Supervisor
+      return handlers
+        .handle("pause", () =>
+          supervisor.pauseAll.pipe(
+            Effect.zipRight(Effect.logInfo("scheduler paused over HTTP")),
+            Effect.as({ scheduler_paused: true })
+          )
         )
-      )
-      .handle("resume", () =>
-        supervisor.resumeAll.pipe(
-          Effect.zipRight(Effect.logInfo("scheduler resumed over HTTP")),
-          Effect.as({ scheduler_paused: false })
+        .handle("resume", () =>
+          supervisor.resumeAll.pipe(
+            Effect.zipRight(Effect.logInfo("scheduler resumed over HTTP")),
+            Effect.as({ scheduler_paused: false })
+          )
         )
-      )
-  })
-)
+    })
+  )
 
 // ---------------------------------------------------------------------------------------------------------------------
 // Queries
@@ -171,122 +175,117 @@ const checkBucket = (seconds: number, spanMs: number) =>
       )
     : Effect.succeed(seconds)
 
-export const QueriesLive = HttpApiBuilder.group(SlowqApi, "queries", (handlers) =>
-  Effect.gen(function* () {
-    const store = yield* Store
-    const gate = yield* ReadGate
-    return handlers
-      .handle("list", ({ urlParams }) =>
-        Effect.gen(function* () {
-          const now = yield* Clock.currentTimeMillis
-          const since = resolveTime(urlParams.since, now)
-          const until = resolveTime(urlParams.until, now)
-          yield* checkWindow(since, until)
-          const order = urlParams.order ?? "total_ms"
-          const limit = urlParams.limit ?? 50
-          const offset = urlParams.offset ?? 0
-          const page = yield* store
-            .listQueries({
+export const QueriesLive = (api: SlowqApi) =>
+  HttpApiBuilder.group(api, "queries", (handlers) =>
+    Effect.gen(function* () {
+      const queries = yield* QueryReads
+      const enrichments = yield* EnrichmentReads
+      const gate = yield* ReadGate
+      return handlers
+        .handle("list", ({ urlParams }) =>
+          Effect.gen(function* () {
+            const now = yield* Clock.currentTimeMillis
+            const since = resolveTime(urlParams.since, now)
+            const until = resolveTime(urlParams.until, now)
+            yield* checkWindow(since, until)
+            const order = urlParams.order ?? "total_ms"
+            const limit = urlParams.limit ?? 50
+            const offset = urlParams.offset ?? 0
+            // The page and what the enrichments add to its rows, in one slot of the gate.
+            const reads = Effect.gen(function* () {
+              const page = yield* queries.listQueries({
+                order,
+                limit,
+                offset,
+                ...(urlParams.pipeline === undefined ? {} : { pipeline: urlParams.pipeline }),
+                ...(since === undefined ? {} : { since }),
+                ...(until === undefined ? {} : { until })
+              })
+              const fields = yield* enrichments.listFields(page.queries.map((q) => ({ pipeline: q.pipeline, id: q.id })))
+              return { more: page.more, rows: page.queries.map((q, i) => ({ ...q, ...fields[i] })) }
+            }).pipe(Effect.catchTag("StoreError", storeUnavailable))
+            const page = yield* gate.run(reads)
+            return {
+              since: since ?? null,
+              until: until ?? null,
               order,
               limit,
               offset,
-              ...(urlParams.pipeline === undefined ? {} : { pipeline: urlParams.pipeline }),
-              ...(since === undefined ? {} : { since }),
-              ...(until === undefined ? {} : { until })
-            })
-            .pipe(Effect.catchTag("StoreError", storeUnavailable), gate.run)
-          return {
-            since: since ?? null,
-            until: until ?? null,
-            order,
-            limit,
-            offset,
-            next_offset: page.more ? offset + limit : null,
-            queries: page.queries
-          }
-        })
-      )
-      .handle("get", ({ path, urlParams }) =>
-        Effect.gen(function* () {
-          const now = yield* Clock.currentTimeMillis
-          const until = resolveTime(urlParams.until, now) ?? new Date(now)
-          const since = resolveTime(urlParams.since, now) ?? new Date(until.getTime() - DAY_MS)
-          yield* checkWindow(since, until)
-          const spanMs = until.getTime() - since.getTime()
-          const bucketSeconds =
-            urlParams.bucket === undefined ? chooseBucketSeconds(spanMs) : yield* checkBucket(urlParams.bucket, spanMs)
-          const pipeline = urlParams.pipeline === undefined ? {} : { pipeline: urlParams.pipeline }
-          // All the reads of one request in one slot of the gate, one after the other.
-          const reads = Effect.gen(function* () {
-            const stats = yield* store.queryStats(path.id, urlParams.pipeline).pipe(Effect.catchTag("StoreError", storeUnavailable))
-            if (Option.isNone(stats)) {
-              return yield* new NotFoundError({
-                message: `no query ${path.id}${urlParams.pipeline === undefined ? "" : ` in pipeline ${urlParams.pipeline}`}`
-              })
+              next_offset: page.more ? offset + limit : null,
+              queries: page.rows
             }
-            const [intervals, samples, explains, plans] = yield* Effect.all([
-              store.queryIntervals(path.id, { ...pipeline, since, until, bucketSeconds }),
-              // Samples are the latest ones, also of a query not seen lately, unless a window was asked for.
-              store.querySamples(path.id, {
-                ...pipeline,
-                ...(urlParams.since === undefined && urlParams.until === undefined ? {} : { since, until }),
-                limit: urlParams.samples ?? 10
-              }),
-              store.latestPlans(urlParams.pipeline, [path.id]),
-              Effect.forEach(stats.value.pipelines, (name) =>
-                store.planHistory(name, path.id).pipe(Effect.map((rows) => rows.map((row) => ({ pipeline: name, ...row }))))
-              )
-            ]).pipe(Effect.catchTag("StoreError", storeUnavailable))
-            return { stats: stats.value, intervals, samples, explains, plans }
           })
-          const { stats, intervals, samples, explains, plans } = yield* gate.run(reads)
-          const allPlans = plans.flat()
-          return {
-            ...stats,
-            plan_known: allPlans.length > 0,
-            explain: explains.map((e) => ({
-              pipeline: e.pipeline,
-              status: e.status,
-              reason: e.reason,
-              method: e.method,
-              hash: e.hash,
-              captured_at: e.captured_at
-            })),
-            plans: allPlans,
-            series: { since, until, bucket_seconds: bucketSeconds, intervals },
-            samples
-          }
-        })
-      )
-  })
-)
+        )
+        .handle("get", ({ path, urlParams }) =>
+          Effect.gen(function* () {
+            const now = yield* Clock.currentTimeMillis
+            const until = resolveTime(urlParams.until, now) ?? new Date(now)
+            const since = resolveTime(urlParams.since, now) ?? new Date(until.getTime() - DAY_MS)
+            yield* checkWindow(since, until)
+            const spanMs = until.getTime() - since.getTime()
+            const bucketSeconds =
+              urlParams.bucket === undefined ? chooseBucketSeconds(spanMs) : yield* checkBucket(urlParams.bucket, spanMs)
+            const pipeline = urlParams.pipeline === undefined ? {} : { pipeline: urlParams.pipeline }
+            // All the reads of one request in one slot of the gate, one after the other.
+            const reads = Effect.gen(function* () {
+              const stats = yield* queries.queryStats(path.id, urlParams.pipeline).pipe(Effect.catchTag("StoreError", storeUnavailable))
+              if (Option.isNone(stats)) {
+                return yield* new NotFoundError({
+                  message: `no query ${path.id}${urlParams.pipeline === undefined ? "" : ` in pipeline ${urlParams.pipeline}`}`
+                })
+              }
+              const [intervals, samples, fields] = yield* Effect.all([
+                queries.queryIntervals(path.id, { ...pipeline, since, until, bucketSeconds }),
+                // Samples are the latest ones, also of a query not seen lately, unless a window was asked for.
+                queries.querySamples(path.id, {
+                  ...pipeline,
+                  ...(urlParams.since === undefined && urlParams.until === undefined ? {} : { since, until }),
+                  limit: urlParams.samples ?? 10
+                }),
+                // Over the pipelines the query was found in: the one asked for, or all that hold it.
+                enrichments.detailFields(path.id, stats.value.pipelines)
+              ]).pipe(Effect.catchTag("StoreError", storeUnavailable))
+              return { stats: stats.value, intervals, samples, fields }
+            })
+            const { stats, intervals, samples, fields } = yield* gate.run(reads)
+            return {
+              ...stats,
+              ...fields,
+              series: { since, until, bucket_seconds: bucketSeconds, intervals },
+              samples
+            }
+          })
+        )
+    })
+  )
 
 // ---------------------------------------------------------------------------------------------------------------------
 // Operations
 
-export const OperationsLive = (expectedPipelines: number) =>
-  HttpApiBuilder.group(SlowqApi, "operations", (handlers) =>
+export const OperationsLive = (api: SlowqApi, expectedPipelines: number) =>
+  HttpApiBuilder.group(api, "operations", (handlers) =>
     Effect.gen(function* () {
-      const store = yield* Store
+      const { readiness } = yield* StoreClient
+      const enrichments = yield* EnrichmentReads
       const supervisor = yield* Supervisor
       return handlers
         .handle("healthz", () => Effect.succeed({ status: "ok" as const }))
         .handle("readyz", () =>
           Effect.gen(function* () {
             // Ready means the store takes writes: it answers, is not read-only, and has slowq's schema.
-            const readiness = yield* store.readiness.pipe(
+            const state = yield* readiness.pipe(
               Effect.timeoutTo({
                 duration: "2 seconds",
                 onTimeout: () => ({ _tag: "NotReady", message: "store does not answer within 2 seconds" }) as const,
                 onSuccess: (readiness) => readiness
               })
             )
-            if (readiness._tag === "NotReady") yield* Effect.logWarning(`readiness: ${readiness.message}`)
-            const storeOk = readiness._tag === "Ready"
+            if (state._tag === "NotReady") yield* Effect.logWarning(`readiness: ${state.message}`)
+            const storeOk = state._tag === "Ready"
             const loaded = (yield* supervisor.statuses).length
-            if (readiness._tag === "NotReady" || loaded < expectedPipelines || expectedPipelines === 0) {
+            if (state._tag === "NotReady" || loaded < expectedPipelines || expectedPipelines === 0) {
               return yield* new NotReadyError({
-                message: readiness._tag === "NotReady" ? readiness.message : "the pipelines are not loaded",
+                message: state._tag === "NotReady" ? state.message : "the pipelines are not loaded",
                 store: storeOk,
                 pipelines: loaded
               })
@@ -295,13 +294,26 @@ export const OperationsLive = (expectedPipelines: number) =>
           })
         )
         .handle("metrics", () =>
-          store.explainOutcomes().pipe(
+          enrichments.metricFamilies().pipe(
             // The store's read slots may all be taken by slow API reads: a scrape does not wait for them.
             Effect.timeoutOption("1 second"),
-            Effect.map(Option.match({ onNone: () => [], onSome: (rows) => [explainFamily(rows)] })),
-            // A scrape still answers when the store does not; only that family is missing.
+            Effect.flatMap(
+              Option.match({
+                onNone: () => Effect.succeed([]),
+                onSome: (gauges) => {
+                  const { families, refused } = gaugeFamilies(gauges)
+                  return refused.length === 0
+                    ? Effect.succeed(families)
+                    : Effect.logWarning("metrics: gauges with a name Prometheus refuses left out").pipe(
+                        Effect.annotateLogs({ families: refused.join(", ") }),
+                        Effect.as(families)
+                      )
+                }
+              })
+            ),
+            // A scrape still answers when the store does not; only the enrichments' families are missing.
             Effect.catchTag("StoreError", (error) =>
-              Effect.logWarning("metrics: explain outcomes not read from the store", error).pipe(Effect.as([]))
+              Effect.logWarning("metrics: the enrichments' gauges not read from the store", error).pipe(Effect.as([]))
             ),
             Effect.flatMap(renderMetrics)
           )
@@ -309,6 +321,11 @@ export const OperationsLive = (expectedPipelines: number) =>
     })
   )
 
-/** Every group's handlers; they need the store and the supervisor the daemon built. */
-export const handlersLayer = (expectedPipelines: number) =>
-  Layer.mergeAll(PipelinesLive, SchedulerLive, QueriesLive.pipe(Layer.provide(ReadGate.layer)), OperationsLive(expectedPipelines))
+/** Every group's handlers of `api`; they need the store's services and the supervisor the daemon built. */
+export const handlersLayer = (api: SlowqApi, expectedPipelines: number) =>
+  Layer.mergeAll(
+    PipelinesLive(api),
+    SchedulerLive(api),
+    QueriesLive(api).pipe(Layer.provide(ReadGate.layer)),
+    OperationsLive(api, expectedPipelines)
+  )

@@ -11,8 +11,9 @@ import {
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Cause, Clock, Data, Effect, Exit, Layer, Metric, Option, Scheduler } from "effect"
 import * as PipelineMetrics from "../pipeline/PipelineMetrics.js"
+import { Plugins, registeredEnrichments } from "../plugin/Plugin.js"
 import type { PipelineSpec } from "../pipeline/PipelineSpec.js"
-import { NotFoundError, SlowqApi } from "./Api.js"
+import { makeSlowqApi, NotFoundError, type SlowqApi } from "./Api.js"
 import { type HostPolicy, hostAllowed, hostCheckExempt } from "./HostCheck.js"
 import { apiAuthLayer } from "./ApiAuth.js"
 import { handlersLayer } from "./Handlers.js"
@@ -142,8 +143,8 @@ const localAddressOf = (request: HttpServerRequest.HttpServerRequest) =>
  * headers and the failures above. Log lines carry method, path and status only: never headers (the token) nor query
  * strings.
  */
-const apiMiddleware = (hosts: HostPolicy) =>
-  HttpApiBuilder.middleware(SlowqApi, (app) =>
+const apiMiddleware = (api: SlowqApi, hosts: HostPolicy) =>
+  HttpApiBuilder.middleware(api, (app) =>
     Effect.gen(function* () {
       const request = yield* HttpServerRequest.HttpServerRequest
       yield* securityHeaders
@@ -243,21 +244,26 @@ const describeListenError = (settings: HttpApiSettings, cause: unknown) => {
 
 /**
  * Serves the API until the caller's scope closes; then stops accepting, lets requests in flight finish for a
- * moment and closes the connections. Needs the daemon's Store and Supervisor; call it once the pipelines are loaded.
+ * moment and closes the connections. Needs the daemon's store services and Supervisor, and the plugins (their
+ * enrichments add fields to the API); call it once the pipelines are loaded.
  */
 export const startHttpApi = Effect.fn("HttpApi.start")(function* (
   settings: HttpApiSettings,
   specs: ReadonlyArray<PipelineSpec>
 ) {
+  // Before anything listens: an enrichment field that collides with another is a start error, not a served API.
+  const definition = yield* makeSlowqApi(registeredEnrichments(yield* Plugins)).pipe(
+    Effect.mapError((error) => new HttpApiStartError({ message: `cannot serve the HTTP API: ${error.message}`, cause: error }))
+  )
   const server = makeNodeServer()
-  const api = HttpApiBuilder.api(SlowqApi).pipe(
-    Layer.provide(handlersLayer(specs.length)),
+  const api = HttpApiBuilder.api(definition).pipe(
+    Layer.provide(handlersLayer(definition, specs.length)),
     Layer.provide(apiAuthLayer(settings))
   )
   const serving = HttpApiBuilder.serve(observe).pipe(
     Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
-    Layer.provide(apiMiddleware(settings.hosts)),
+    Layer.provide(apiMiddleware(definition, settings.hosts)),
     Layer.provide(api),
     Layer.provide(NodeHttpServer.layer(() => server, { host: settings.host, port: settings.port }))
   )

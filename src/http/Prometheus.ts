@@ -1,6 +1,7 @@
 import { readdirSync } from "node:fs"
 import { Effect, Metric, MetricBoundaries, MetricState, Option } from "effect"
 import type { MetricPair } from "effect"
+import type { GaugeFamily } from "../plugin/Enrichment.js"
 
 // Effect's metric registry, rendered in the Prometheus text exposition format 0.0.4. Only slowq's own metrics
 // (`slowq_*`) are exposed from the registry, plus the usual `process_*` / `nodejs_*` gauges of a Node service.
@@ -167,22 +168,32 @@ export const touchPipelineCounters = (
     { discard: true }
   )
 
-/** The queries of each pipeline by their latest EXPLAIN outcome, as read from the store at scrape time. */
-export const explainFamily = (
-  rows: ReadonlyArray<{ readonly pipeline: string; readonly status: string; readonly queries: number }>
-): Family => ({
-  name: "slowq_explain_queries",
-  type: "gauge",
-  help: "Queries by the outcome of their latest EXPLAIN (plan, skipped, failed), from the store.",
-  samples: rows.map((row) => ({
-    suffix: "",
-    labels: [
-      ["pipeline", row.pipeline],
-      ["status", row.status]
-    ],
-    value: row.queries
-  }))
-})
+/**
+ * The enrichments' gauges (read from the store at scrape time) as families. One whose name or a label's name
+ * Prometheus refuses is left out whole, named in `refused`: a single bad line would make the scraper drop the page.
+ */
+export const gaugeFamilies = (
+  gauges: ReadonlyArray<GaugeFamily>
+): { readonly families: Array<Family>; readonly refused: Array<string> } => {
+  const families: Array<Family> = []
+  const refused: Array<string> = []
+  for (const gauge of gauges) {
+    const valid =
+      validName(gauge.name) &&
+      gauge.samples.every((sample) => sample.labels.every(([label]) => validLabel(label) && label !== "le" && label !== "quantile"))
+    if (!valid) {
+      refused.push(gauge.name)
+      continue
+    }
+    families.push({
+      name: gauge.name,
+      type: "gauge",
+      help: gauge.help,
+      samples: gauge.samples.map((sample) => ({ suffix: "", labels: sample.labels, value: sample.value }))
+    })
+  }
+  return { families, refused }
+}
 
 /** The whole /metrics page: the registry's slowq_* metrics, the process's, and any families read elsewhere. */
 export const renderMetrics = (extra: ReadonlyArray<Family>) =>

@@ -1,5 +1,5 @@
 import { Clock, Context, Effect, Layer, Metric, Ref } from "effect"
-import { concurrentReads } from "../store/QueryReads.js"
+import { concurrentReads } from "../store/StoreClient.js"
 import { OverloadedError } from "./Api.js"
 import { retryAfterSeconds } from "./Admission.js"
 import { requestsRefusedTotal, storeReadsInFlight } from "./Prometheus.js"
