@@ -1,19 +1,23 @@
 import { Clock, Duration, Effect, Layer, Option, Redacted, Schema, type Scope } from "effect"
-import type { CollectedEvent, ExplainOutcome } from "../../src/domain/CollectedEvent.js"
+import type { CollectedEvent } from "../../src/domain/CollectedEvent.js"
 import type { Dialect } from "../../src/domain/SlowQueryEvent.js"
-import { PipelineStage, StageError } from "../../src/plugin/PipelineStage.js"
+import { attach } from "../../src/plugin/Enrichment.js"
+import { PipelineStage, StageError, type StageOutput } from "../../src/plugin/PipelineStage.js"
 import type { StageContext } from "../../src/plugin/Plugin.js"
 import type { Config } from "./config.js"
 import { type Explainer, STAGE } from "./Explainer.js"
 import * as MysqlExplainer from "./MysqlExplainer.js"
+import type { ExplainOutcome } from "./Outcome.js"
 import { planHash } from "./PlanHash.js"
+import { explainEnrichment } from "./PlanStore.js"
 import { decide, type Explainable, makePolicy, type Policy } from "./Policy.js"
 import * as PostgresExplainer from "./PostgresExplainer.js"
 
 /**
  * The explain stage: per batch, each distinct query id is explained at most once, on its slowest sample the policy
- * admits, and the outcome is put on all of its events. What was explained when is kept in the stage memory (in the
- * store), so a query is explained again only after `explain_ttl` (or `error_ttl` after a failure), across runs and
+ * admits, and the outcome is attached to all of its events. What was explained when is kept in the stage memory (in
+ * the store, returned as `remember` and stored with the batch, so it never says "explained" of a plan the store does
+ * not hold), so a query is explained again only after `explain_ttl` (or `error_ttl` after a failure), across runs and
  * restarts. At most `max_per_run` EXPLAINs per run, slowest queries first; a query over the budget or within its
  * TTL gets no outcome (its last stored outcome stays), a query the policy refuses gets `Skipped` every time.
  */
@@ -180,7 +184,6 @@ export const makeWith = (config: Config, context: StageContext, explainer: Expla
         { concurrency: config.max_connections }
       )
       for (const { queryId, outcome } of explained) outcomes.set(queryId, outcome)
-      yield* context.memory.set(explained.map(({ queryId, remember }) => ({ key: memoryKey(queryId), value: remember })))
 
       const counts = { plans: 0, failed: 0, skipped: 0 }
       for (const outcome of outcomes.values()) {
@@ -204,13 +207,19 @@ export const makeWith = (config: Config, context: StageContext, explainer: Expla
         )
       }
 
-      return events.map((event): CollectedEvent => {
-        if (event.fingerprint === undefined) {
-          return { ...event, explain: { _tag: "Skipped", reason: "not fingerprinted: put the fingerprint stage first" } }
-        }
-        const outcome = outcomes.get(event.fingerprint.queryId)
-        return outcome === undefined ? event : { ...event, explain: outcome }
-      })
+      return {
+        events: events.map((event): CollectedEvent => {
+          if (event.fingerprint === undefined) {
+            return attach(event, explainEnrichment, {
+              _tag: "Skipped",
+              reason: "not fingerprinted: put the fingerprint stage first"
+            })
+          }
+          const outcome = outcomes.get(event.fingerprint.queryId)
+          return outcome === undefined ? event : attach(event, explainEnrichment, outcome)
+        }),
+        remember: explained.map(({ queryId, remember }) => ({ key: memoryKey(queryId), value: remember }))
+      } satisfies StageOutput
     })
 
     return { process }

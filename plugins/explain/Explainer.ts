@@ -1,6 +1,6 @@
 import type { SqlError } from "@effect/sql/SqlError"
 import { Duration, Effect, RcMap, type Scope } from "effect"
-import type { PlanMethod } from "../../src/domain/CollectedEvent.js"
+import type { PlanMethod } from "./Outcome.js"
 import type { StageError } from "../../src/plugin/PipelineStage.js"
 import type { Explainable } from "./Policy.js"
 

@@ -1,11 +1,13 @@
 import { defineStage } from "../../src/plugin/Plugin.js"
 import { Config } from "./config.js"
 import { layer } from "./ExplainStage.js"
+import { explainEnrichment } from "./PlanStore.js"
 
 export const plugin = defineStage({
   type: "explain",
   description:
     "Adds each collected statement's execution plan (EXPLAIN FORMAT=JSON) on MySQL/MariaDB and PostgreSQL: single read statements only, exact SELECT rewrites of MySQL DML, generic plans for PostgreSQL $n statements, always in a rolled-back read-only transaction with statement and lock timeouts, never ANALYZE.",
   config: Config,
-  layer
+  layer,
+  enrichments: [explainEnrichment]
 })
