@@ -3,9 +3,15 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Option, Redacted } from "effect"
+import { explainEnrichment } from "../../plugins/explain/PlanStore.js"
 import type { CollectedEvent } from "../../src/domain/CollectedEvent.js"
 import { makeEvent } from "../../src/domain/SlowQueryEvent.js"
-import { Store } from "../../src/store/Store.js"
+import type { EnrichmentValues } from "../../src/http/Api.js"
+import { attach } from "../../src/plugin/Enrichment.js"
+import { EnrichmentReads } from "../../src/store/EnrichmentReads.js"
+import { EventWriter } from "../../src/store/EventWriter.js"
+import { type ListQueriesOptions, type QueryListItem, QueryReads } from "../../src/store/QueryReads.js"
+import { storeLayerEmbedded, storeLayerFromUrl } from "../../src/store/StoreLive.js"
 import { freshStoreDatabase } from "../support/StoreDatabase.js"
 
 // A small store with exact figures: two pipelines, query AAAA in both.
@@ -36,41 +42,60 @@ const event = (key: string, queryId: string, seconds: number, queryTimeMs: numbe
   }
 })
 
+// What the API's handlers read: QueryReads, and the fields the explain enrichment adds to each row.
+type Services = EventWriter | QueryReads | EnrichmentReads
+
 const seed = Effect.gen(function* () {
-  const store = yield* Store
-  yield* store.writeBatch(
+  const writer = yield* EventWriter
+  // A plan of BBBB in p1 only; DDDD was skipped, which is no plan. Stored with the batches that carried them.
+  const b1 = attach(event("b1", "BBBB", 60, 100), explainEnrichment, {
+    _tag: "Plan",
+    method: "direct",
+    capturedAt: at(70),
+    hash: "h1",
+    plan: { query_block: {} }
+  })
+  const d1 = attach(event("d1", "DDDD", 200, 7), explainEnrichment, { _tag: "Skipped", reason: "not a read" })
+  yield* writer.writeBatch(
     "p1",
     "mysql",
     [
       event("a1", "AAAA", 0, 10),
       event("a2", "AAAA", 30, 30),
       event("a3", "AAAA", 120, 5),
-      event("b1", "BBBB", 60, 100),
+      b1,
       ...[10, 20, 30, 40, 50].map((s) => event(`c${s}`, "CCCC", s, 1))
     ],
     { n: 1 }
   )
-  yield* store.writeBatch("p2", "mysql", [event("a4", "AAAA", 90, 50), event("d1", "DDDD", 200, 7)], { n: 1 })
-  // A plan of BBBB in p1 only; DDDD was skipped, which is no plan.
-  yield* store.writePlans("p1", [
-    { ...event("b1", "BBBB", 60, 100), explain: { _tag: "Plan", method: "direct", capturedAt: at(70), hash: "h1", plan: { query_block: {} } } }
-  ])
-  yield* store.writePlans("p2", [{ ...event("d1", "DDDD", 200, 7), explain: { _tag: "Skipped", reason: "not a read" } }])
-  return store
+  yield* writer.writeBatch("p2", "mysql", [event("a4", "AAAA", 90, 50), d1], { n: 1 })
+  const reads = yield* QueryReads
+  const enrichments = yield* EnrichmentReads
+  return {
+    ...reads,
+    /** A page as the API serves it: each row with the enrichments' list fields. */
+    listQueries: (options: ListQueriesOptions) =>
+      Effect.gen(function* () {
+        const page = yield* reads.listQueries(options)
+        const fields = yield* enrichments.listFields(page.queries.map((q) => ({ pipeline: q.pipeline, id: q.id })))
+        return { ...page, queries: page.queries.map((q, i): QueryListItem & EnrichmentValues => ({ ...q, ...fields[i] })) }
+      }),
+    metricFamilies: enrichments.metricFamilies
+  }
 })
 
-const postgresStore = <A, E>(body: Effect.Effect<A, E, Store>) =>
+const postgresStore = <A, E>(body: Effect.Effect<A, E, Services>) =>
   Effect.gen(function* () {
     const db = yield* freshStoreDatabase
-    return yield* body.pipe(Effect.provide(Layer.fresh(Store.layerFromUrl(Redacted.make(db.url)))))
+    return yield* body.pipe(Effect.provide(Layer.fresh(storeLayerFromUrl(Redacted.make(db.url), [explainEnrichment]))))
   }).pipe(Effect.scoped)
 
-const embeddedStore = <A, E>(body: Effect.Effect<A, E, Store>) =>
+const embeddedStore = <A, E>(body: Effect.Effect<A, E, Services>) =>
   Effect.acquireRelease(
     Effect.sync(() => mkdtempSync(join(tmpdir(), "slowq-reads-"))),
     (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
   ).pipe(
-    Effect.flatMap((dir) => body.pipe(Effect.provide(Layer.fresh(Store.layerEmbedded(dir))))),
+    Effect.flatMap((dir) => body.pipe(Effect.provide(Layer.fresh(storeLayerEmbedded(dir, [explainEnrichment]))))),
     Effect.scoped
   )
 
@@ -182,9 +207,15 @@ describe.each([
             45,
             "select /* a2 */ AAAA"
           ])
-          expect(yield* store.explainOutcomes()).toEqual([
-            { pipeline: "p1", status: "plan", queries: 1 },
-            { pipeline: "p2", status: "skipped", queries: 1 }
+          expect(yield* store.metricFamilies()).toEqual([
+            {
+              name: "slowq_explain_queries",
+              help: "Queries by the outcome of their latest EXPLAIN (plan, skipped, failed), from the store.",
+              samples: [
+                { labels: [["pipeline", "p1"], ["status", "plan"]], value: 1 },
+                { labels: [["pipeline", "p2"], ["status", "skipped"]], value: 1 }
+              ]
+            }
           ])
           expect(Option.isNone(yield* store.queryStats("ZZZZ"))).toBe(true)
           expect(Option.isNone(yield* store.queryStats("DDDD", "p1"))).toBe(true)
