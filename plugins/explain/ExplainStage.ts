@@ -1,9 +1,9 @@
 import { Clock, Duration, Effect, Layer, Option, Redacted, Schema, type Scope } from "effect"
 import type { CollectedEvent } from "../../src/domain/CollectedEvent.js"
-import type { Dialect } from "../../src/domain/SlowQueryEvent.js"
+import type { SqlDialect as Dialect } from "../../src/fingerprint/SqlDialect.js"
 import { attach } from "../../src/plugin/Enrichment.js"
 import { PipelineStage, StageError, type StageOutput } from "../../src/plugin/PipelineStage.js"
-import type { StageContext } from "../../src/plugin/Plugin.js"
+import type { StageContext as AnyStageContext } from "../../src/plugin/Plugin.js"
 import type { Config } from "./config.js"
 import { type Explainer, STAGE } from "./Explainer.js"
 import * as MysqlExplainer from "./MysqlExplainer.js"
@@ -12,6 +12,9 @@ import { planHash } from "./PlanHash.js"
 import { explainEnrichment } from "./PlanStore.js"
 import { decide, type Explainable, makePolicy, type Policy } from "./Policy.js"
 import * as PostgresExplainer from "./PostgresExplainer.js"
+
+// index.ts declares mysql and postgres: the runtime builds this stage for no other dialect.
+type StageContext = AnyStageContext<Dialect>
 
 /**
  * The explain stage: per batch, each distinct query id is explained at most once, on its slowest sample the policy
@@ -89,7 +92,6 @@ const perCallMs = (event: CollectedEvent) => event.event.queryTimeMs / Math.max(
 const groupByQuery = (events: ReadonlyArray<CollectedEvent>): ReadonlyArray<Group> => {
   const groups = new Map<string, Array<CollectedEvent>>()
   for (const event of events) {
-    if (event.fingerprint === undefined) continue
     const group = groups.get(event.fingerprint.queryId)
     if (group === undefined) groups.set(event.fingerprint.queryId, [event])
     else group.push(event)
@@ -209,12 +211,6 @@ export const makeWith = (config: Config, context: StageContext, explainer: Expla
 
       return {
         events: events.map((event): CollectedEvent => {
-          if (event.fingerprint === undefined) {
-            return attach(event, explainEnrichment, {
-              _tag: "Skipped",
-              reason: "not fingerprinted: put the fingerprint stage first"
-            })
-          }
           const outcome = outcomes.get(event.fingerprint.queryId)
           return outcome === undefined ? event : attach(event, explainEnrichment, outcome)
         }),

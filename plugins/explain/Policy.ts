@@ -1,5 +1,6 @@
 import type { Fingerprinted } from "../../src/domain/Fingerprint.js"
-import type { Dialect } from "../../src/domain/SlowQueryEvent.js"
+// EXPLAIN is SQL: the stage declares mysql and postgres, the SQL engine's dialects.
+import type { SqlDialect as Dialect } from "../../src/fingerprint/SqlDialect.js"
 import { lex as fingerprintLex, T_PUNCT } from "../../src/fingerprint/SqlLexer.js"
 import { type Lexed, lex, type Token } from "./Lexer.js"
 

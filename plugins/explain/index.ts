@@ -7,6 +7,8 @@ export const plugin = defineStage({
   type: "explain",
   description:
     "Adds each collected statement's execution plan (EXPLAIN FORMAT=JSON) on MySQL/MariaDB and PostgreSQL: single read statements only, exact SELECT rewrites of MySQL DML, generic plans for PostgreSQL $n statements, always in a rolled-back read-only transaction with statement and lock timeouts, never ANALYZE.",
+  // EXPLAIN is SQL: a pipeline of any other dialect passes its events past this stage, counted.
+  dialects: ["mysql", "postgres"],
   config: Config,
   layer,
   enrichments: [explainEnrichment]

@@ -2,7 +2,7 @@ import { Command, Options } from "@effect/cli"
 import * as NodeSink from "@effect/platform-node/NodeSink"
 import * as NodeStream from "@effect/platform-node/NodeStream"
 import { Effect, Either, Schema, Stream } from "effect"
-import type { Dialect } from "../domain/SlowQueryEvent.js"
+import type { SqlDialect } from "../fingerprint/SqlDialect.js"
 import { type FingerprintOptions, Fingerprinter } from "../fingerprint/Fingerprinter.js"
 import { CliFailure } from "./CliFailure.js"
 
@@ -60,7 +60,7 @@ const matchEmbeddedNumbers = Options.boolean("match-embedded-numbers").pipe(
 )
 
 const run = Effect.fn("FingerprintCommand.run")(function* (input: {
-  readonly dialect: Dialect
+  readonly dialect: SqlDialect
   readonly matchEmbeddedNumbers: boolean
 }) {
   const fingerprinter = yield* Fingerprinter

@@ -1,7 +1,7 @@
 import { Args, Command, Options } from "@effect/cli"
 import { Console, Data, Effect, Either } from "effect"
 import { PipelineLoader } from "../pipeline/Loader.js"
-import { formatConfigError } from "../pipeline/ConfigProblems.js"
+import { formatConfigError, formatNotes } from "../pipeline/ConfigProblems.js"
 
 /**
  * A pipeline file, or the pipelines directory, is invalid. Every problem is already printed to stderr, so `main`
@@ -36,6 +36,8 @@ const validate = Effect.fn("ValidateCommand.validate")(function* (input: {
       yield* Console.error(formatConfigError(result.left))
     } else {
       yield* Console.log(`ok  ${result.right.file}  (${result.right.name})`)
+      const notes = result.right.notes ?? []
+      if (notes.length > 0) yield* Console.log(formatNotes(notes))
     }
   }
   if (invalid > 0) {

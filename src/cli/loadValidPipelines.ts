@@ -19,5 +19,14 @@ export const loadValidPipelines = (dir: string) =>
         ].join("\n")
       })
     }
-    return results.flatMap((result) => (Either.isRight(result) ? [result.right] : []))
+    const specs = results.flatMap((result) => (Either.isRight(result) ? [result.right] : []))
+    // Once per pipeline, at load: a deprecation is worth a line in the log, not one per run.
+    for (const spec of specs) {
+      for (const note of spec.notes ?? []) {
+        yield* Effect.logWarning(`${note.path}  ${note.message}`).pipe(
+          Effect.annotateLogs({ pipeline: spec.name, file: `${note.file}:${note.line}:${note.column}` })
+        )
+      }
+    }
+    return specs
   })

@@ -1,28 +1,11 @@
 import type { Fingerprinted } from "./Fingerprint.js"
 import type { SlowQueryEvent } from "./SlowQueryEvent.js"
 
-/** How a plan was obtained: as collected, as a PostgreSQL generic plan, or from an exact SELECT rewrite. */
-export type PlanMethod = "direct" | "generic_plan" | "prepared_generic" | "rewritten"
-
-/** What the explain stage learned about one event's statement. */
-export type ExplainOutcome =
-  | {
-      readonly _tag: "Plan"
-      readonly method: PlanMethod
-      readonly capturedAt: Date
-      /** Hash of the plan's shape, ignoring costs and row estimates: a new hash is a plan change. */
-      readonly hash: string
-      /** The database's own JSON plan (EXPLAIN FORMAT=JSON). */
-      readonly plan: unknown
-    }
-  /** Not explained by policy: a result, not an error (e.g. "not a read statement", "truncated text"). */
-  | { readonly _tag: "Skipped"; readonly reason: string }
-  /** Explained and failed (e.g. lock timeout); remembered for the error TTL. */
-  | { readonly _tag: "Failed"; readonly reason: string }
-
 /** An event on its way through a pipeline's stages; each stage adds what it learns. */
 export interface CollectedEvent {
   readonly event: SlowQueryEvent
-  readonly fingerprint?: Fingerprinted
-  readonly explain?: ExplainOutcome
+  /** Set by the runtime before any stage, by the fingerprinter of the source's dialect. */
+  readonly fingerprint: Fingerprinted
+  /** What stages attached, by enrichment name: read and written through `attach`/`attachedTo` (plugin/Enrichment). */
+  readonly attached?: Readonly<Record<string, unknown>>
 }

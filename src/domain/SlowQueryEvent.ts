@@ -1,7 +1,17 @@
 import { Schema } from "effect"
 
-/** The SQL dialect a source speaks; it selects the fingerprint rules and the EXPLAIN strategy. */
-export const Dialect = Schema.Literal("mysql", "postgres")
+/**
+ * What a source's statements are written in: an open, named id such as `mysql`, `postgres` or `redis`. It picks the
+ * fingerprinter (slowq's SQL engine knows `mysql` and `postgres`; a source of another dialect supplies its own) and
+ * the stages that apply (a stage lists the dialects it understands).
+ */
+export const Dialect = Schema.String.pipe(
+  Schema.pattern(/^[a-z][a-z0-9_]*$/),
+  Schema.annotations({
+    identifier: "Dialect",
+    description: "A lowercase id: a-z first, then a-z, 0-9 or _ (mysql, postgres, redis)."
+  })
+)
 export type Dialect = typeof Dialect.Type
 
 /**

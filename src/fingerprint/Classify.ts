@@ -1,5 +1,5 @@
 import type { StatementType } from "../domain/Fingerprint.js"
-import type { Dialect } from "../domain/SlowQueryEvent.js"
+import type { SqlDialect } from "./SqlDialect.js"
 import { parseTags } from "./Tags.js"
 import {
   type Keyword,
@@ -276,7 +276,7 @@ const STOP_WORDS = new Set<number>(
 interface Scan {
   readonly sql: string
   readonly lexed: Lexed
-  readonly dialect: Dialect
+  readonly dialect: SqlDialect
   readonly tables: Array<string>
   readonly ctes: ReadonlySet<string>
   /** In RENAME TABLE, `a TO b` names two tables. */
@@ -396,7 +396,7 @@ const readTableList = (s: Scan, at: number, list: boolean, functionsAreNotTables
 }
 
 /** Classifies `sql` with the tokenizer. */
-export const classifyTokens = (sql: string, dialect: Dialect): Classification => {
+export const classifyTokens = (sql: string, dialect: SqlDialect): Classification => {
   const lexed = lex(sql, dialect)
   const s: Scan = {
     sql,
@@ -460,7 +460,7 @@ const isRoutineDefinition = (lx: Lexed, i: number): boolean => {
 const NO_CTES: ReadonlySet<string> = new Set()
 
 /** The names `WITH name AS (…)` defines anywhere in the text: references to them are not tables. */
-const collectCteNames = (sql: string, lx: Lexed, dialect: Dialect): Set<string> => {
+const collectCteNames = (sql: string, lx: Lexed, dialect: SqlDialect): Set<string> => {
   const names = new Set<string>()
   const s: Scan = { sql, lexed: lx, dialect, tables: [], ctes: names, renaming: false }
   for (let i = 0; i < lx.count; i++) {

@@ -1,7 +1,7 @@
 import { hash } from "node:crypto"
 import { Context, Effect, Layer } from "effect"
 import type { Fingerprinted } from "../domain/Fingerprint.js"
-import type { Dialect } from "../domain/SlowQueryEvent.js"
+import type { SqlDialect } from "./SqlDialect.js"
 import { classifyTokens } from "./Classify.js"
 import { fingerprintMysqlWithId } from "./MysqlFingerprint.js"
 import { fingerprintPostgres, loadPostgresParser } from "./PostgresFingerprint.js"
@@ -56,7 +56,7 @@ const lastResort = (sql: string, cause: unknown): Fingerprinted => ({
   parser: "tokenizer_fallback"
 })
 
-const fingerprint = (sql: string, dialect: Dialect, options?: FingerprintOptions): Fingerprinted => {
+const fingerprint = (sql: string, dialect: SqlDialect, options?: FingerprintOptions): Fingerprinted => {
   if (dialect === "mysql") return fingerprintMysql(sql, options)
   try {
     return fingerprintPostgres(sql)
@@ -79,7 +79,7 @@ const make = Effect.gen(function* () {
 export class Fingerprinter extends Context.Tag("slowq/fingerprint/Fingerprinter")<
   Fingerprinter,
   {
-    readonly fingerprint: (sql: string, dialect: Dialect, options?: FingerprintOptions) => Fingerprinted
+    readonly fingerprint: (sql: string, dialect: SqlDialect, options?: FingerprintOptions) => Fingerprinted
   }
 >() {
   /** Loads the libpg_query WASM module once. */

@@ -1,4 +1,4 @@
-import type { Dialect } from "../domain/SlowQueryEvent.js"
+import type { SqlDialect } from "./SqlDialect.js"
 
 /**
  * A single-pass SQL tokenizer for classification: what kind of statement, which tables, how many statements,
@@ -315,7 +315,7 @@ const addComment = (start: number, end: number): void => {
 /**
  * Tokenizes `sql` in one pass. The arrays of the result are shared and overwritten by the next call.
  */
-export const lex = (sql: string, dialect: Dialect): Lexed => {
+export const lex = (sql: string, dialect: SqlDialect): Lexed => {
   // Arrays grown for a huge statement are given back at the next call.
   if (capacity > 1 << 18) {
     capacity = 0

@@ -47,15 +47,23 @@ export const invalidFile = (file: string, problems: ReadonlyArray<ConfigProblem>
   return new ConfigError({ file, problems: all.slice(0, maxProblemsShown), ...(omitted > 0 ? { omitted } : {}) })
 }
 
-export const formatConfigError = (error: ConfigError): string => {
-  const located = error.problems.map((p) => ({ where: `${p.file}:${p.line}:${p.column}`, problem: p }))
+/** `  file:line:col  path  message` per problem, the columns aligned. */
+const problemLines = (problems: ReadonlyArray<ConfigProblem>): Array<string> => {
+  const located = problems.map((p) => ({ where: `${p.file}:${p.line}:${p.column}`, problem: p }))
   const whereWidth = Math.max(...located.map((l) => l.where.length))
   const pathWidth = Math.max(...located.map((l) => l.problem.path.length))
+  return located.map((l) => `  ${l.where.padEnd(whereWidth)}  ${l.problem.path.padEnd(pathWidth)}  ${l.problem.message}`)
+}
+
+export const formatConfigError = (error: ConfigError): string => {
   const omitted = error.omitted ?? 0
   const count = error.problems.length + omitted
   return [
     `${error.file} is invalid (${count} problem${count === 1 ? "" : "s"})`,
-    ...located.map((l) => `  ${l.where.padEnd(whereWidth)}  ${l.problem.path.padEnd(pathWidth)}  ${l.problem.message}`),
+    ...problemLines(error.problems),
     ...(omitted > 0 ? [`  and ${omitted} more`] : [])
   ].join("\n")
 }
+
+/** A valid file's notes (deprecations), located and aligned as problems are, one line each. */
+export const formatNotes = (notes: ReadonlyArray<ConfigProblem>): string => problemLines(notes).join("\n")

@@ -5,10 +5,13 @@
  */
 import { dirname, isAbsolute, join } from "node:path"
 import { Cron, Either, Option, ParseResult, Redacted, Schema } from "effect"
+import { Dialect } from "../domain/SlowQueryEvent.js"
+import type { FingerprintOptions } from "../fingerprint/Fingerprinter.js"
 import type { PluginRegistry, SourcePlugin, StagePlugin } from "../plugin/Plugin.js"
 import { type ConfigError, type ConfigProblem, invalidFile } from "./ConfigProblems.js"
 import { decodeAt, inputKeys, isRecord, type Provenance, showAt, showValue } from "./DecodeIssues.js"
 import { parseDuration } from "./Duration.js"
+import { isLegacyFingerprintStage, LegacyFingerprintStage, legacyNote } from "./LegacyFingerprintStage.js"
 import type { PipelineSchedule, PipelineSpec } from "./PipelineSpec.js"
 import { locate, type Path, type PathProblem, type Position, pathId, showPath, start, startsWith, type Tree } from "./YamlTree.js"
 
@@ -108,13 +111,26 @@ const Schedule = Schema.transformOrFail(
   }
 )
 
-const topLevelKeys = ["name", "schedule", "source", "stages", "sink"] as const
+const topLevelKeys = ["name", "schedule", "source", "fingerprint", "stages", "sink"] as const
+
+/** Options of slowq's SQL engine, which fingerprints every event of a `mysql` or `postgres` source before the stages. */
+const FingerprintBlock = Schema.Struct({
+  // The description goes on the inner schema: on the optional wrapper it would not reach the JSON schema.
+  match_embedded_numbers: Schema.optionalWith(
+    Schema.Boolean.annotations({
+      description:
+        "MySQL/MariaDB only: keep numbers inside identifiers, so that users_2009 and users_2010 stay two groups (pt-query-digest's --preserve-embedded-numbers). Off by default, like pt-query-digest, whose Query IDs slowq's ids then equal."
+    }),
+    { exact: true }
+  )
+})
 
 // source, stages and sink are checked against the registry after this, each with its plugin's own schema.
 const TopLevel = Schema.Struct({
   name: Name,
   schedule: Schedule,
   source: Schema.Unknown,
+  fingerprint: Schema.optionalWith(FingerprintBlock, { exact: true }),
   stages: Schema.optionalWith(Schema.Array(Schema.Unknown), { exact: true }),
   sink: Schema.optionalWith(Schema.Unknown, { exact: true })
 })
@@ -196,6 +212,8 @@ interface Decoding extends Provenance {
   readonly tree: Tree
   readonly readSecretFile: ReadSecretFile
   readonly problems: Array<PathProblem>
+  /** Deprecations: the file is valid, but should change. */
+  readonly notes: Array<PathProblem>
   // Secret files add to what the tree found: the values they supply are secrets, retyped as the schema reads them.
   readonly secrets: Array<Path>
   readonly secretValues: Array<string>
@@ -302,35 +320,69 @@ const decodeBlock = <C extends Component>(
 
 type Stages = ReadonlyArray<{ readonly plugin: StagePlugin; readonly config: unknown }>
 
-/** The stages as written, or the fingerprint stage alone when none are. */
-const decodeStages = (decoding: Decoding, registry: PluginRegistry, written: unknown): Option.Option<Stages> => {
-  const { problems } = decoding
-  if (written === undefined) {
-    const fingerprint = registry.stages.find((stage) => stage.type === "fingerprint")
-    if (fingerprint === undefined) {
-      const message = "is missing, and no fingerprint stage is registered to default to"
-      problems.push({ path: ["stages"], anchor: "parent", message })
-      return Option.none()
-    }
-    return Option.map(decodeWith(decoding, fingerprint.config, { type: "fingerprint" }, ["stages", 0]), (config) => [
-      { plugin: fingerprint, config }
-    ])
-  }
+interface DecodedStages {
+  readonly stages: Stages
+  /** `match_embedded_numbers` of a legacy `- type: fingerprint` entry, when it gives one. */
+  readonly legacyMatchEmbeddedNumbers: Option.Option<boolean>
+}
+
+/** The stages as written (none when absent), a legacy fingerprint entry taken out with a note. */
+const decodeStages = (decoding: Decoding, registry: PluginRegistry, written: unknown): Option.Option<DecodedStages> => {
+  if (written === undefined) return Option.some({ stages: [], legacyMatchEmbeddedNumbers: Option.none() })
   // Anything but a list is reported by TopLevel.
   if (!Array.isArray(written)) return Option.none()
-  const decoded = written.map((stage: unknown, index) =>
-    decodeBlock<StagePlugin>(decoding, "stage", registry.stages, stage, ["stages", index])
-  )
-  const resolved = written.every((stage: unknown) => lookupComponent(registry.stages, stage) !== undefined)
-  // Only once every type is known: a misspelt fingerprint is one problem, not two.
-  if (resolved && !written.some((stage: unknown) => isRecord(stage) && stage.type === "fingerprint")) {
-    problems.push({
-      path: ["stages"],
+  let legacyMatchEmbeddedNumbers = Option.none<boolean>()
+  const decoded: Array<Option.Option<Stages[number]>> = []
+  written.forEach((stage: unknown, index) => {
+    const path = ["stages", index]
+    if (isLegacyFingerprintStage(stage)) {
+      decoding.notes.push({ path: [...path, "type"], anchor: "value", message: legacyNote })
+      const legacy = decodeWith(decoding, LegacyFingerprintStage, stage, path)
+      if (Option.isSome(legacy) && legacy.value.match_embedded_numbers !== undefined) {
+        legacyMatchEmbeddedNumbers = Option.some(legacy.value.match_embedded_numbers)
+      }
+      return
+    }
+    decoded.push(
+      Option.map(decodeBlock<StagePlugin>(decoding, "stage", registry.stages, stage, path), ({ component, config }) => ({
+        plugin: component,
+        config
+      }))
+    )
+  })
+  return Option.map(Option.all(decoded), (stages) => ({ stages, legacyMatchEmbeddedNumbers }))
+}
+
+/** The SQL engine's options: the pipeline's fingerprint block, or what a legacy fingerprint stage gave. */
+const fingerprintOptions = (
+  decoding: Decoding,
+  block: typeof FingerprintBlock.Type | undefined,
+  legacy: Option.Option<boolean>
+): FingerprintOptions | undefined => {
+  if (Option.isSome(legacy) && block?.match_embedded_numbers !== undefined) {
+    const message = "is also given by the deprecated fingerprint stage; keep only this one"
+    decoding.problems.push({ path: ["fingerprint", "match_embedded_numbers"], anchor: "key", message })
+  }
+  const matchEmbeddedNumbers = block?.match_embedded_numbers ?? Option.getOrUndefined(legacy)
+  return matchEmbeddedNumbers === undefined ? undefined : { matchEmbeddedNumbers }
+}
+
+/** A source slowq cannot fingerprint cannot run: its plugin must bring a fingerprinter for its dialect. */
+const checkFingerprinter = (decoding: Decoding, plugin: SourcePlugin): void => {
+  const where = `plugins/${plugin.type}/index.ts`
+  if (!Schema.is(Dialect)(plugin.dialect)) {
+    decoding.problems.push({
+      path: ["source", "type"],
       anchor: "value",
-      message: `needs a fingerprint stage (add "- type: fingerprint"): the store keys every event by its fingerprint`
+      message: `source plugin ${plugin.type} declares dialect ${showValue(plugin.dialect)}, which is not a dialect id (a-z first, then a-z, 0-9, _): fix its defineSource in ${where}`
+    })
+  } else if (Option.isNone(plugin.fingerprinter)) {
+    decoding.problems.push({
+      path: ["source", "type"],
+      anchor: "value",
+      message: `source plugin ${plugin.type} collects ${plugin.dialect} statements, which slowq's SQL engine cannot fingerprint (it knows mysql | postgres), and brings no fingerprinter: give its defineSource a fingerprinter (Fingerprinting.own or Fingerprinting.layer) in ${where}`
     })
   }
-  return Option.all(decoded).pipe(Option.map((all) => all.map(({ component, config }) => ({ plugin: component, config }))))
 }
 
 const located = (decoding: Decoding, problem: PathProblem): ConfigProblem => {
@@ -349,7 +401,9 @@ const finish = (decoding: Decoding, loaded: Option.Option<Loaded>): Either.Eithe
     secretValues.reduce((text, secret) => (secret.length >= 6 ? text.replaceAll(secret, "<redacted>") : text), message)
   const all = reported.map((problem) => located(decoding, problem)).map((problem) => ({ ...problem, message: scrub(problem.message) }))
   if (all.length > 0 || Option.isNone(loaded)) return Either.left(invalidFile(decoding.file, all))
-  return Either.right(loaded.value)
+  if (decoding.notes.length === 0) return Either.right(loaded.value)
+  const notes = decoding.notes.map((note) => located(decoding, note))
+  return Either.right({ ...loaded.value, spec: { ...loaded.value.spec, notes } })
 }
 
 export const decodeTree = (
@@ -363,6 +417,7 @@ export const decodeTree = (
     tree,
     readSecretFile,
     problems: [],
+    notes: [],
     secrets: [...tree.secrets],
     secretValues: [...tree.secretValues],
     broken: [...tree.broken],
@@ -382,6 +437,7 @@ export const decodeTree = (
   const source = Object.hasOwn(root, "source")
     ? decodeBlock<SourcePlugin>(decoding, "source", registry.sources, root.source, ["source"])
     : Option.none()
+  if (Option.isSome(source)) checkFingerprinter(decoding, source.value.component)
   const stages = decodeStages(decoding, registry, root.stages)
   const sink =
     root.sink === undefined
@@ -391,14 +447,16 @@ export const decodeTree = (
   const loaded = Option.all({ top, source, stages, sink }).pipe(
     Option.map(({ top, source, stages }): Loaded => {
       const schedule: PipelineSchedule = top.schedule
+      const fingerprint = fingerprintOptions(decoding, top.fingerprint, stages.legacyMatchEmbeddedNumbers)
       return {
         spec: {
           name: top.name,
           file,
           schedule,
           source: { plugin: source.component, config: source.config },
-          stages,
-          sink: { type: "store" }
+          stages: stages.stages,
+          sink: { type: "store" },
+          ...(fingerprint === undefined ? {} : { fingerprint })
         },
         nameAt: tree.locations.get(pathId(["name"]))?.value ?? start
       }

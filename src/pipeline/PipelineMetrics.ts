@@ -21,6 +21,14 @@ export const eventsDroppedTotal = Metric.counter("slowq_pipeline_events_dropped_
   description: "Events the store refused (a value it cannot hold): left out, logged and kept in slowq_dropped_events.",
   incremental: true
 })
+export const stageEventsSkippedTotal = Metric.counter("slowq_stage_events_skipped_total", {
+  description:
+    "Events that passed a stage untouched, by `stage` and `reason` (dialect: the stage does not apply to the source's dialect).",
+  incremental: true
+})
+/** The skip counter of one stage of one pipeline, for one reason. */
+export const stageEventsSkipped = (pipeline: string, stage: string, reason: "dialect") =>
+  stageEventsSkippedTotal.pipe(Metric.tagged("pipeline", pipeline), Metric.tagged("stage", stage), Metric.tagged("reason", reason))
 export const lastSuccessSeconds = Metric.gauge("slowq_pipeline_last_success_timestamp_seconds", {
   description: "Unix time of the pipeline's last successful run."
 })

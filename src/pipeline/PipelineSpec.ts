@@ -1,5 +1,7 @@
 import type { Cron, Duration } from "effect"
+import type { FingerprintOptions } from "../fingerprint/Fingerprinter.js"
 import type { SourcePlugin, StagePlugin } from "../plugin/Plugin.js"
+import type { ConfigProblem } from "./ConfigProblems.js"
 
 export type PipelineSchedule =
   | { readonly _tag: "Every"; readonly every: Duration.Duration; readonly text: string }
@@ -13,5 +15,9 @@ export interface PipelineSpec {
   readonly source: { readonly plugin: SourcePlugin; readonly config: unknown }
   readonly stages: ReadonlyArray<{ readonly plugin: StagePlugin; readonly config: unknown }>
   readonly sink: { readonly type: "store" }
+  /** The SQL engine's options (the pipeline's `fingerprint` block); absent: its defaults. */
+  readonly fingerprint?: FingerprintOptions
+  /** What the file should change but may keep for now (deprecations), located like problems; shown by validate, logged at load. */
+  readonly notes?: ReadonlyArray<ConfigProblem>
 }
 

@@ -1,12 +1,17 @@
 import { Clock, Context, Data, Duration, Effect, Layer, Metric, Ref, Stream } from "effect"
 import type { CollectedEvent } from "../domain/CollectedEvent.js"
+import { Fingerprinter } from "../fingerprint/Fingerprinter.js"
 import { isOwnStatement } from "../plugin/OwnStatement.js"
+import { stageApplies } from "../plugin/Plugin.js"
 import { PipelineStage, type StageError } from "../plugin/PipelineStage.js"
 import { SlowQuerySource, type SourceError } from "../plugin/SlowQuerySource.js"
-import { Store } from "../store/Store.js"
+import { EventWriter, type StageRemember } from "../store/EventWriter.js"
+import { StageMemoryStore } from "../store/StageMemoryStore.js"
 import type { StoreError } from "../store/StoreError.js"
 import { eventsDroppedTotal, storeWriteSeconds } from "./PipelineMetrics.js"
+import { makeFingerprintStep } from "./FingerprintStep.js"
 import type { PipelineSpec } from "./PipelineSpec.js"
+import { stageEventsSkipped } from "./PipelineMetrics.js"
 
 export interface RunSummary {
   readonly pipeline: string
@@ -44,7 +49,9 @@ const emptyTotals = {
 }
 
 const make = Effect.gen(function* () {
-  const store = yield* Store
+  const writer = yield* EventWriter
+  const memories = yield* StageMemoryStore
+  const engine = yield* Fingerprinter
   // The counter lives in the service, which Daemon.ts builds once per process, so ids stay unique there; the time
   // prefix keeps them readable and apart across restarts. Both come from effects so that TestClock decides them.
   const runCounter = yield* Ref.make(0)
@@ -71,28 +78,44 @@ const make = Effect.gen(function* () {
         connection: spec.source.plugin.connection(spec.source.config)
       }
     }
+    // A stage that does not understand the source's dialect is not built: events pass it untouched, and are counted.
+    const applicable = spec.stages.filter((stage) => stageApplies(stage.plugin, spec.source.plugin.dialect))
+    const skippedStages = spec.stages.flatMap((stage) => (applicable.includes(stage) ? [] : [stage.plugin.type]))
     const { ownStatements, ...totals } = yield* Effect.gen(function* () {
       const source = yield* Layer.build(spec.source.plugin.layer(spec.source.config)).pipe(
         Effect.map(Context.get(SlowQuerySource))
       )
-      const stages = yield* Effect.forEach(spec.stages, (stage) =>
+      const fingerprint = yield* makeFingerprintStep(spec, engine)
+      const stages = yield* Effect.forEach(applicable, (stage) =>
         Layer.build(
-          stage.plugin.layer(stage.config, { ...context, memory: store.stageMemory(spec.name, stage.plugin.type) })
-        ).pipe(Effect.map(Context.get(PipelineStage)))
+          stage.plugin.layer(stage.config, { ...context, memory: memories.reader(spec.name, stage.plugin.type) })
+        ).pipe(Effect.map((built) => ({ type: stage.plugin.type, stage: Context.get(built, PipelineStage) })))
       )
-      const checkpoint = yield* store.readCheckpoint(spec.name)
+      const checkpoint = yield* writer.readCheckpoint(spec.name)
       return yield* source.read(checkpoint).pipe(
         Stream.runFoldEffect(emptyTotals, (totals, batch) =>
           Effect.gen(function* () {
             // slowq's own statements (a watched server logs the polls, the EXPLAINs and a store on it) are dropped
             // here, once for every source, before any stage sees them; the checkpoint still moves past them.
-            const collected: Array<CollectedEvent> = []
-            for (const event of batch.events) if (!isOwnStatement(event.sqlText)) collected.push({ event })
+            // Then every event is fingerprinted, before any stage, by the fingerprinter of the source's dialect.
+            const collected = yield* fingerprint(batch.events.filter((event) => !isOwnStatement(event.sqlText)))
             const own = batch.events.length - collected.length
+            for (const stage of skippedStages) {
+              yield* Metric.incrementBy(stageEventsSkipped(spec.name, stage, "dialect"), collected.length)
+            }
             let events: ReadonlyArray<CollectedEvent> = collected
-            for (const stage of stages) events = yield* stage.process(events)
+            // What the stages want remembered is stored with the batch, in its transaction, never before it.
+            const remember: Array<StageRemember> = []
+            for (const { type, stage } of stages) {
+              const output = yield* stage.process(events)
+              events = output.events
+              if (output.remember.length > 0) remember.push({ stage: type, entries: output.remember })
+            }
             const [elapsed, written] = yield* Effect.timed(
-              store.writeBatch(spec.name, spec.source.plugin.dialect, events, batch.checkpoint, batch.locate)
+              writer.writeBatch(spec.name, spec.source.plugin.dialect, events, batch.checkpoint, {
+                ...(batch.locate === undefined ? {} : { locate: batch.locate }),
+                remember
+              })
             )
             for (const dropped of written.dropped) {
               yield* Effect.logWarning(`event dropped: the store refused it: ${dropped.reason}`).pipe(
@@ -102,10 +125,14 @@ const make = Effect.gen(function* () {
             // Counted here rather than from the run's summary: the checkpoint has moved past these events, so a run
             // that fails later and is retried never reads (nor reports) them again.
             yield* Metric.incrementBy(Metric.tagged(eventsDroppedTotal, "pipeline", spec.name), written.dropped.length)
-            yield* store.writePlans(spec.name, events)
             yield* Metric.update(storeWriteSeconds, Duration.toMillis(elapsed) / 1000)
             yield* Effect.logDebug("batch stored").pipe(
-              Effect.annotateLogs({ events: collected.length, events_own: own, inserted: written.inserted })
+              Effect.annotateLogs({
+                events: collected.length,
+                events_own: own,
+                events_skipped: collected.length * skippedStages.length,
+                inserted: written.inserted
+              })
             )
             return {
               batches: totals.batches + 1,
@@ -137,6 +164,10 @@ const make = Effect.gen(function* () {
         dropped: summary.eventsDropped,
         new_fingerprints: summary.newFingerprints,
         events_own: ownStatements,
+        // Every event read passed each stage of another dialect untouched.
+        ...(skippedStages.length === 0
+          ? {}
+          : { stages_skipped: skippedStages.join(","), events_skipped: summary.eventsRead * skippedStages.length }),
         duration_ms: summary.durationMs
       })
     )
@@ -148,5 +179,6 @@ const make = Effect.gen(function* () {
 
 /** Runs one pass of a pipeline: source → stages → store. */
 export class Runner extends Context.Tag("slowq/pipeline/Runner")<Runner, Effect.Effect.Success<typeof make>>() {
-  static readonly layer = Layer.effect(this, make)
+  /** The SQL engine is built here, once per Runner (once per process in the daemon): it loads libpg_query. */
+  static readonly layer = Layer.effect(this, make).pipe(Layer.provide(Fingerprinter.layer))
 }

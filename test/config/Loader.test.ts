@@ -2,12 +2,15 @@
 import { FileSystem } from "@effect/platform"
 import { NodeFileSystem } from "@effect/platform-node"
 import { assert, describe, expect, it } from "@effect/vitest"
-import { Cron, Duration, Effect, Either, Layer, Redacted } from "effect"
-import { type ConfigError, formatConfigError } from "../../src/pipeline/ConfigProblems.js"
+import { Cron, Duration, Effect, Either, Layer, Option, Redacted, Schema, Stream } from "effect"
+import { type ConfigError, formatConfigError, formatNotes } from "../../src/pipeline/ConfigProblems.js"
 import type { ReadSecretFile } from "../../src/pipeline/DecodePipeline.js"
 import { PipelineLoader, parsePipeline } from "../../src/pipeline/Loader.js"
+import { legacyNote } from "../../src/pipeline/LegacyFingerprintStage.js"
 import type { PipelineSpec } from "../../src/pipeline/PipelineSpec.js"
-import { Plugins } from "../../src/plugin/Plugin.js"
+import { Fingerprinting } from "../../src/plugin/EventFingerprinter.js"
+import { defineSource, Plugins, type SourcePlugin } from "../../src/plugin/Plugin.js"
+import { SlowQuerySource } from "../../src/plugin/SlowQuerySource.js"
 import { registry } from "./testRegistry.js"
 
 const file = "pipelines/lab.yaml"
@@ -58,11 +61,14 @@ describe("parsePipeline: valid files", () => {
     expect(Redacted.isRedacted(config.url)).toBe(true)
     expect(Redacted.value(config.url)).toBe("mysql://root@127.0.0.1:3306/test")
     expect(config.batch_size).toBe(1000)
-    expect(spec.stages.map((stage) => [stage.plugin.type, stage.config])).toEqual([["fingerprint", { type: "fingerprint" }]])
+    // The legacy "- type: fingerprint" is accepted and taken out: the runtime fingerprints every event itself.
+    expect(spec.stages).toEqual([])
+    expect(spec.fingerprint).toBeUndefined()
+    expect(spec.notes).toEqual([{ file, line: 8, column: 11, path: "stages.0.type", message: legacyNote }])
     expect(spec.sink).toEqual({ type: "store" })
   })
 
-  it("defaults stages to a fingerprint stage and the sink to the store", () => {
+  it("defaults stages to none (the runtime fingerprints every event) and the sink to the store", () => {
     const spec = specOf(
       yaml([
         "name: pg",
@@ -80,7 +86,8 @@ describe("parsePipeline: valid files", () => {
     expect(firstTick.getTime() - new Date("2024-01-01T00:01:00Z").getTime()).toBe(4 * 60_000)
     expect(spec.source.plugin.type).toBe("postgres_statements")
     expect((spec.source.config as { min_calls: number }).min_calls).toBe(3)
-    expect(spec.stages.map((stage) => [stage.plugin.type, stage.config])).toEqual([["fingerprint", { type: "fingerprint" }]])
+    expect(spec.stages).toEqual([])
+    expect(spec.notes).toBeUndefined()
     expect(spec.sink).toEqual({ type: "store" })
   })
 
@@ -98,10 +105,46 @@ describe("parsePipeline: valid files", () => {
     )
     assert(spec.schedule._tag === "Every")
     expect(Duration.toMillis(spec.schedule.every)).toBe(90 * 60_000)
-    expect(spec.stages.map((stage) => [stage.plugin.type, stage.config])).toEqual([
-      ["fingerprint", { type: "fingerprint" }],
-      ["explain", { type: "explain", max_per_run: 5 }]
-    ])
+    expect(spec.stages.map((stage) => [stage.plugin.type, stage.config])).toEqual([["explain", { type: "explain", max_per_run: 5 }]])
+    expect(spec.notes?.map((note) => [note.line, note.column, note.path])).toEqual([[5, 11, "stages.0.type"]])
+  })
+
+  it("a legacy fingerprint stage's match_embedded_numbers becomes the runtime's option, with the deprecation note", () => {
+    const spec = specOf(
+      yaml([
+        "name: lab",
+        "schedule: { every: 30s }",
+        "source: { type: mysql_slow_log_table, url: mysql://db/test }",
+        "stages:",
+        "  - type: explain",
+        "  - type: fingerprint",
+        "    match_embedded_numbers: true"
+      ])
+    )
+    expect(spec.fingerprint).toEqual({ matchEmbeddedNumbers: true })
+    expect(spec.stages.map((stage) => stage.plugin.type)).toEqual(["explain"])
+    expect(legacyNote).toBe(
+      'deprecated: slowq fingerprints every event before the stages; remove "- type: fingerprint" (its match_embedded_numbers goes in the pipeline\'s fingerprint block)'
+    )
+    expect(spec.notes).toEqual([{ file, line: 6, column: 11, path: "stages.1.type", message: legacyNote }])
+    expect(formatNotes(spec.notes ?? [])).toBe(`  pipelines/lab.yaml:6:11  stages.1.type  ${legacyNote}`)
+  })
+
+  it("the pipeline's fingerprint block sets the SQL engine's options, without a note", () => {
+    const spec = specOf(
+      yaml([
+        "name: lab",
+        "schedule: { every: 30s }",
+        "source: { type: mysql_slow_log_table, url: mysql://db/test }",
+        "fingerprint:",
+        "  match_embedded_numbers: true"
+      ])
+    )
+    expect([spec.fingerprint, spec.notes, spec.stages]).toEqual([{ matchEmbeddedNumbers: true }, undefined, []])
+    const off = specOf(
+      yaml(["name: lab", "schedule: { every: 30s }", "source: { type: mysql_slow_log_table, url: x }", "fingerprint: {}"])
+    )
+    expect(off.fingerprint).toBeUndefined()
   })
 
   it("interpolates ${VAR}, ${VAR:-default}, ${VAR-default} and $$ in every string, typing plain scalars again", () => {
@@ -204,7 +247,7 @@ describe("parsePipeline: golden problems", () => {
       [
         "pipelines/lab.yaml is invalid (3 problems)",
         '  pipelines/lab.yaml:4:9   source.type    unknown source type "mysql_slow_log_tabel" (valid values: mysql_slow_log_table | postgres_statements)',
-        '  pipelines/lab.yaml:8:11  stages.1.type  unknown stage type "explian" (valid values: fingerprint | explain)',
+        '  pipelines/lab.yaml:8:11  stages.1.type  unknown stage type "explian" (valid values: explain)',
         '  pipelines/lab.yaml:10:9  sink.type      unknown sink type "stor" (valid values: store)'
       ].join("\n")
     )
@@ -232,7 +275,7 @@ describe("parsePipeline: golden problems", () => {
         "pipelines/lab.yaml is invalid (3 problems)",
         "  pipelines/lab.yaml:6:3   source.tables          is unexpected, expected one of: type | url | batch_size | password",
         "  pipelines/lab.yaml:9:5   stages.0.max_per_runs  is unexpected, expected one of: type | max_per_run | format",
-        "  pipelines/lab.yaml:11:1  sinks                  is unexpected, expected one of: name | schedule | source | stages | sink"
+        "  pipelines/lab.yaml:11:1  sinks                  is unexpected, expected one of: name | schedule | source | fingerprint | stages | sink"
       ].join("\n")
     )
   })
@@ -329,7 +372,7 @@ describe("parsePipeline: golden problems", () => {
         "pipelines/lab.yaml is invalid (3 problems)",
         "  pipelines/lab.yaml:1:1  name           is missing",
         "  pipelines/lab.yaml:1:1  source         is missing",
-        "  pipelines/lab.yaml:4:5  stages.0.type  is missing (valid values: fingerprint | explain)"
+        "  pipelines/lab.yaml:4:5  stages.0.type  is missing (valid values: explain)"
       ].join("\n")
     )
     expect(
@@ -370,24 +413,75 @@ describe("parsePipeline: golden problems", () => {
     )
   })
 
-  it("a stage list without fingerprint is refused: the store keys events by fingerprint", () => {
+  it("a stage list without fingerprint is valid: the runtime fingerprints every event before the stages", () => {
     const withStages = (stages: ReadonlyArray<string>) =>
-      problemsOf(yaml(["name: lab", "schedule: { every: 30s }", "source: { type: mysql_slow_log_table, url: x }", ...stages]))
-    const refusal =
-      'needs a fingerprint stage (add "- type: fingerprint"): the store keys every event by its fingerprint'
-    expect(withStages(["stages:", "  - type: explain"])).toBe(
-      ["pipelines/lab.yaml is invalid (1 problem)", `  pipelines/lab.yaml:5:3  stages  ${refusal}`].join("\n")
-    )
-    expect(withStages(["stages: []"])).toBe(
-      ["pipelines/lab.yaml is invalid (1 problem)", `  pipelines/lab.yaml:4:9  stages  ${refusal}`].join("\n")
-    )
+      yaml(["name: lab", "schedule: { every: 30s }", "source: { type: mysql_slow_log_table, url: x }", ...stages])
+    expect(specOf(withStages(["stages:", "  - type: explain"])).stages.map((stage) => stage.plugin.type)).toEqual(["explain"])
+    expect(specOf(withStages(["stages: []"])).stages).toEqual([])
     // A misspelt fingerprint is one problem, not two.
-    expect(withStages(["stages:", "  - type: fingerprnt"])).toBe(
+    expect(problemsOf(withStages(["stages:", "  - type: fingerprnt"]))).toBe(
       [
         "pipelines/lab.yaml is invalid (1 problem)",
-        '  pipelines/lab.yaml:5:11  stages.0.type  unknown stage type "fingerprnt" (valid values: fingerprint | explain)'
+        '  pipelines/lab.yaml:5:11  stages.0.type  unknown stage type "fingerprnt" (valid values: explain)'
       ].join("\n")
     )
+  })
+
+  it("a legacy fingerprint stage's options are checked, and may not repeat the fingerprint block", () => {
+    expect(
+      problemsOf(
+        yaml([
+          "name: lab",
+          "schedule: { every: 30s }",
+          "source: { type: mysql_slow_log_table, url: x }",
+          "fingerprint: { match_embedded_numbers: false }",
+          "stages:",
+          "  - type: fingerprint",
+          "    match_embedded_numbers: true",
+          "  - type: fingerprint",
+          "    match_embeded_numbers: true"
+        ])
+      )
+    ).toBe(
+      [
+        "pipelines/lab.yaml is invalid (2 problems)",
+        "  pipelines/lab.yaml:4:16  fingerprint.match_embedded_numbers  is also given by the deprecated fingerprint stage; keep only this one",
+        "  pipelines/lab.yaml:9:5   stages.1.match_embeded_numbers      is unexpected, expected one of: type | match_embedded_numbers"
+      ].join("\n")
+    )
+  })
+
+  it("a source of a dialect slowq cannot fingerprint, whose plugin brings no fingerprinter, is refused where it is named", () => {
+    const redis = defineSource({
+      type: "redis_slowlog",
+      description: "Reads SLOWLOG GET.",
+      dialect: "redis",
+      fingerprinter: Fingerprinting.own(() => {
+        throw new Error("never called at load")
+      }),
+      config: Schema.Struct({ type: Schema.Literal("redis_slowlog") }),
+      layer: () => Layer.succeed(SlowQuerySource, { read: () => Stream.empty })
+    })
+    // As a plugin written without the SDK's types would arrive: no fingerprinter, or a dialect that is no id.
+    const withSources = (...sources: ReadonlyArray<SourcePlugin>) => ({ ...registry, sources: [...registry.sources, ...sources] })
+    const text = yaml(["name: cache", "schedule: { every: 30s }", "source:", "  type: redis_slowlog"])
+    const parseWith = (source: SourcePlugin) =>
+      parsePipeline({ file, text, registry: withSources(source), env: {}, readSecretFile: noSecretFiles })
+    const problems = (source: SourcePlugin) =>
+      Either.match(parseWith(source), { onLeft: formatConfigError, onRight: (spec) => `unexpectedly valid: ${spec.name}` })
+    expect(problems({ ...redis, fingerprinter: Option.none() })).toBe(
+      [
+        "pipelines/lab.yaml is invalid (1 problem)",
+        "  pipelines/lab.yaml:4:9  source.type  source plugin redis_slowlog collects redis statements, which slowq's SQL engine cannot fingerprint (it knows mysql | postgres), and brings no fingerprinter: give its defineSource a fingerprinter (Fingerprinting.own or Fingerprinting.layer) in plugins/redis_slowlog/index.ts"
+      ].join("\n")
+    )
+    expect(problems({ ...redis, dialect: "Redis 7" })).toBe(
+      [
+        "pipelines/lab.yaml is invalid (1 problem)",
+        '  pipelines/lab.yaml:4:9  source.type  source plugin redis_slowlog declares dialect "Redis 7", which is not a dialect id (a-z first, then a-z, 0-9, _): fix its defineSource in plugins/redis_slowlog/index.ts'
+      ].join("\n")
+    )
+    expect(Either.map(parseWith(redis), (spec) => [spec.source.plugin.dialect, spec.stages])).toEqual(Either.right(["redis", []]))
   })
 
   it("YAML syntax errors are located problems", () => {
@@ -438,13 +532,13 @@ describe("parsePipeline: golden problems", () => {
     expect(problemsOf(yaml(["- name: lab"]))).toBe(
       [
         "pipelines/lab.yaml is invalid (1 problem)",
-        '  pipelines/lab.yaml:1:1    Expected a mapping with keys: name | schedule | source | stages | sink, actual [{"name":"lab"}]'
+        '  pipelines/lab.yaml:1:1    Expected a mapping with keys: name | schedule | source | fingerprint | stages | sink, actual [{"name":"lab"}]'
       ].join("\n")
     )
     expect(problemsOf("# only a comment\n")).toBe(
       [
         "pipelines/lab.yaml is invalid (1 problem)",
-        "  pipelines/lab.yaml:1:1    Expected a mapping with keys: name | schedule | source | stages | sink, but the file is empty"
+        "  pipelines/lab.yaml:1:1    Expected a mapping with keys: name | schedule | source | fingerprint | stages | sink, but the file is empty"
       ].join("\n")
     )
   })
@@ -500,7 +594,7 @@ describe("parsePipeline: secrets never appear in a problem", () => {
         "pipelines/lab.yaml is invalid (3 problems)",
         "  pipelines/lab.yaml:3:10  schedule.every          Expected a positive duration such as 500ms, 30s, 5m, 1h or 1d, actual <redacted>",
         "  pipelines/lab.yaml:7:20  source.batch_size_file  Expected number, actual <redacted>",
-        "  pipelines/lab.yaml:9:11  stages.0.type           unknown stage type <redacted> (valid values: fingerprint | explain)"
+        "  pipelines/lab.yaml:9:11  stages.0.type           unknown stage type <redacted> (valid values: explain)"
       ].join("\n")
     )
     expect(output).not.toContain(envSecret)

@@ -66,6 +66,19 @@ describe("slowq validate", () => {
     }).pipe(Effect.provide(layer))
   )
 
+  it.scoped("prints a valid file's deprecation notes under its ok line and still succeeds", () =>
+    Effect.gen(function* () {
+      const dir = yield* pipelinesDir({ "lab.yaml": `${good}stages:\n  - type: fingerprint\n` })
+      const exit = yield* Effect.exit(cli(["node", "slowq", "--pipelines", dir]))
+      assert(Exit.isSuccess(exit))
+      expect(stdout).toEqual([
+        `ok  ${dir}/lab.yaml  (lab)`,
+        `  ${dir}/lab.yaml:5:11  stages.0.type  deprecated: slowq fingerprints every event before the stages; remove "- type: fingerprint" (its match_embedded_numbers goes in the pipeline's fingerprint block)`
+      ])
+      expect(stderr).toEqual([])
+    }).pipe(Effect.provide(layer))
+  )
+
   it.scoped("fails when the pipelines directory does not exist", () =>
     Effect.gen(function* () {
       const dir = yield* pipelinesDir({})

@@ -5,7 +5,7 @@ import { SlowQuerySource } from "../../src/plugin/SlowQuerySource.js"
 
 // Config tests only decode; these layers exist to satisfy the plugin type and are never built.
 const noSource = () => Layer.succeed(SlowQuerySource, { read: () => Stream.empty })
-const passThrough = () => Layer.succeed(PipelineStage, { process: (events) => Effect.succeed(events) })
+const passThrough = () => Layer.succeed(PipelineStage, { process: (events) => Effect.succeed({ events, remember: [] }) })
 
 export const MysqlConfig = Schema.Struct({
   type: Schema.Literal("mysql_slow_log_table"),
@@ -19,8 +19,6 @@ export const PostgresConfig = Schema.Struct({
   url: Schema.Redacted(Schema.NonEmptyTrimmedString),
   min_calls: Schema.optionalWith(Schema.Int.pipe(Schema.greaterThanOrEqualTo(1)), { exact: true, default: () => 1 })
 })
-
-export const FingerprintConfig = Schema.Struct({ type: Schema.Literal("fingerprint") })
 
 export const ExplainConfig = Schema.Struct({
   type: Schema.Literal("explain"),
@@ -46,7 +44,12 @@ export const registry: PluginRegistry = {
     })
   ],
   stages: [
-    defineStage({ type: "fingerprint", description: "Fingerprints.", config: FingerprintConfig, layer: passThrough }),
-    defineStage({ type: "explain", description: "Explains.", config: ExplainConfig, layer: passThrough })
+    defineStage({
+      type: "explain",
+      description: "Explains.",
+      dialects: ["mysql", "postgres"],
+      config: ExplainConfig,
+      layer: passThrough
+    })
   ]
 }

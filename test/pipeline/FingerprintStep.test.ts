@@ -1,82 +1,47 @@
-import { readFileSync } from "node:fs"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, JSONSchema, Option, Schema } from "effect"
-import { parse } from "yaml"
-import type { CollectedEvent } from "../../src/domain/CollectedEvent.js"
-import { makeEvent } from "../../src/domain/SlowQueryEvent.js"
-import { PipelineStage } from "../../src/plugin/PipelineStage.js"
-import type { StageContext } from "../../src/plugin/Plugin.js"
-import type { StageMemory } from "../../src/plugin/StageMemory.js"
-import { Config } from "./config.js"
-import { plugin } from "./index.js"
+import { Duration, Effect, Layer, Schema, Stream } from "effect"
+import { makeEvent, type SlowQueryEvent } from "../../src/domain/SlowQueryEvent.js"
+import { type FingerprintOptions, Fingerprinter } from "../../src/fingerprint/Fingerprinter.js"
+import { makeFingerprintStep } from "../../src/pipeline/FingerprintStep.js"
+import type { PipelineSpec } from "../../src/pipeline/PipelineSpec.js"
+import { defineSource } from "../../src/plugin/Plugin.js"
+import { SlowQuerySource } from "../../src/plugin/SlowQuerySource.js"
 
-const decode = Schema.decodeUnknownEither(Config)
-
-// The stage remembers nothing: a memory that would fail the test if it were used.
-const memory: StageMemory = {
-  get: () => Effect.die("the fingerprint stage must not read stage memory"),
-  set: () => Effect.die("the fingerprint stage must not write stage memory")
-}
-
-const context = (dialect: "mysql" | "postgres"): StageContext => ({
-  pipeline: "test",
-  memory,
+// The step only reads the source's dialect and fingerprinter: the source itself is never built here.
+const specOf = (dialect: "mysql" | "postgres", fingerprint?: FingerprintOptions): PipelineSpec => ({
+  name: "test",
+  file: "test.yaml",
+  schedule: { _tag: "Every", every: Duration.hours(1), text: "1h" },
   source: {
-    type: dialect === "mysql" ? "mysql_slow_log_table" : "postgres_pg_stat_statements",
-    dialect,
-    config: {},
-    connection: Option.none()
-  }
+    plugin: defineSource({
+      type: `${dialect}_test`,
+      description: "Never read.",
+      dialect,
+      config: Schema.Struct({ type: Schema.String }),
+      layer: () => Layer.succeed(SlowQuerySource, { read: () => Stream.empty })
+    }),
+    config: { type: `${dialect}_test` }
+  },
+  stages: [],
+  sink: { type: "store" },
+  ...(fingerprint === undefined ? {} : { fingerprint })
 })
 
-const collected = (sqlText: string, key = sqlText): CollectedEvent => ({
-  event: makeEvent({ key, startTimeUs: 1_700_000_000_000_000, queryTimeMs: 12.5, sqlText })
-})
+const collected = (sqlText: string, key = sqlText): SlowQueryEvent =>
+  makeEvent({ key, startTimeUs: 1_700_000_000_000_000, queryTimeMs: 12.5, sqlText })
 
-const runStage = (config: unknown, dialect: "mysql" | "postgres", events: ReadonlyArray<CollectedEvent>) =>
+const runStage = (fingerprint: FingerprintOptions | undefined, dialect: "mysql" | "postgres", events: ReadonlyArray<SlowQueryEvent>) =>
   Effect.gen(function* () {
-    const stage = yield* PipelineStage
-    return yield* stage.process(events)
-  }).pipe(Effect.provide(plugin.layer(config, context(dialect))))
+    const step = yield* makeFingerprintStep(specOf(dialect, fingerprint), yield* Fingerprinter)
+    return yield* step(events)
+  }).pipe(Effect.scoped, Effect.provide(Fingerprinter.layer))
 
-describe("fingerprint config", () => {
-  it("decodes the sample pipeline's stage with the default filled in", () => {
-    const document: unknown = parse(readFileSync(new URL("./sample.yaml", import.meta.url), "utf8"))
-    expect(document).toEqual({
-      name: "sample_fingerprint",
-      schedule: { every: "30s" },
-      source: { type: "mysql_slow_log_table", url: "mysql://root@127.0.0.1:3306/test" },
-      stages: [{ type: "fingerprint" }]
-    })
-    const stage = (document as { readonly stages: ReadonlyArray<unknown> }).stages[0]
-    expect(Either.getOrThrow(decode(stage))).toEqual({ type: "fingerprint", match_embedded_numbers: false })
-    expect(Either.isRight(Schema.decodeUnknownEither(plugin.config)(stage))).toBe(true)
-  })
-
-  it("takes match_embedded_numbers and refuses what is not a boolean", () => {
-    expect(Either.getOrThrow(decode({ type: "fingerprint", match_embedded_numbers: true }))).toEqual({
-      type: "fingerprint",
-      match_embedded_numbers: true
-    })
-    expect(Either.isLeft(decode({ type: "fingerprint", match_embedded_numbers: "yes" }))).toBe(true)
-    expect(Either.isLeft(decode({ type: "explain" }))).toBe(true)
-  })
-
-  it("documents every field", () => {
-    const schema = JSONSchema.make(Config) as { properties: Record<string, { description?: string }> }
-    expect(Object.keys(schema.properties).sort()).toEqual(["match_embedded_numbers", "type"])
-    for (const [name, field] of Object.entries(schema.properties)) {
-      expect([name, typeof field.description]).toEqual([name, "string"])
-    }
-  })
-})
-
-describe("fingerprint stage", () => {
+describe("the runtime's fingerprint step (SQL engine)", () => {
   it.effect("sets pt-query-digest's fingerprint on MySQL events and keeps the events as they were", () =>
     Effect.gen(function* () {
       const input = [collected("SELECT * FROM users_2009 WHERE id = 5", "a"), collected("select * from  users_2010\n where id = 7", "b")]
-      const out = yield* runStage({ type: "fingerprint" }, "mysql", input)
-      expect(out.map((e) => e.event)).toEqual(input.map((e) => e.event))
+      const out = yield* runStage(undefined, "mysql", input)
+      expect(out.map((e) => e.event)).toEqual(input)
       // MD5 of the fingerprint, uppercase, as pt-query-digest's make_checksum.
       const expected = {
         fingerprint: "select * from users_? where id = ?",
@@ -97,7 +62,7 @@ describe("fingerprint stage", () => {
 
   it.effect("keeps embedded numbers when configured to", () =>
     Effect.gen(function* () {
-      const out = yield* runStage({ type: "fingerprint", match_embedded_numbers: true }, "mysql", [
+      const out = yield* runStage({ matchEmbeddedNumbers: true }, "mysql", [
         collected("SELECT * FROM users_2009 WHERE id = 5")
       ])
       expect([out[0]!.fingerprint?.fingerprint, out[0]!.fingerprint?.queryId]).toEqual([
@@ -109,7 +74,7 @@ describe("fingerprint stage", () => {
 
   it.effect("uses the source's dialect: PostgreSQL statements get libpg_query's id", () =>
     Effect.gen(function* () {
-      const out = yield* runStage({ type: "fingerprint" }, "postgres", [
+      const out = yield* runStage(undefined, "postgres", [
         collected("SELECT * FROM users WHERE id = 5 AND name = 'bob'", "a"),
         collected("select * from users where id = $1 and name = $2", "b"),
         collected("SELECT * FROM users WHERE id = 'cut", "c")
@@ -126,9 +91,9 @@ describe("fingerprint stage", () => {
   it.effect("handles a large batch in order", () =>
     Effect.gen(function* () {
       const input = Array.from({ length: 5000 }, (_, i) => collected(`SELECT * FROM t${i % 3 === 0 ? "" : "x"} WHERE id = ${i}`, `k${i}`))
-      const out = yield* runStage({ type: "fingerprint" }, "mysql", input)
+      const out = yield* runStage(undefined, "mysql", input)
       expect(out.length).toBe(5000)
-      expect(out.map((e) => e.event.key)).toEqual(input.map((e) => e.event.key))
+      expect(out.map((e) => e.event.key)).toEqual(input.map((e) => e.key))
       expect(new Set(out.map((e) => e.fingerprint?.fingerprint))).toEqual(
         new Set(["select * from t where id = ?", "select * from tx where id = ?"])
       )

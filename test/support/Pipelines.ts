@@ -2,7 +2,6 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Duration, Effect, Schema } from "effect"
-import { plugin as fingerprintPlugin } from "../../plugins/fingerprint/index.js"
 import { plugin as slowLogFile } from "../../plugins/mysql_slow_log_file/index.js"
 import type { PipelineSpec } from "../../src/pipeline/PipelineSpec.js"
 
@@ -24,7 +23,7 @@ export const tempDir = (prefix: string) =>
     (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
   )
 
-/** A loaded pipeline (no YAML) reading the slow log file at `path` through the fingerprint stage, hourly. */
+/** A loaded pipeline (no YAML) reading the slow log file at `path`, hourly, with no stage (the runtime fingerprints). */
 export const slowLogFileSpec = (name: string, path: string): PipelineSpec => ({
   name,
   file: `${name}.yaml`,
@@ -33,7 +32,7 @@ export const slowLogFileSpec = (name: string, path: string): PipelineSpec => ({
     plugin: slowLogFile,
     config: Schema.decodeUnknownSync(slowLogFile.config)({ type: "mysql_slow_log_file", path, settle_ms: 0 })
   },
-  stages: [{ plugin: fingerprintPlugin, config: Schema.decodeUnknownSync(fingerprintPlugin.config)({ type: "fingerprint" }) }],
+  stages: [],
   sink: { type: "store" }
 })
 
