@@ -1,10 +1,10 @@
 import { randomBytes } from "node:crypto"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option, Redacted } from "effect"
-import type { ExplainOutcome } from "../../src/domain/CollectedEvent.js"
 import { type CanaryCase, canaryCorpus, type Expected, mariadbSetup, postgresSetup } from "../../test/support/explain/CanaryCorpus.js"
-import { contextFor, eventOf, mariadbDatabase, memoryIn, pgDatabase, tally, withStage } from "../../test/support/explain/Harness.js"
+import { contextFor, eventOf, mariadbDatabase, memoryIn, outcomeOf, pgDatabase, tally, withStage } from "../../test/support/explain/Harness.js"
 import * as MysqlExplainer from "./MysqlExplainer.js"
+import type { ExplainOutcome } from "./Outcome.js"
 import * as PostgresExplainer from "./PostgresExplainer.js"
 
 const category = (outcome: ExplainOutcome) => (outcome._tag === "Plan" ? "" : outcome.reason.split(":")[0])
@@ -61,7 +61,7 @@ describe("explain stage against the canary corpus", () => {
             const processed = yield* stage.process(events)
             // Asked while the stage's connections are still open: a GET_LOCK run during planning was released.
             expect(yield* db.sql.unsafe("SELECT IS_USED_LOCK(?) AS holder", [lockName])).toEqual([{ holder: null }])
-            return processed.map((e) => e.explain)
+            return processed.events.map(outcomeOf)
           })
         )
         expect(yield* snapshot).toEqual(before)
@@ -121,7 +121,7 @@ describe("explain stage against the canary corpus", () => {
             expect(
               yield* db.sql.unsafe("SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory'")
             ).toEqual([{ n: 0 }])
-            return processed.map((e) => e.explain)
+            return processed.events.map(outcomeOf)
           })
         )
         expect(yield* snapshot).toEqual(before)

@@ -3,22 +3,26 @@ import { MysqlClient } from "@effect/sql-mysql2"
 import { PgClient } from "@effect/sql-pg"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Exit, Layer, Option, Redacted, Scope } from "effect"
-import type { CollectedEvent, ExplainOutcome } from "../../src/domain/CollectedEvent.js"
+import type { CollectedEvent } from "../../src/domain/CollectedEvent.js"
+import type { StageOutput } from "../../src/plugin/PipelineStage.js"
 import { eventually } from "../../test/support/Poll.js"
 import {
   contextFor,
   decodeConfig,
   eventOf,
+  keep,
   mariadbDatabase,
   memoryIn,
+  outcomeOf,
   pgAdminUrl,
   pgDatabase,
   runMariadbCli,
   withStage
 } from "../../test/support/explain/Harness.js"
 import { layer, memoryKey } from "./ExplainStage.js"
+import type { ExplainOutcome } from "./Outcome.js"
 
-const outcomes = (events: ReadonlyArray<CollectedEvent>) => events.map((e) => e.explain)
+const outcomes = (events: ReadonlyArray<CollectedEvent>) => events.map(outcomeOf)
 const tagOf = (outcome: ExplainOutcome | undefined) =>
   outcome === undefined ? "none" : outcome._tag === "Plan" ? `Plan ${outcome.method}` : `${outcome._tag} ${outcome.reason}`
 
@@ -58,7 +62,7 @@ describe("explain stage: locks and the error TTL", () => {
         const free = eventOf("SELECT 1 AS unlocked")
 
         const started = Date.now()
-        const first = yield* withStage(config, context, (stage) => stage.process([locked, free]))
+        const first = yield* withStage(config, context, (stage) => stage.process([locked, free]).pipe(Effect.map(keep(memory))))
         const elapsed = Date.now() - started
         expect(outcomes(first).map(tagOf)).toEqual([
           "Failed lock timeout: canceling statement due to lock timeout",
@@ -72,14 +76,14 @@ describe("explain stage: locks and the error TTL", () => {
 
         // The next run, within error_ttl: not tried again, nothing waits on the lock.
         const retryStarted = Date.now()
-        const second = yield* withStage(config, context, (stage) => stage.process([locked]))
+        const second = yield* withStage(config, context, (stage) => stage.process([locked]).pipe(Effect.map(keep(memory))))
         expect(outcomes(second)).toEqual([undefined])
         expect(Date.now() - retryStarted).toBeLessThan(1000)
 
         // Lock released and error_ttl over: explained again.
         yield* Scope.close(lockScope, Exit.void)
         yield* Effect.sleep("3100 millis")
-        const third = yield* withStage(config, context, (stage) => stage.process([locked]))
+        const third = yield* withStage(config, context, (stage) => stage.process([locked]).pipe(Effect.map(keep(memory))))
         expect(outcomes(third).map(tagOf)).toEqual(["Plan direct"])
         expect(memory.get(memoryKey(locked.fingerprint!.queryId))).toMatchObject({ status: "plan" })
       }).pipe(Effect.scoped),
@@ -107,7 +111,7 @@ describe("explain stage: locks and the error TTL", () => {
         const free = eventOf("SELECT 1 AS unlocked", { db: db.name })
 
         const started = Date.now()
-        const first = yield* withStage(config, context, (stage) => stage.process([locked, free]))
+        const first = yield* withStage(config, context, (stage) => stage.process([locked, free]).pipe(Effect.map(keep(memory))))
         const elapsed = Date.now() - started
         expect(outcomes(first).map(tagOf)).toEqual([
           "Failed lock timeout: Lock wait timeout exceeded; try restarting transaction",
@@ -116,12 +120,12 @@ describe("explain stage: locks and the error TTL", () => {
         expect(elapsed).toBeGreaterThanOrEqual(900)
         expect(elapsed).toBeLessThan(3000)
 
-        const second = yield* withStage(config, context, (stage) => stage.process([locked]))
+        const second = yield* withStage(config, context, (stage) => stage.process([locked]).pipe(Effect.map(keep(memory))))
         expect(outcomes(second)).toEqual([undefined])
 
         yield* Scope.close(lockScope, Exit.void)
         yield* Effect.sleep("3100 millis")
-        const third = yield* withStage(config, context, (stage) => stage.process([locked]))
+        const third = yield* withStage(config, context, (stage) => stage.process([locked]).pipe(Effect.map(keep(memory))))
         expect(outcomes(third).map(tagOf)).toEqual(["Plan direct"])
       }).pipe(Effect.scoped),
     30_000
@@ -139,7 +143,6 @@ describe("explain stage: budget, TTL and samples", () => {
       const medium = eventOf("SELECT * FROM t WHERE v = 'x'", { queryTimeMs: 200 })
       const fast = eventOf("SELECT count(*) FROM t", { queryTimeMs: 100 })
       const refused = eventOf("DROP TABLE t", { queryTimeMs: 1000 })
-      const unfingerprinted: CollectedEvent = { event: fast.event }
       // One query id, three samples: the slowest is cut off, so the next slowest is explained, for all three.
       const shared = { queryId: "shared" }
       const samples = [
@@ -148,22 +151,21 @@ describe("explain stage: budget, TTL and samples", () => {
         eventOf("SELECT * FROM t WHERE id = 3", { queryTimeMs: 1, fingerprint: shared })
       ]
 
-      const run = (events: ReadonlyArray<CollectedEvent>) => withStage(config, context, (stage) => stage.process(events))
-      const first = yield* run([fast, medium, slow, refused, unfingerprinted, ...samples])
+      const run = (events: ReadonlyArray<CollectedEvent>) => withStage(config, context, (stage) => stage.process(events).pipe(Effect.map(keep(memory))))
+      const first = yield* run([fast, medium, slow, refused, ...samples])
       // By slowest sample: DROP (refused, costs no budget), the shared query, `slow`; `medium` and `fast` wait.
       expect(outcomes(first).map(tagOf)).toEqual([
         "none",
         "none",
         "Plan direct",
         "Skipped not explainable: DROP",
-        "Skipped not fingerprinted: put the fingerprint stage first",
         "Plan direct",
         "Plan direct",
         "Plan direct"
       ])
       // The samples share one outcome object: the plan of "id = 2".
-      expect(new Set(outcomes(first).slice(5)).size).toBe(1)
-      expect(valuesOf(outcomes(first)[5], "Index Cond")).toEqual(["(id = 2)"])
+      expect(new Set(outcomes(first).slice(4)).size).toBe(1)
+      expect(valuesOf(outcomes(first)[4], "Index Cond")).toEqual(["(id = 2)"])
       expect([...memory.keys()].sort()).toEqual([memoryKey(slow.fingerprint!.queryId), memoryKey("shared")].sort())
 
       // The next run: the two explained ones are within explain_ttl, so the budget goes to the rest.
@@ -174,7 +176,7 @@ describe("explain stage: budget, TTL and samples", () => {
       const both = yield* withStage(config, contextFor("postgres", db.url, memoryIn(new Map())), (stage) =>
         Effect.all([stage.process([slow, medium]), stage.process([fast])])
       )
-      expect([...both[0], ...both[1]].map((e) => tagOf(e.explain))).toEqual(["Plan direct", "Plan direct", "none"])
+      expect([...both[0].events, ...both[1].events].map((e) => tagOf(outcomeOf(e)))).toEqual(["Plan direct", "Plan direct", "none"])
     }).pipe(Effect.scoped)
   )
 
@@ -262,9 +264,9 @@ describe("explain stage: generic plans of pg_stat_statements texts", () => {
           { type: "explain" },
           contextFor("postgres", db.url, memoryIn(new Map())),
           (stage) => stage.process(texts.map((text) => eventOf(text, { db: db.name })))
-        )
-        const byText = new Map(processed.map((e) => [e.event.sqlText, e.explain]))
-        expect(processed.map((e) => tagOf(e.explain))).toEqual(texts.map(() => "Plan prepared_generic"))
+        ).pipe(Effect.map(({ events }) => events))
+        const byText = new Map(processed.map((e) => [e.event.sqlText, outcomeOf(e)]))
+        expect(processed.map((e) => tagOf(outcomeOf(e)))).toEqual(texts.map(() => "Plan prepared_generic"))
         // Generic plans keep the placeholders in their conditions instead of folding NULLs into `false`.
         expect(valuesOf(byText.get("SELECT * FROM orders WHERE id = $1")!, "Index Cond")).toEqual(["(id = $1)"])
         expect(pgRoot(byText.get("SELECT * FROM orders WHERE id = $1"))["Node Type"]).toBe("Index Scan")
@@ -285,7 +287,7 @@ describe("explain stage: generic plans of pg_stat_statements texts", () => {
           "SELECT c.name, count(*) FROM customers c JOIN orders o ON o.customer_id = c.id WHERE c.id = $1 GROUP BY c.name"
         )
         expect(valuesOf(join, "Relation Name").slice().sort()).toEqual(["customers", "orders"])
-        expect(JSON.stringify(processed.map((e) => e.explain))).not.toContain("One-Time Filter")
+        expect(JSON.stringify(processed.map(outcomeOf))).not.toContain("One-Time Filter")
       }).pipe(Effect.scoped),
     60_000
   )
@@ -308,7 +310,7 @@ describe("explain stage with the README's least-privilege users", () => {
       )
       yield* Effect.addFinalizer(() => Effect.orDie(runMariadbCli(`DROP USER '${user}'@'%';`)))
       const context = contextFor("mysql", `mysql://${user}:pw@127.0.0.1:3306/${db.name}`, memoryIn(new Map()))
-      const processed = yield* withStage({ type: "explain" }, context, (stage) =>
+      const { events: processed } = yield* withStage({ type: "explain" }, context, (stage) =>
         stage.process([
           eventOf("SELECT * FROM t WHERE id = 1", { db: db.name }),
           eventOf("UPDATE t SET v = 'x' WHERE id = 1", { db: db.name }),
@@ -350,7 +352,7 @@ describe("explain stage with the README's least-privilege users", () => {
       const url = new URL(db.url)
       url.username = role
       url.password = "pw"
-      const processed = yield* withStage({ type: "explain" }, contextFor("postgres", url.toString(), memoryIn(new Map())), (stage) =>
+      const { events: processed } = yield* withStage({ type: "explain" }, contextFor("postgres", url.toString(), memoryIn(new Map())), (stage) =>
         stage.process([
           eventOf("SELECT * FROM t WHERE id = 1"),
           eventOf("SELECT * FROM t WHERE id = $1"),
@@ -377,7 +379,7 @@ describe("explain stage across databases", () => {
       )
       const plain = yield* mariadbDatabase("CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(8)); INSERT INTO t SELECT seq, seq FROM seq_1_to_100;")
       const text = (n: number) => `SELECT * FROM t WHERE v = '${n}'`
-      const processed = yield* withStage({ type: "explain" }, contextFor("mysql", indexed.url, memoryIn(new Map())), (stage) =>
+      const { events: processed } = yield* withStage({ type: "explain" }, contextFor("mysql", indexed.url, memoryIn(new Map())), (stage) =>
         stage.process([
           eventOf(text(1), { db: indexed.name, queryTimeMs: 6 }),
           eventOf(text(2), { db: null, queryTimeMs: 5 }),
@@ -387,9 +389,10 @@ describe("explain stage across databases", () => {
           eventOf(text(6), { db: plain.name, queryTimeMs: 1 })
         ])
       )
-      const access = processed.map((e) =>
-        e.explain?._tag === "Plan" ? valuesOf(e.explain.plan, "access_type")[0] : tagOf(e.explain).slice(0, 40)
-      )
+      const access = processed.map((e) => {
+        const outcome = outcomeOf(e)
+        return outcome?._tag === "Plan" ? valuesOf(outcome.plan, "access_type")[0] : tagOf(outcome).slice(0, 40)
+      })
       expect(access).toEqual([
         "ref",
         "Failed error 1046: No database selected",
@@ -405,14 +408,14 @@ describe("explain stage across databases", () => {
     Effect.gen(function* () {
       const indexed = yield* pgDatabase("CREATE TABLE t (id int PRIMARY KEY, v text); CREATE INDEX t_v ON t (v); INSERT INTO t SELECT g, g::text FROM generate_series(1, 10000) g; ANALYZE t;")
       const plain = yield* pgDatabase("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, g::text FROM generate_series(1, 10000) g; ANALYZE t;")
-      const processed = yield* withStage({ type: "explain" }, contextFor("postgres", indexed.url, memoryIn(new Map())), (stage) =>
+      const { events: processed } = yield* withStage({ type: "explain" }, contextFor("postgres", indexed.url, memoryIn(new Map())), (stage) =>
         stage.process([
           eventOf("SELECT * FROM t WHERE v = $1", { db: plain.name, queryTimeMs: 3 }),
           eventOf("SELECT * FROM t WHERE v = '7'", { db: indexed.name, queryTimeMs: 2 }),
           eventOf("SELECT * FROM t WHERE v = '8'", { db: null, queryTimeMs: 1 })
         ])
       )
-      expect(processed.map((e) => pgRoot(e.explain)["Node Type"])).toEqual(["Seq Scan", "Index Scan", "Index Scan"])
+      expect(processed.map((e) => pgRoot(outcomeOf(e))["Node Type"])).toEqual(["Seq Scan", "Index Scan", "Index Scan"])
     }).pipe(Effect.scoped)
   )
 })
@@ -437,8 +440,8 @@ describe("explain stage: one pool per database for the run", () => {
               [database]
             )
             .pipe(Effect.map((rows) => rows.map((row) => row.pid)))
-        const explainIn = (stage: { readonly process: (events: ReadonlyArray<CollectedEvent>) => Effect.Effect<ReadonlyArray<CollectedEvent>, unknown> }, db: string | null, n: number) =>
-          stage.process([eventOf(`SELECT id FROM generate_series(1, ${n}) AS id`, { db })]).pipe(Effect.map((events) => outcomes(events).map(tagOf)))
+        const explainIn = (stage: { readonly process: (events: ReadonlyArray<CollectedEvent>) => Effect.Effect<StageOutput, unknown> }, db: string | null, n: number) =>
+          stage.process([eventOf(`SELECT id FROM generate_series(1, ${n}) AS id`, { db })]).pipe(Effect.map(({ events }) => outcomes(events).map(tagOf)))
         const unreachable = `Failed error: cannot connect to PostgreSQL at 127.0.0.1:5432 (database ${later}) to explain: PgClient: Failed to connect: database "${later}" does not exist`
 
         const seen = yield* withStage({ type: "explain" }, contextFor("postgres", own.url, memoryIn(new Map())), (stage) =>

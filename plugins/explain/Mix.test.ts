@@ -6,7 +6,17 @@ import { makeEvent } from "../../src/domain/SlowQueryEvent.js"
 import { fingerprintMysqlWithId } from "../../src/fingerprint/MysqlFingerprint.js"
 import { runCommand } from "../../test/support/Process.js"
 import { mariadbSchema, mixWorkload, postgresSchema } from "../../test/support/explain/WebShopMix.js"
-import { contextFor, eventOf, fingerprintOf, mariadbDatabase, memoryIn, pgDatabase, runMariadbCli, withStage } from "../../test/support/explain/Harness.js"
+import {
+  contextFor,
+  eventOf,
+  fingerprintOf,
+  mariadbDatabase,
+  memoryIn,
+  outcomeOf,
+  pgDatabase,
+  runMariadbCli,
+  withStage
+} from "../../test/support/explain/Harness.js"
 
 /**
  * The share of collected statements that get a plan in a realistic mix, per method and per refusal reason, counted
@@ -40,7 +50,7 @@ const measure = (events: ReadonlyArray<CollectedEvent>) => {
   const byQueries = new Map<string, number>()
   const seen = new Set<string>()
   for (const event of events) {
-    const outcome = event.explain
+    const outcome = outcomeOf(event)
     const key =
       outcome === undefined
         ? "none"
@@ -80,7 +90,7 @@ describe("share of collected statements that get a plan", () => {
           contextFor("mysql", db.url, memoryIn(new Map())),
           (stage) => stage.process(events)
         )
-        const { byStatements, byQueries } = measure(processed)
+        const { byStatements, byQueries } = measure(processed.events)
         console.log(report("MariaDB 10.11, mysql.slow_log", byStatements, byQueries))
         expect(Object.fromEntries(byQueries)).toEqual({
           "plan direct": 12,
@@ -142,7 +152,7 @@ describe("share of collected statements that get a plan", () => {
           contextFor("postgres", db.url, memoryIn(new Map())),
           (stage) => stage.process(events)
         )
-        const { byStatements, byQueries } = measure(processed)
+        const { byStatements, byQueries } = measure(processed.events)
         console.log(report("PostgreSQL 15, pg_stat_statements", byStatements, byQueries))
         expect(Object.fromEntries(byQueries)).toEqual({
           "plan direct": 3,

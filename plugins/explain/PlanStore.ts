@@ -88,9 +88,7 @@ const write = Effect.fn("ExplainEnrichment.write")(function* (
   attached: ReadonlyArray<Attached<ExplainOutcome>>
 ) {
   const outcomes = new Map<string, ExplainOutcome>()
-  for (const { event, value } of attached) {
-    if (event.fingerprint !== undefined) outcomes.set(event.fingerprint.queryId, value)
-  }
+  for (const { event, value } of attached) outcomes.set(event.fingerprint.queryId, value)
   if (outcomes.size === 0) return
   const rows = [...outcomes.entries()]
   const sql = yield* SqlClient.SqlClient

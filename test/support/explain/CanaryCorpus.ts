@@ -1,4 +1,4 @@
-import type { PlanMethod } from "../../../src/domain/CollectedEvent.js"
+import type { PlanMethod } from "../../../plugins/explain/Outcome.js"
 import type { Dialect } from "../../../src/domain/SlowQueryEvent.js"
 
 /**

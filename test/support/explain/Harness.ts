@@ -3,14 +3,18 @@ import { Reactivity } from "@effect/experimental"
 import { MysqlClient } from "@effect/sql-mysql2"
 import { PgClient } from "@effect/sql-pg"
 import { Context, Effect, Layer, Option, Redacted, Schema } from "effect"
-import type { CollectedEvent, ExplainOutcome } from "../../../src/domain/CollectedEvent.js"
+import type { CollectedEvent } from "../../../src/domain/CollectedEvent.js"
 import type { Fingerprinted, StatementType } from "../../../src/domain/Fingerprint.js"
-import { type Dialect, makeEvent } from "../../../src/domain/SlowQueryEvent.js"
-import { PipelineStage } from "../../../src/plugin/PipelineStage.js"
+import { makeEvent } from "../../../src/domain/SlowQueryEvent.js"
+import type { SqlDialect } from "../../../src/fingerprint/SqlDialect.js"
+import { attachedTo } from "../../../src/plugin/Enrichment.js"
+import { PipelineStage, type StageOutput } from "../../../src/plugin/PipelineStage.js"
 import type { StageContext } from "../../../src/plugin/Plugin.js"
 import type { StageMemory } from "../../../src/plugin/StageMemory.js"
 import { Config } from "../../../plugins/explain/config.js"
 import { layer } from "../../../plugins/explain/ExplainStage.js"
+import type { ExplainOutcome } from "../../../plugins/explain/Outcome.js"
+import { explainEnrichment } from "../../../plugins/explain/PlanStore.js"
 import { runCommand } from "../Process.js"
 
 /** Test helpers of the explain stage: its own databases on the local servers, events, an in-memory stage memory. */
@@ -59,15 +63,21 @@ export const mariadbDatabase = (setup: string) =>
 
 /** A stage memory kept in a map, standing in for the store's. */
 export const memoryIn = (map: Map<string, unknown>): StageMemory => ({
-  get: (keys) =>
-    Effect.sync(() => new Map(keys.flatMap((key) => (map.has(key) ? [[key, map.get(key)] as const] : [])))),
-  set: (entries) =>
-    Effect.sync(() => {
-      for (const { key, value } of entries) map.set(key, value)
-    })
+  get: (keys) => Effect.sync(() => new Map(keys.flatMap((key) => (map.has(key) ? [[key, map.get(key)] as const] : []))))
 })
 
-export const contextFor = (dialect: Dialect, url: string, memory: StageMemory): StageContext => ({
+/** What the runtime does once a batch is stored: the stage's `remember` goes into its memory. The batch's events. */
+export const keep =
+  (map: Map<string, unknown>) =>
+  (output: StageOutput): ReadonlyArray<CollectedEvent> => {
+    for (const { key, value } of output.remember) map.set(key, value)
+    return output.events
+  }
+
+/** The explain outcome the stage attached to `event`, if any. */
+export const outcomeOf = (event: CollectedEvent): ExplainOutcome | undefined => attachedTo(event, explainEnrichment)
+
+export const contextFor = (dialect: SqlDialect, url: string, memory: StageMemory): StageContext<SqlDialect> => ({
   pipeline: "explain_test",
   memory,
   source: {
@@ -121,7 +131,7 @@ export const eventOf = (
 /** Builds the stage through its layer, as the runner does, and hands its `process` to `use`. */
 export const withStage = <A, E, R>(
   config: unknown,
-  context: StageContext,
+  context: StageContext<SqlDialect>,
   use: (stage: Context.Tag.Service<typeof PipelineStage>) => Effect.Effect<A, E, R>
 ) =>
   Effect.scoped(
