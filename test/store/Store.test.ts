@@ -2,12 +2,18 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Layer, Option, Redacted } from "effect"
+import { Context, Effect, Layer, Option } from "effect"
 import type { CollectedEvent } from "../../src/domain/CollectedEvent.js"
 import type { Fingerprinted } from "../../src/domain/Fingerprint.js"
 import { makeEvent } from "../../src/domain/SlowQueryEvent.js"
-import { Store } from "../../src/store/Store.js"
+import type { MemoryEntry } from "../../src/plugin/StageMemory.js"
+import { EventWriter } from "../../src/store/EventWriter.js"
+import { QueryReads } from "../../src/store/QueryReads.js"
+import { StageMemoryStore } from "../../src/store/StageMemoryStore.js"
+import { StoreClient } from "../../src/store/StoreClient.js"
+import { storeLayerEmbedded } from "../../src/store/StoreLive.js"
 import { freshStoreDatabase } from "../support/StoreDatabase.js"
+import { storeAt } from "../support/StoreServices.js"
 
 const fingerprint = (queryId: string, text: string): Fingerprinted => ({
   fingerprint: text,
@@ -26,10 +32,13 @@ const event = (key: string, queryId: string, queryTimeMs: number, startTimeUs: n
   fingerprint: fingerprint(queryId, "select * from t where id = ?")
 })
 
-const postgresStore = <A, E>(body: Effect.Effect<A, E, Store>) =>
+/** The services a store layer provides (storeServices in StoreLive.ts). */
+type StoreServices = StoreClient | EventWriter | QueryReads | StageMemoryStore
+
+const postgresStore = <A, E>(body: Effect.Effect<A, E, StoreServices>) =>
   Effect.gen(function* () {
     const db = yield* freshStoreDatabase
-    return yield* body.pipe(Effect.provide(Layer.fresh(Store.layerFromUrl(Redacted.make(db.url)))))
+    return yield* body.pipe(Effect.provide(storeAt(db.url)))
   }).pipe(Effect.scoped)
 
 const tempDir = Effect.acquireRelease(
@@ -37,11 +46,26 @@ const tempDir = Effect.acquireRelease(
   (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
 )
 
-const embeddedStore = <A, E>(body: Effect.Effect<A, E, Store>) =>
+const embeddedStore = <A, E>(body: Effect.Effect<A, E, StoreServices>) =>
   Effect.gen(function* () {
     const dir = yield* tempDir
-    return yield* body.pipe(Effect.provide(Layer.fresh(Store.layerEmbedded(dir))))
+    return yield* body.pipe(Effect.provide(Layer.fresh(storeLayerEmbedded(dir))))
   }).pipe(Effect.scoped)
+
+/** What the explain stage asks to remember, as a batch carries it to the store. */
+const rememberExplain = (...entries: ReadonlyArray<MemoryEntry>) => ({ remember: [{ stage: "explain", entries }] })
+
+/** MySQL thread ids are unsigned 64-bit; 2^64-1 is beyond PostgreSQL's bigint, so the store refuses the event. */
+const refusedEvent = (key: string): CollectedEvent => ({
+  event: makeEvent({
+    key,
+    startTimeUs: 1_700_000_000_000_009,
+    queryTimeMs: 1,
+    sqlText: "select * from t where id = 9",
+    threadId: Number("18446744073709551615")
+  }),
+  fingerprint: fingerprint("AAAA", "select * from t where id = ?")
+})
 
 describe.each([
   ["PostgreSQL", postgresStore],
@@ -50,7 +74,7 @@ describe.each([
   it.live("stores a batch with its checkpoint, and a replay of it is a no-op", () =>
     withStore(
       Effect.gen(function* () {
-        const store = yield* Store
+        const store = { ...(yield* EventWriter), ...(yield* QueryReads) }
         expect(Option.isNone(yield* store.readCheckpoint("p1"))).toBe(true)
         const batch = [
           event("a", "AAAA", 10, 1_700_000_000_000_001, "select * from t where id = 1"),
@@ -89,15 +113,18 @@ describe.each([
   it.live("remembers stage values per pipeline and stage", () =>
     withStore(
       Effect.gen(function* () {
-        const store = yield* Store
-        const memory = store.stageMemory("p", "explain")
-        yield* memory.set([
-          { key: "AAAA", value: { explainedAt: 1 } },
-          { key: "BBBB", value: "x" }
-        ])
-        yield* memory.set([{ key: "AAAA", value: { explainedAt: 2 } }])
-        yield* store.stageMemory("other", "explain").set([{ key: "AAAA", value: 0 }])
-        const got = yield* memory.get(["AAAA", "BBBB", "CCCC"])
+        const writer = yield* EventWriter
+        const memories = yield* StageMemoryStore
+        yield* writer.writeBatch(
+          "p",
+          "mysql",
+          [],
+          1,
+          rememberExplain({ key: "AAAA", value: { explainedAt: 1 } }, { key: "BBBB", value: "x" })
+        )
+        yield* writer.writeBatch("p", "mysql", [], 2, rememberExplain({ key: "AAAA", value: { explainedAt: 2 } }))
+        yield* writer.writeBatch("other", "mysql", [], 1, rememberExplain({ key: "AAAA", value: 0 }))
+        const got = yield* memories.reader("p", "explain").get(["AAAA", "BBBB", "CCCC"])
         expect([...got.entries()].sort()).toEqual([
           ["AAAA", { explainedAt: 2 }],
           ["BBBB", "x"]
@@ -106,20 +133,91 @@ describe.each([
     )
   )
 
-  it.live("refuses an event without a fingerprint and writes nothing", () =>
+  it.live("stores a batch's memory in its transaction: not when any part of the write fails, and past a refused event", () =>
     withStore(
       Effect.gen(function* () {
-        const store = yield* Store
-        const bare: CollectedEvent = { event: makeEvent({ key: "k", startTimeUs: 1, queryTimeMs: 1, sqlText: "x" }) }
-        const error = yield* Effect.flip(store.writeBatch("p", "mysql", [bare], 1))
-        expect(error.message).toBe("event k reached the store without a fingerprint: the pipeline needs a fingerprint stage")
-        expect(Option.isNone(yield* store.readCheckpoint("p"))).toBe(true)
+        const writer = yield* EventWriter
+        const { sql } = yield* StoreClient
+        const memory = (yield* StageMemoryStore).reader("p", "explain")
+        const remembered = memory.get(["AAAA", "BBBB", "CCCC"]).pipe(Effect.map((got) => [...got.entries()].sort()))
+        const storedKeys = sql
+          .unsafe<{ event_key: string }>(`SELECT event_key FROM slowq_events ORDER BY event_key`)
+          .pipe(Effect.map((rows) => rows.map((row) => row.event_key)))
+        yield* writer.writeBatch(
+          "p",
+          "mysql",
+          [event("a", "AAAA", 10, 1_700_000_000_000_001, "select * from t where id = 1")],
+          { at: 1 },
+          rememberExplain({ key: "AAAA", value: 1 })
+        )
+
+        // Stands for a connection lost mid-write (SQLSTATE P0001, not the data's): the batch's statement fails, and
+        // nothing of the batch is stored, its memory neither.
+        yield* sql.unsafe(`CREATE FUNCTION lost() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'lost'; END $$`)
+        yield* sql.unsafe(`CREATE TRIGGER lost BEFORE INSERT OR UPDATE ON slowq_checkpoints FOR EACH ROW EXECUTE FUNCTION lost()`)
+        const failed = yield* Effect.flip(
+          writer.writeBatch(
+            "p",
+            "mysql",
+            [event("b", "AAAA", 20, 1_700_000_000_000_002, "select * from t where id = 2")],
+            { at: 2 },
+            rememberExplain({ key: "AAAA", value: 2 }, { key: "BBBB", value: 2 })
+          )
+        )
+        expect(failed.message).toBe("store write failed: Failed to execute statement")
+        expect(yield* remembered).toEqual([["AAAA", 1]])
+        expect(yield* writer.readCheckpoint("p")).toEqual(Option.some({ at: 1 }))
+        expect(yield* storedKeys).toEqual(["a"])
+        yield* sql.unsafe(`DROP TRIGGER lost ON slowq_checkpoints`)
+
+        // The memory written after the events in the same transaction fails: the events and checkpoint go too.
+        yield* sql.unsafe(`CREATE TRIGGER lost BEFORE INSERT OR UPDATE ON slowq_stage_memory FOR EACH ROW EXECUTE FUNCTION lost()`)
+        const memoryFailed = yield* Effect.flip(
+          writer.writeBatch(
+            "p",
+            "mysql",
+            [event("b", "AAAA", 20, 1_700_000_000_000_002, "select * from t where id = 2")],
+            { at: 2 },
+            rememberExplain({ key: "AAAA", value: 2 }, { key: "BBBB", value: 2 })
+          )
+        )
+        expect(memoryFailed.message).toBe("storing stage memory failed: Failed to execute statement")
+        expect(yield* remembered).toEqual([["AAAA", 1]])
+        expect(yield* writer.readCheckpoint("p")).toEqual(Option.some({ at: 1 }))
+        expect(yield* storedKeys).toEqual(["a"])
+        yield* sql.unsafe(`DROP TRIGGER lost ON slowq_stage_memory`)
+
+        // A refused event is left out; the memory is stored by the last write, with the checkpoint past the batch.
+        const result = yield* writer.writeBatch(
+          "p",
+          "mysql",
+          [event("c", "AAAA", 30, 1_700_000_000_000_003, "select * from t where id = 3"), refusedEvent("d")],
+          { at: 3 },
+          rememberExplain({ key: "AAAA", value: 3 }, { key: "CCCC", value: { explainedAt: 3 } })
+        )
+        expect(result).toEqual({
+          inserted: 1,
+          duplicates: 0,
+          newFingerprints: 0,
+          dropped: [
+            { key: "d", position: null, reason: 'value "18446744073709552000" is out of range for type bigint [SQLSTATE 22003]' }
+          ]
+        })
+        expect(yield* remembered).toEqual([
+          ["AAAA", 3],
+          ["CCCC", { explainedAt: 3 }]
+        ])
+        expect(yield* writer.readCheckpoint("p")).toEqual(Option.some({ at: 3 }))
+        expect(yield* storedKeys).toEqual(["a", "c"])
       })
     )
   )
 })
 
-const buildEmbedded = (dir: string) => Layer.build(Layer.fresh(Store.layerEmbedded(dir))).pipe(Effect.map(Context.get(Store)))
+const buildEmbedded = (dir: string) =>
+  Layer.build(Layer.fresh(storeLayerEmbedded(dir))).pipe(
+    Effect.map((context) => ({ ...Context.get(context, EventWriter), ...Context.get(context, QueryReads) }))
+  )
 
 describe("embedded store", () => {
   it.live(
