@@ -258,13 +258,8 @@ const make = Effect.gen(function* () {
         attributes: [] as Array<string | undefined>
       }
       const fingerprints: Array<NonNullable<CollectedEvent["fingerprint"]>> = []
+      // Every event has its fingerprint: the runtime sets it before any stage (CollectedEvent.fingerprint is required).
       for (const { event, fingerprint } of events) {
-        if (fingerprint === undefined) {
-          return yield* new StoreError({
-            operation: "write",
-            message: `event ${event.key} reached the store without a fingerprint: the pipeline needs a fingerprint stage`
-          })
-        }
         fingerprints.push(fingerprint)
         columns.key.push(storableText(event.key))
         columns.queryId.push(storableText(fingerprint.queryId))
