@@ -1,17 +1,18 @@
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Metric, Option, Redacted, type Scope } from "effect"
+import { Effect, Layer, Metric, Option, type Scope } from "effect"
 import type { CollectedEvent } from "../../src/domain/CollectedEvent.js"
 import { makeEvent, type SlowQueryEvent } from "../../src/domain/SlowQueryEvent.js"
 import { fingerprintMysql } from "../../src/fingerprint/Fingerprinter.js"
 import { eventsDroppedTotal } from "../../src/pipeline/PipelineMetrics.js"
 import { Runner } from "../../src/pipeline/Runner.js"
+import { EventWriter } from "../../src/store/EventWriter.js"
 import { storableJson, storableText } from "../../src/store/Storable.js"
-import { Store } from "../../src/store/Store.js"
 import { slowLogFileSpec, tempDir } from "../support/Pipelines.js"
 import { freshStoreDatabase } from "../support/StoreDatabase.js"
 import { storeClient, totalsMismatches } from "../support/StoreQueries.js"
+import { storeAt } from "../support/StoreServices.js"
 
 const collected = (n: number, fields: Partial<SlowQueryEvent> = {}): CollectedEvent => {
   const sqlText = fields.sqlText ?? `SELECT ${n} FROM t`
@@ -26,10 +27,10 @@ const collected = (n: number, fields: Partial<SlowQueryEvent> = {}): CollectedEv
 const HUGE_THREAD_ID = Number("18446744073709551615")
 const HUGE_THREAD_REASON = 'value "18446744073709552000" is out of range for type bigint [SQLSTATE 22003]'
 
-const withStore = <A, E>(body: (url: string) => Effect.Effect<A, E, Store | Runner | Scope.Scope>) =>
+const withStore = <A, E>(body: (url: string) => Effect.Effect<A, E, EventWriter | Runner | Scope.Scope>) =>
   Effect.gen(function* () {
     const db = yield* freshStoreDatabase
-    const layer = Runner.layer.pipe(Layer.provideMerge(Layer.fresh(Store.layerFromUrl(Redacted.make(db.url)))))
+    const layer = Runner.layer.pipe(Layer.provideMerge(storeAt(db.url)))
     return yield* body(db.url).pipe(Effect.provide(layer))
   }).pipe(Effect.scoped)
 
@@ -47,11 +48,11 @@ describe("storable text", () => {
   })
 })
 
-describe("Store.writeBatch with data the store refuses", () => {
+describe("EventWriter.writeBatch with data the store refuses", () => {
   it.live("stores hostile text in every field, JSON keys included, and a hostile checkpoint, with U+FFFD", () =>
     withStore((url) =>
       Effect.gen(function* () {
-        const store = yield* Store
+        const store = yield* EventWriter
         const hostile = "a\u0000b\ud800c"
         const event = collected(1, {
           db: hostile,
@@ -82,7 +83,7 @@ describe("Store.writeBatch with data the store refuses", () => {
   it.live("drops only the refused events, stores the rest and advances the checkpoint past them", () =>
     withStore((url) =>
       Effect.gen(function* () {
-        const store = yield* Store
+        const store = yield* EventWriter
         const batch = [1, 2, 3, 4, 5, 6, 7].map((n) =>
           n === 3
             ? collected(n, { threadId: HUGE_THREAD_ID })
@@ -91,7 +92,7 @@ describe("Store.writeBatch with data the store refuses", () => {
               : collected(n)
         )
         const locate = (key: string) => (key === "k3" ? "slow.log byte 300" : undefined)
-        const result = yield* store.writeBatch("p", "mysql", batch, { at: 7 }, locate)
+        const result = yield* store.writeBatch("p", "mysql", batch, { at: 7 }, { locate })
         expect(result).toEqual({
           inserted: 5,
           duplicates: 0,
@@ -141,7 +142,7 @@ describe("Store.writeBatch with data the store refuses", () => {
   it.live("a failure that is not the data's fails the write; a retry stores each event once", () =>
     withStore((url) =>
       Effect.gen(function* () {
-        const store = yield* Store
+        const store = yield* EventWriter
         const sql = yield* storeClient(url)
         yield* store.writeBatch("p", "mysql", [collected(1)], { at: 1 })
         // Stands for a connection lost after the split parts were stored, before the last write (SQLSTATE P0001).
