@@ -11,9 +11,10 @@ describe("mysql_slow_log_table config", () => {
     const document: unknown = parse(readFileSync(new URL("./sample.yaml", import.meta.url), "utf8"))
     expect(document).toMatchObject({
       name: "sample_mysql_slow_log_table",
-      schedule: { every: "30s" },
-      stages: [{ type: "fingerprint" }]
+      schedule: { every: "30s" }
     })
+    // No stages: the runtime fingerprints every event itself.
+    expect(Object.keys(document as object)).not.toContain("stages")
     const source = (document as { readonly source: unknown }).source
     const config = Either.getOrThrow(decode(source))
     expect(Redacted.value(config.url)).toBe("mysql://root@127.0.0.1:3306/test")

@@ -12,9 +12,10 @@ describe("postgres_pg_stat_statements config", () => {
     const document: unknown = parse(readFileSync(new URL("./sample.yaml", import.meta.url), "utf8"))
     expect(document).toMatchObject({
       name: "sample_postgres_pg_stat_statements",
-      schedule: { every: "1m" },
-      stages: [{ type: "fingerprint" }]
+      schedule: { every: "1m" }
     })
+    // No stages: the runtime fingerprints every event itself.
+    expect(Object.keys(document as object)).not.toContain("stages")
     const config = Either.getOrThrow(decode((document as { readonly source: unknown }).source))
     expect(Redacted.value(config.url)).toBe("postgres://postgres@127.0.0.1:5432/postgres")
     expect({ ...config, url: "redacted" }).toEqual({
