@@ -6,7 +6,9 @@ import { join } from "node:path"
 import { validate } from "@readme/openapi-parser"
 import { expect, layer } from "@effect/vitest"
 import { Context, Effect, Layer, Schema } from "effect"
+import { ExplainView, PlanView } from "../../plugins/explain/PlanStore.js"
 import { PipelineDetail, PipelineList, PipelineView, QueryDetail, QueryList, RunAccepted } from "../../src/http/Api.js"
+import { QueryListItem, QueryStats } from "../../src/store/QueryReads.js"
 import { runMariadb } from "../support/Mariadb.js"
 import { mariadbPipeline } from "../support/Pipelines.js"
 import { eventually } from "../support/Poll.js"
@@ -51,6 +53,18 @@ const DecodeErrorBody = Schema.Struct({
 })
 
 const status = (answer: HttpAnswer) => answer.status
+
+// The query answers of a daemon whose explain stage is registered: the core's fields and the explain enrichment's.
+const ExplainedList = Schema.Struct({
+  ...QueryList.fields,
+  queries: Schema.Array(Schema.Struct({ ...QueryListItem.fields, plan_known: Schema.Boolean }))
+})
+const ExplainedDetail = Schema.Struct({
+  ...QueryDetail.fields,
+  plan_known: Schema.Boolean,
+  explain: Schema.Array(ExplainView),
+  plans: Schema.Array(PlanView)
+})
 const pipeline = (name: string) => get(`/api/v1/pipelines/${name}`).pipe(Effect.map((a) => json(PipelineDetail, a)))
 /** Waits until the pipeline's current run is over and it has finished at least `runs` runs. */
 const settled = (name: string, runs = 1) =>
@@ -238,9 +252,9 @@ layer(DaemonLive, { timeout: "120 seconds", excludeTestServices: true })("HTTP A
       })
       yield* runNow
 
-      const mine = (list: typeof QueryList.Type) => list.queries.filter((q) => q.fingerprint.includes(marker))
+      const mine = (list: typeof ExplainedList.Type) => list.queries.filter((q) => q.fingerprint.includes(marker))
       const window = `pipeline=http_lab&since=${encodeURIComponent(since)}&limit=1000`
-      const byTotal = json(QueryList, yield* get(`/api/v1/queries?${window}`))
+      const byTotal = json(ExplainedList, yield* get(`/api/v1/queries?${window}`))
       expect(byTotal.since).toEqual(new Date(since))
       const ranked = mine(byTotal)
       expect(ranked.map((q) => [q.fingerprint.includes("recursive"), q.calls, q.events, q.pipeline])).toEqual([
@@ -252,30 +266,30 @@ layer(DaemonLive, { timeout: "120 seconds", excludeTestServices: true })("HTTP A
       expect(slow!.max_ms).toBeGreaterThan(0)
       expect(slow!.avg_ms).toBeCloseTo(slow!.total_ms / 2, 6)
       expect([slow!.statement_type, slow!.read_only]).toEqual(["select", true])
-      expect(mine(json(QueryList, yield* get(`/api/v1/queries?${window}&order=calls`))).map((q) => q.id)).toEqual([
+      expect(mine(json(ExplainedList, yield* get(`/api/v1/queries?${window}&order=calls`))).map((q) => q.id)).toEqual([
         fast!.id,
         slow!.id
       ])
       // All time (no window) holds them too, with the same totals.
-      const allTime = mine(json(QueryList, yield* get("/api/v1/queries?pipeline=http_lab&limit=1000")))
+      const allTime = mine(json(ExplainedList, yield* get("/api/v1/queries?pipeline=http_lab&limit=1000")))
       expect(allTime.map((q) => [q.id, q.calls])).toEqual([
         [slow!.id, 2],
         [fast!.id, 5]
       ])
       // Paging.
-      const page1 = json(QueryList, yield* get("/api/v1/queries?pipeline=http_lab&limit=1"))
+      const page1 = json(ExplainedList, yield* get("/api/v1/queries?pipeline=http_lab&limit=1"))
       expect([page1.limit, page1.offset, page1.next_offset, page1.queries.length]).toEqual([1, 0, 1, 1])
-      const beyond = json(QueryList, yield* get("/api/v1/queries?pipeline=http_lab&offset=10000000"))
+      const beyond = json(ExplainedList, yield* get("/api/v1/queries?pipeline=http_lab&offset=10000000"))
       expect([beyond.next_offset, beyond.queries]).toEqual([null, []])
 
       // One query: totals, series, samples in the window, and its plan. The explain stage takes the slowest
       // statements first, at most 50 a run: with other traffic on the server the next run may be the one.
       const describe = get(`/api/v1/queries/${slow!.id}?pipeline=http_lab&since=10m&samples=5`).pipe(
-        Effect.map((answer) => json(QueryDetail, answer))
+        Effect.map((answer) => json(ExplainedDetail, answer))
       )
       for (let runs = 1; runs < 4 && (yield* describe).explain.length === 0; runs++) yield* runNow
       const detail = yield* describe
-      const relisted = mine(json(QueryList, yield* get(`/api/v1/queries?${window}`)))
+      const relisted = mine(json(ExplainedList, yield* get(`/api/v1/queries?${window}`)))
       expect(relisted.find((q) => q.id === slow!.id)?.plan_known).toBe(true)
       expect([detail.id, detail.pipelines, detail.calls, detail.fingerprint]).toEqual([
         slow!.id,
@@ -295,7 +309,19 @@ layer(DaemonLive, { timeout: "120 seconds", excludeTestServices: true })("HTTP A
         ["http_lab", detail.explain[0]!.hash, detail.explain[0]!.method]
       ])
       expect([detail.plan_known, JSON.stringify(detail.plans[0]!.plan)]).toEqual([true, expect.stringContaining("query_block")])
-      const noSamples = json(QueryDetail, yield* get(`/api/v1/queries/${slow!.id}?samples=0&bucket=1h`))
+      // Keys in the order answers had before enrichments: the core's, the enrichment's, then series and samples.
+      const raw = yield* get(`/api/v1/queries/${slow!.id}?pipeline=http_lab&since=10m&samples=5`)
+      expect(Object.keys(JSON.parse(raw.text))).toEqual([
+        ...Object.keys(QueryStats.fields),
+        "plan_known",
+        "explain",
+        "plans",
+        "series",
+        "samples"
+      ])
+      const rawList = yield* get("/api/v1/queries?pipeline=http_lab&limit=1")
+      expect(Object.keys(JSON.parse(rawList.text).queries[0])).toEqual([...Object.keys(QueryListItem.fields), "plan_known"])
+      const noSamples = json(ExplainedDetail, yield* get(`/api/v1/queries/${slow!.id}?samples=0&bucket=1h`))
       expect([noSamples.samples, noSamples.series.bucket_seconds]).toEqual([[], 3600])
 
       const unknown = yield* get("/api/v1/queries/NO_SUCH_QUERY")
