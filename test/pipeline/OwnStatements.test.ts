@@ -1,13 +1,13 @@
 import { appendFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, HashMap, Layer, Logger, Option, Redacted, type Scope } from "effect"
+import { Effect, HashMap, Layer, Logger, Option, type Scope } from "effect"
 import type { PipelineSpec } from "../../src/pipeline/PipelineSpec.js"
 import { Runner } from "../../src/pipeline/Runner.js"
-import { Store } from "../../src/store/Store.js"
 import { slowLogFileSpec, tempDir } from "../support/Pipelines.js"
 import { freshStoreDatabase } from "../support/StoreDatabase.js"
 import { storeClient } from "../support/StoreQueries.js"
+import { storeAt } from "../support/StoreServices.js"
 
 /** One entry as MariaDB 10.11 writes it to its slow log file (copied from the lab server's log, values changed). */
 const entry = (seconds: number, statement: string, threadId = 18) =>
@@ -44,7 +44,7 @@ const runCountingOwn = (runner: Runner["Type"], spec: PipelineSpec, run: string)
 const storeWith = <A, E>(body: (url: string) => Effect.Effect<A, E, Runner | Scope.Scope>) =>
   Effect.gen(function* () {
     const db = yield* freshStoreDatabase
-    const layer = Runner.layer.pipe(Layer.provideMerge(Layer.fresh(Store.layerFromUrl(Redacted.make(db.url)))))
+    const layer = Runner.layer.pipe(Layer.provideMerge(storeAt(db.url)))
     return yield* body(db.url).pipe(Effect.provide(layer))
   }).pipe(Effect.scoped)
 

@@ -1,7 +1,7 @@
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { layer } from "@effect/vitest"
-import { Context, Effect, Either, Layer, Option, Redacted, Runtime } from "effect"
+import { Context, Effect, Either, Layer, Option, Runtime } from "effect"
 import fc from "fast-check"
 import { parseSlowLog } from "../../plugins/mysql_slow_log_file/SlowLogParser.js"
 import { type PollColumns, toEntry, toEvent } from "../../plugins/postgres_pg_stat_statements/PgStatStatementsSource.js"
@@ -15,11 +15,12 @@ import {
 } from "../../plugins/postgres_pg_stat_statements/Snapshot.js"
 import { fingerprintPostgres, loadPostgresParser } from "../../src/fingerprint/PostgresFingerprint.js"
 import { Runner } from "../../src/pipeline/Runner.js"
+import { EventWriter } from "../../src/store/EventWriter.js"
 import { storableText } from "../../src/store/Storable.js"
-import { Store } from "../../src/store/Store.js"
 import { slowLogFileSpec, tempDir } from "../support/Pipelines.js"
 import { freshStoreDatabase } from "../support/StoreDatabase.js"
 import { storeClient } from "../support/StoreQueries.js"
+import { storeAt } from "../support/StoreServices.js"
 
 // Issue 16: whatever bytes a source hands over (NUL, invalid UTF-8, lone surrogates, control characters), every
 // event ends up stored or reported as dropped, and the pipeline goes on: never a batch refused on every retry.
@@ -29,7 +30,7 @@ class TestStore extends Context.Tag("test/TestStore")<TestStore, { readonly url:
 const StoreLive = Layer.unwrapScoped(
   Effect.map(freshStoreDatabase, (db) =>
     Runner.layer.pipe(
-      Layer.provideMerge(Store.layerFromUrl(Redacted.make(db.url))),
+      Layer.provideMerge(storeAt(db.url)),
       Layer.merge(Layer.succeed(TestStore, { url: db.url }))
     )
   )
@@ -169,7 +170,7 @@ layer(StoreLive, { timeout: "60 seconds", excludeTestServices: true })("hostile 
     (rows, scopeName) =>
       Effect.gen(function* () {
         yield* Effect.promise(loadPostgresParser)
-        const store = yield* Store
+        const store = yield* EventWriter
         const { url } = yield* TestStore
         const name = `pgss_hostile_${++pipelines}`
         const entries: Array<Entry> = []
