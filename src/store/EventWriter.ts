@@ -357,7 +357,7 @@ const make = Effect.gen(function* () {
           )
         )
 
-      // `undefined` (no checkpoint at all) reaches the NOT NULL column as null and fails the write, as before.
+      // A batch without a checkpoint (`undefined`) is stored without moving it: a replay finds its events by key.
       const checkpointJson = storableJson(checkpoint) ?? null
       const whole = yield* Effect.either(withSide(write(0, events.length, checkpointJson, [])))
       if (whole._tag === "Right") {

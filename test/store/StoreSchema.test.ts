@@ -1,17 +1,14 @@
 import { Reactivity } from "@effect/experimental"
 import { PgClient } from "@effect/sql-pg"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Layer, Logger, Option, Redacted } from "effect"
+import { Effect, Logger, Option, Redacted } from "effect"
 import { Client } from "pg"
 import type { CollectedEvent } from "../../src/domain/CollectedEvent.js"
 import { makeEvent } from "../../src/domain/SlowQueryEvent.js"
-import { Store } from "../../src/store/Store.js"
 import { adminUrl, freshStoreDatabase } from "../support/StoreDatabase.js"
+import { openStore } from "../support/StoreServices.js"
 
 const admin = PgClient.make({ url: Redacted.make(adminUrl), maxConnections: 1 }).pipe(Effect.provide(Reactivity.layer))
-
-const openStore = (url: string) =>
-  Layer.build(Layer.fresh(Store.layerFromUrl(Redacted.make(url)))).pipe(Effect.map(Context.get(Store)))
 
 const event = (key: string): CollectedEvent => ({
   event: makeEvent({ key, startTimeUs: 1_700_000_000_000_000, queryTimeMs: 12, sqlText: "select * from t where id = 1" }),
