@@ -1,12 +1,13 @@
 import { randomBytes } from "node:crypto"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Layer, Redacted } from "effect"
-import { Store } from "../../src/store/Store.js"
+import { Effect } from "effect"
 import { runCli } from "../../test/support/Cli.js"
 import { pipelinesDir } from "../../test/support/Pipelines.js"
 import { freshStoreDatabase } from "../../test/support/StoreDatabase.js"
 import { storeClient } from "../../test/support/StoreQueries.js"
+import { openStore } from "../../test/support/StoreServices.js"
 import { mariadbDatabase, pgDatabase, runMariadbCli } from "../../test/support/explain/Harness.js"
+import { explainEnrichment } from "./PlanStore.js"
 
 // pg_stat_statements → fingerprint → explain → store → report, each collection a separate `slowq once` process, as a
 // user runs it. The source shares its connection, so the stage needs no explain_url; include_databases keeps the
@@ -22,7 +23,6 @@ const pipeline = (url: string, database: string) =>
     `  url: ${url}`,
     `  include_databases: [${database}]`,
     "stages:",
-    "  - type: fingerprint",
     "  - type: explain",
     ""
   ].join("\n")
@@ -135,7 +135,6 @@ const mariadbPipeline = (database: string) =>
     "  url: mysql://root@127.0.0.1:3306",
     "  overlap_seconds: 0",
     "stages:",
-    "  - type: fingerprint",
     "  - type: explain",
     // The slow-log source shares no connection: the stage is told where to explain.
     `    explain_url: mysql://root@127.0.0.1:3306/${database}`,
@@ -158,7 +157,7 @@ describe("mysql.slow_log → fingerprint → explain → store, through the CLI"
         const [now] = (yield* db.sql.unsafe("SELECT CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS UNSIGNED) AS us")) as ReadonlyArray<{
           readonly us: number
         }>
-        const seeded = yield* Layer.build(Store.layerFromUrl(Redacted.make(store.url))).pipe(Effect.map(Context.get(Store)))
+        const seeded = yield* openStore(store.url, [explainEnrichment])
         yield* seeded.writeBatch("explain_e2e_mariadb", "mysql", [], { endUs: Number(now!.us) })
         yield* runMariadbCli(
           [

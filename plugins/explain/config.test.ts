@@ -17,7 +17,7 @@ describe("explain config", () => {
     const document = parse(readFileSync(new URL("./sample.yaml", import.meta.url), "utf8")) as {
       readonly stages: ReadonlyArray<unknown>
     }
-    const config = Either.getOrThrow(decode(document.stages[1]))
+    const config = Either.getOrThrow(decode(document.stages[0]))
     expect(Redacted.value(config.explain_url!)).toBe("mysql://root@127.0.0.1:3306/test")
     expect({
       ...config,
