@@ -1,13 +1,12 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Duration, Effect, Fiber, Layer, Option, Redacted, Schema, Stream, TestClock, TestServices } from "effect"
-import { plugin as fingerprintPlugin } from "../../plugins/fingerprint/index.js"
+import { Chunk, Duration, Effect, Fiber, Layer, Option, Schema, Stream, TestClock, TestServices } from "effect"
 import { makeEvent } from "../../src/domain/SlowQueryEvent.js"
 import type { PipelineSpec } from "../../src/pipeline/PipelineSpec.js"
 import { Runner } from "../../src/pipeline/Runner.js"
 import { defineSource } from "../../src/plugin/Plugin.js"
 import { SlowQuerySource } from "../../src/plugin/SlowQuerySource.js"
-import { Store } from "../../src/store/Store.js"
 import { freshStoreDatabase } from "../support/StoreDatabase.js"
+import { storeAt } from "../support/StoreServices.js"
 
 const READ_TAKES = Duration.millis(1500)
 
@@ -38,7 +37,7 @@ const spec: PipelineSpec = {
   file: "clocked.yaml",
   schedule: { _tag: "Every", every: Duration.hours(1), text: "1h" },
   source: { plugin: sleepySource, config: { type: "sleepy_source" } },
-  stages: [{ plugin: fingerprintPlugin, config: Schema.decodeUnknownSync(fingerprintPlugin.config)({ type: "fingerprint" }) }],
+  stages: [],
   sink: { type: "store" }
 }
 
@@ -68,7 +67,7 @@ describe("Runner", () => {
   it.scoped("takes run timing and run ids from the clock, so the test clock decides them", () =>
     Effect.gen(function* () {
       const db = yield* freshStoreDatabase
-      const layer = Runner.layer.pipe(Layer.provide(Layer.fresh(Store.layerFromUrl(Redacted.make(db.url)))))
+      const layer = Runner.layer.pipe(Layer.provide(storeAt(db.url)))
       yield* Effect.gen(function* () {
         const runner = yield* Runner
         const first = yield* runAdjusted(runner)
