@@ -5,7 +5,7 @@ import { tokensMatch } from "../../src/http/ApiAuth.js"
 import { chooseBucketSeconds, scrubSecrets } from "../../src/http/Handlers.js"
 import { canonicalHost, hostAllowed, hostOfLocalAddress } from "../../src/http/HostCheck.js"
 import { hostPolicy, isLoopback, parseAddress, parseAllowedHosts } from "../../src/http/HttpApiSettings.js"
-import { familiesFromSnapshot, renderFamilies } from "../../src/http/Prometheus.js"
+import { familiesFromSnapshot, gaugeFamilies, renderFamilies } from "../../src/http/Prometheus.js"
 import { expositionProblems, parsePrometheus, sampleValue } from "./PrometheusText.js"
 
 describe("SLOWQ_HTTP_ADDR", () => {
@@ -116,6 +116,28 @@ describe("Prometheus text", () => {
       expect(text).not.toContain("other_prefix_total")
     })
   )
+
+  it("renders a stage's gauges, and leaves out whole a family whose name or label Prometheus refuses", () => {
+    const { families, refused } = gaugeFamilies([
+      {
+        name: "slowq_test_queries",
+        help: "Queries.",
+        samples: [
+          { labels: [["pipeline", "a"], ["status", "plan"]], value: 2 },
+          { labels: [["pipeline", "b"], ["status", "failed"]], value: 0.5 }
+        ]
+      },
+      { name: "slowq-test-dashed", help: "A name with dashes.", samples: [{ labels: [], value: 1 }] },
+      { name: "slowq_test_labels", help: "A bad label.", samples: [{ labels: [["ok", "1"]], value: 1 }, { labels: [["bad-label", "x"]], value: 1 }] },
+      { name: "slowq_test_le", help: "A reserved label.", samples: [{ labels: [["le", "1"]], value: 1 }] }
+    ])
+    expect(refused).toEqual(["slowq-test-dashed", "slowq_test_labels", "slowq_test_le"])
+    const text = renderFamilies(families)
+    expect(text).toBe(
+      '# HELP slowq_test_queries Queries.\n# TYPE slowq_test_queries gauge\nslowq_test_queries{pipeline="a",status="plan"} 2\nslowq_test_queries{pipeline="b",status="failed"} 0.5\n'
+    )
+    expect(expositionProblems(text)).toEqual([])
+  })
 })
 
 describe("the Host check (DNS rebinding)", () => {
