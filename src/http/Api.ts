@@ -360,11 +360,12 @@ const claimFields = (
   const claimed: Record<string, Schema.Struct.Fields[string]> = {}
   for (const enrichment of enrichments) {
     for (const [field, schema] of Object.entries(fieldsOf(enrichment) ?? {})) {
-      const owner = core.includes(field) ? "slowq's core" : owners.get(field)
-      if (owner !== undefined) {
+      const owner = owners.get(field)
+      if (core.includes(field) || owner !== undefined) {
+        const taken = owner === undefined ? "is a core field" : `enrichment ${owner} declares already`
         return Either.left(
           new EnrichmentFieldError({
-            message: `enrichment ${enrichment.name} declares the field ${field} of ${where}, which ${owner === "slowq's core" ? "is a core field" : `enrichment ${owner} declares already`}: each field of an answer has one owner`,
+            message: `enrichment ${enrichment.name} declares the field ${field} of ${where}, which ${taken}: each field of an answer has one owner`,
             enrichment: enrichment.name,
             field
           })
