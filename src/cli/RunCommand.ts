@@ -1,9 +1,11 @@
 import { Command, Options } from "@effect/cli"
-import { Effect, Layer } from "effect"
+import { Effect, Either, Layer } from "effect"
 import { DaemonLive } from "../Daemon.js"
+import { makeSlowqApi } from "../http/Api.js"
 import { startHttpApi } from "../http/HttpApiServer.js"
 import { loadHttpApiSettings } from "../http/HttpApiSettings.js"
 import { Supervisor } from "../pipeline/Supervisor.js"
+import { Plugins, registeredEnrichments } from "../plugin/Plugin.js"
 import { CliFailure } from "./CliFailure.js"
 import { loadValidPipelines } from "./loadValidPipelines.js"
 
@@ -19,6 +21,9 @@ const run = ({ pipelines }: { readonly pipelines: string }) =>
       return yield* new CliFailure({ message: `no pipelines in ${pipelines}: nothing to run` })
     }
     const http = yield* loadHttpApiSettings.pipe(Effect.mapError((error) => new CliFailure({ message: error.message })))
+    // Checked before any pipeline starts: two plugins claiming one field of the API is a configuration error.
+    const api = makeSlowqApi(registeredEnrichments(yield* Plugins))
+    if (Either.isLeft(api)) return yield* new CliFailure({ message: `cannot serve the HTTP API: ${api.left.message}` })
     yield* Effect.gen(function* () {
       const supervisor = yield* Supervisor
       yield* supervisor.start(specs)
