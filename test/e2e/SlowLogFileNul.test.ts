@@ -118,6 +118,11 @@ describe("mysql_slow_log_file with NUL bytes and values the store refuses, throu
       expect(warnings[0]).toContain(`level=WARN`)
       expect(warnings[0]).toContain(`message="event dropped: the store refused it: ${reason}"`)
       expect(warnings[0]).toContain(`pipeline=drop_lab event=${key}:${offset}`)
+      // The pipeline still lists the deprecated "- type: fingerprint": accepted, and said once, at load.
+      const deprecations = first.stderr.split("\n").filter((line) => line.includes("deprecated:"))
+      expect(deprecations).toHaveLength(1)
+      expect(deprecations[0]).toContain('level=WARN')
+      expect(deprecations[0]).toContain(`file=${pipelines}/drop.yaml:9:11 pipeline=drop_lab`)
       expect(warnings[0]).toContain(`position="${path} byte ${offset}"`)
       expect(
         yield* sql.unsafe(`SELECT rows_examined::int AS n FROM slowq_events ORDER BY rows_examined`)
