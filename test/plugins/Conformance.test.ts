@@ -1,8 +1,9 @@
 import { readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Either, Option, SchemaAST } from "effect"
+import { Either, Option, Schema, SchemaAST } from "effect"
 import { plugins } from "../../plugins/index.js"
+import { Dialect } from "../../src/domain/SlowQueryEvent.js"
 import { parsePipeline } from "../../src/pipeline/Loader.js"
 import { formatConfigError } from "../../src/pipeline/ConfigProblems.js"
 import { projectRoot } from "../support/Cli.js"
@@ -66,6 +67,19 @@ describe("plugin conformance", () => {
       const spec = Either.getOrThrow(result)
       const used = [spec.source.plugin.type, ...spec.stages.map((s) => s.plugin.type)]
       expect(used).toContain(type)
+      // A sample shows what to write today: nothing deprecated.
+      expect(spec.notes ?? []).toEqual([])
     })
+  })
+
+  it("every source declares a dialect id and can be fingerprinted; every stage's dialects are ids", () => {
+    const isDialect = Schema.is(Dialect)
+    expect(
+      plugins.sources.map((source) => [source.type, isDialect(source.dialect), Option.isSome(source.fingerprinter)])
+    ).toEqual(plugins.sources.map((source) => [source.type, true, true]))
+    expect(plugins.stages.map((stage) => [stage.type, Option.getOrElse(stage.dialects, () => []).every(isDialect)])).toEqual(
+      plugins.stages.map((stage) => [stage.type, true])
+    )
+    expect(plugins.stages.map((stage) => [stage.type, Option.getOrNull(stage.dialects)])).toEqual([["explain", ["mysql", "postgres"]]])
   })
 })
