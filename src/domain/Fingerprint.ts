@@ -29,6 +29,9 @@ export const Fingerprinted = Schema.Struct({
   tags: Schema.Record({ key: Schema.String, value: Schema.String }).annotations({
     description: "sqlcommenter / marginalia key-value pairs found in comments."
   }),
-  parser: Schema.Literal("tokenizer", "libpg_query", "tokenizer_fallback")
+  parser: Schema.String.annotations({
+    description:
+      "What produced the fingerprint: the SQL engine's tokenizer, libpg_query or tokenizer_fallback; a source's own fingerprinter names itself."
+  })
 })
 export interface Fingerprinted extends Schema.Schema.Type<typeof Fingerprinted> {}

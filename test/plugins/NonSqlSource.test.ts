@@ -34,7 +34,7 @@ const redisFingerprint = (event: SlowQueryEvent): Fingerprinted => {
     multiStatement: false,
     truncated: false,
     tags: {},
-    parser: "tokenizer"
+    parser: "redis_command"
   }
 }
 
