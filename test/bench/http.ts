@@ -153,7 +153,7 @@ const run = async () => {
   try {
     writeFileSync(
       join(dir, "bench.yaml"),
-      "name: bench_http\nschedule:\n  every: 1s\nsource:\n  type: mysql_slow_log_table\n  url: mysql://root@127.0.0.1:3306/test\nstages:\n  - type: fingerprint\n"
+      "name: bench_http\nschedule:\n  every: 1s\nsource:\n  type: mysql_slow_log_table\n  url: mysql://root@127.0.0.1:3306/test\n"
     )
     let log = ""
     daemon = spawn(process.execPath, [join(root, "src/bin/slowq.js"), "run", "--pipelines", dir], {

@@ -40,7 +40,7 @@ psql(`CREATE DATABASE ${database}`)
 const dir = mkdtempSync(join(tmpdir(), "slowq-bench-"))
 writeFileSync(
   join(dir, "bench.yaml"),
-  "name: bench_lab\nschedule:\n  every: 1h\nsource:\n  type: mysql_slow_log_table\n  url: mysql://root@127.0.0.1:3306/test\nstages:\n  - type: fingerprint\n"
+  "name: bench_lab\nschedule:\n  every: 1h\nsource:\n  type: mysql_slow_log_table\n  url: mysql://root@127.0.0.1:3306/test\n"
 )
 try {
   const started = process.hrtime.bigint()

@@ -19,8 +19,6 @@ const pgssPipeline = (name: string, url: string, database: string) =>
     "  type: postgres_pg_stat_statements",
     `  url: ${url}`,
     `  include_databases: [${database}]`,
-    "stages:",
-    "  - type: fingerprint",
     ""
   ].join("\n")
 

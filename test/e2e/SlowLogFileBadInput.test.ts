@@ -17,7 +17,7 @@ const logDir = Effect.acquireRelease(
 )
 
 const pipeline = (name: string, path: string) =>
-  `name: ${name}\nschedule:\n  every: 1h\nsource:\n  type: mysql_slow_log_file\n  path: ${path}\n  settle_ms: 0\nstages:\n  - type: fingerprint\n`
+  `name: ${name}\nschedule:\n  every: 1h\nsource:\n  type: mysql_slow_log_file\n  path: ${path}\n  settle_ms: 0\n`
 
 describe("mysql_slow_log_file with bad input, through the CLI", () => {
   it.live(

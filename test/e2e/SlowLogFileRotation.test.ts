@@ -36,8 +36,6 @@ const pipeline = (name: string, path: string, options: { every?: string; batchSi
     `  path: ${path}`,
     "  settle_ms: 0",
     `  batch_size: ${options.batchSize ?? 1000}`,
-    "stages:",
-    "  - type: fingerprint",
     ""
   ].join("\n")
 

@@ -84,7 +84,7 @@ describe("the embedded store's folder lock, through the CLI", () => {
         const dir = yield* tempDir
         const store = join(dir, "store")
         const pipelines = yield* pipelinesDir({
-          "idle.yaml": `name: idle\nschedule:\n  every: 1h\nsource:\n  type: mysql_slow_log_file\n  path: ${join(dir, "none-*.log")}\nstages:\n  - type: fingerprint\n`
+          "idle.yaml": `name: idle\nschedule:\n  every: 1h\nsource:\n  type: mysql_slow_log_file\n  path: ${join(dir, "none-*.log")}\n`
         })
         const env = { SLOWQ_STORE_DIR: store }
         const first = startCli(["run", "--pipelines", pipelines], env)

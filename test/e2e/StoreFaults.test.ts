@@ -47,7 +47,7 @@ describe("the store's faults under a running daemon", () => {
         )
         const daemon = yield* startHttpDaemon(
           {
-            "faults.yaml": `name: faults\nschedule:\n  every: 1s\nsource:\n  type: mysql_slow_log_file\n  path: ${log}\n  settle_ms: 0\nstages:\n  - type: fingerprint\n`
+            "faults.yaml": `name: faults\nschedule:\n  every: 1s\nsource:\n  type: mysql_slow_log_file\n  path: ${log}\n  settle_ms: 0\n`
           },
           { SLOWQ_STORE_URL: store.url }
         )

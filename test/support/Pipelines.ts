@@ -45,7 +45,5 @@ export const mariadbPipeline = (name: string, options: { readonly every?: string
     "  type: mysql_slow_log_table",
     `  url: ${options.url ?? "mysql://root@127.0.0.1:3306/test"}`,
     ...(options.batchSize === undefined ? [] : [`  batch_size: ${options.batchSize}`]),
-    "stages:",
-    "  - type: fingerprint",
     ""
   ].join("\n")
