@@ -21,17 +21,35 @@ const make = Effect.gen(function* () {
       client.readPermits.withPermits(1)
     )
 
-  /** The merged fields every enrichment adds to each of `queries`, in order. */
-  const listFields = Effect.fn("EnrichmentReads.listFields")(function* (queries: ReadonlyArray<QueryRef>) {
-    const merged: Array<Record<string, unknown>> = queries.map(() => ({}))
-    if (queries.length === 0) return merged
-    for (const enrichment of enrichments) {
-      if (enrichment.list === undefined) continue
-      const rows = yield* read(enrichment, enrichment.list.read(queries))
-      rows.forEach((fields, i) => Object.assign(merged[i]!, fields))
-    }
-    return merged
-  })
+  /**
+   * The fields every enrichment's `rowsOf` gives each of `queries`, merged per query, in order. An enrichment that
+   * answers for another number of queries is a bug in it, reported as such rather than shifting fields onto others.
+   */
+  const mergeRows = (
+    queries: ReadonlyArray<QueryRef>,
+    rowsOf: (enrichment: AnyEnrichment) => Effect.Effect<ReadonlyArray<Fields>, unknown, SqlClient.SqlClient> | undefined
+  ) =>
+    Effect.gen(function* () {
+      const merged: Array<Record<string, unknown>> = queries.map(() => ({}))
+      if (queries.length === 0) return merged
+      for (const enrichment of enrichments) {
+        const reading = rowsOf(enrichment)
+        if (reading === undefined) continue
+        const rows = yield* read(enrichment, reading)
+        if (rows.length !== queries.length) {
+          return yield* new StoreError({
+            operation: "read",
+            message: `enrichment ${enrichment.name} gave fields for ${rows.length} queries, asked for ${queries.length}`
+          })
+        }
+        for (let i = 0; i < rows.length; i++) Object.assign(merged[i]!, rows[i])
+      }
+      return merged
+    })
+
+  /** The merged fields every enrichment adds to each of `queries` in a list, in order. */
+  const listFields = (queries: ReadonlyArray<QueryRef>) =>
+    mergeRows(queries, (enrichment) => enrichment.list?.read(queries)).pipe(Effect.withSpan("EnrichmentReads.listFields"))
 
   /** The merged fields every enrichment adds to query `id` over `pipelines`. */
   const detailFields = Effect.fn("EnrichmentReads.detailFields")(function* (id: string, pipelines: ReadonlyArray<string>) {
@@ -44,16 +62,8 @@ const make = Effect.gen(function* () {
   })
 
   /** The merged fields every enrichment adds to each query of `slowq report`, in order. */
-  const reportFields = Effect.fn("EnrichmentReads.reportFields")(function* (queries: ReadonlyArray<QueryRef>) {
-    const merged: Array<Record<string, unknown>> = queries.map(() => ({}))
-    if (queries.length === 0) return merged
-    for (const enrichment of enrichments) {
-      if (enrichment.report === undefined) continue
-      const rows = yield* read(enrichment, enrichment.report(queries))
-      rows.forEach((fields, i) => Object.assign(merged[i]!, fields))
-    }
-    return merged
-  })
+  const reportFields = (queries: ReadonlyArray<QueryRef>) =>
+    mergeRows(queries, (enrichment) => enrichment.report?.(queries)).pipe(Effect.withSpan("EnrichmentReads.reportFields"))
 
   /** Every enrichment's gauges, read now. */
   const metricFamilies = Effect.fn("EnrichmentReads.metricFamilies")(function* () {

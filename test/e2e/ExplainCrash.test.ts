@@ -63,7 +63,7 @@ describe("crash safety with the explain stage", () => {
           .unsafe<{ queries: string; explained: string }>(
             `SELECT count(*)::text AS queries, count(e.query_id)::text AS explained
              FROM slowq_queries q LEFT JOIN slowq_explains e USING (pipeline, query_id)
-             WHERE q.pipeline = 'xcrash_lab' AND q.fingerprint LIKE $1`,
+             WHERE q.pipeline = 'xcrash_lab' AND q.fingerprint LIKE $1 AND q.statement_type = 'select'`,
             [`%${marker}%`]
           )
           .pipe(
@@ -128,7 +128,7 @@ describe("crash safety with the explain stage", () => {
         const outcomes = yield* sql.unsafe<{ status: string; queries: string; events: string }>(
           `SELECT e.status, count(*)::text AS queries, sum(q.events)::text AS events
            FROM slowq_queries q JOIN slowq_explains e USING (pipeline, query_id)
-           WHERE q.pipeline = 'xcrash_lab' AND q.fingerprint LIKE $1 GROUP BY e.status`,
+           WHERE q.pipeline = 'xcrash_lab' AND q.fingerprint LIKE $1 AND q.statement_type = 'select' GROUP BY e.status`,
           [`%${marker}%`]
         )
         expect(outcomes).toEqual([{ status: "plan", queries: String(QUERIES), events: String(QUERIES) }])

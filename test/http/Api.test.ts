@@ -31,7 +31,10 @@ const DaemonLive = Layer.scoped(
     const store = yield* freshStoreDatabase
     return yield* startHttpDaemon(
       {
-        "lab.yaml": `${mariadbPipeline("http_lab", { every: "1h" })}  - type: explain\n    explain_url: mysql://root@127.0.0.1:3306/test\n`,
+        "lab.yaml": mariadbPipeline("http_lab", {
+          every: "1h",
+          stages: ["  - type: explain", "    explain_url: mysql://root@127.0.0.1:3306/test"]
+        }),
         "idle.yaml": mariadbPipeline("http_idle", { every: "1h" }),
         "down.yaml": mariadbPipeline("http_down", { every: "1h", url: `mysql://root:${password}@127.0.0.1:1/test` })
       },

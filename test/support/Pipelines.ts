@@ -36,7 +36,16 @@ export const slowLogFileSpec = (name: string, path: string): PipelineSpec => ({
   sink: { type: "store" }
 })
 
-export const mariadbPipeline = (name: string, options: { readonly every?: string; readonly url?: string; readonly batchSize?: number } = {}) =>
+/** A pipeline reading the local MariaDB's mysql.slow_log; `stages` are YAML lines of the `stages:` list. */
+export const mariadbPipeline = (
+  name: string,
+  options: {
+    readonly every?: string
+    readonly url?: string
+    readonly batchSize?: number
+    readonly stages?: ReadonlyArray<string>
+  } = {}
+) =>
   [
     `name: ${name}`,
     "schedule:",
@@ -45,5 +54,6 @@ export const mariadbPipeline = (name: string, options: { readonly every?: string
     "  type: mysql_slow_log_table",
     `  url: ${options.url ?? "mysql://root@127.0.0.1:3306/test"}`,
     ...(options.batchSize === undefined ? [] : [`  batch_size: ${options.batchSize}`]),
+    ...(options.stages === undefined ? [] : ["stages:", ...options.stages]),
     ""
   ].join("\n")
