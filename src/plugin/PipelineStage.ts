@@ -1,12 +1,17 @@
 import { Context, Data, type Effect } from "effect"
 import type { CollectedEvent } from "../domain/CollectedEvent.js"
-import type { MemoryEntry } from "./StageMemory.js"
 
 export class StageError extends Data.TaggedError("StageError")<{
   readonly stage: string
   readonly message: string
   readonly cause?: unknown
 }> {}
+
+/** One entry of a stage's memory (see StageMemory): JSON. */
+export interface MemoryEntry {
+  readonly key: string
+  readonly value: unknown
+}
 
 /**
  * What a stage made of a batch. Nothing in it is stored by the stage: the runtime writes the events (with what was

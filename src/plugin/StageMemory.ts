@@ -1,12 +1,6 @@
 import type { Effect } from "effect"
 import type { StageError } from "./PipelineStage.js"
 
-/** One remembered value of a stage: JSON. */
-export interface MemoryEntry {
-  readonly key: string
-  readonly value: unknown
-}
-
 /**
  * What a stage remembers between runs and restarts (e.g. "explained query X at T"), kept by the runtime in the
  * store per pipeline and stage type. A stage reads it here and sets it by returning `remember` from `process`: the
