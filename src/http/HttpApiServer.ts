@@ -33,6 +33,12 @@ export const maxBodyBytes = 64 * 1024
 export const handlerTimeout = "15 seconds"
 /** How long a stop waits for requests in flight before it closes their connections. */
 const shutdownGraceMs = 3_000
+/**
+ * Connections the kernel may hold before slowq accepts them. Node asks for 511; when a burst of 1,000 clients
+ * overflows that queue the kernel drops their SYNs and the clients retry after 1 s and 3 s, which is what a health
+ * check then measures. Linux caps the value at net.core.somaxconn (4096 by default since 5.4).
+ */
+const listenBacklog = 4096
 
 // Node's own limits: a client that trickles its headers or body is cut off (408) instead of holding a socket.
 const makeNodeServer = () =>
@@ -265,7 +271,7 @@ export const startHttpApi = Effect.fn("HttpApi.start")(function* (
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
     Layer.provide(apiMiddleware(definition, settings.hosts)),
     Layer.provide(api),
-    Layer.provide(NodeHttpServer.layer(() => server, { host: settings.host, port: settings.port }))
+    Layer.provide(NodeHttpServer.layer(() => server, { host: settings.host, port: settings.port, backlog: listenBacklog }))
   )
   yield* touchPipelineCounters(
     [PipelineMetrics.runsTotal, PipelineMetrics.failuresTotal, PipelineMetrics.eventsTotal, PipelineMetrics.rowsWrittenTotal, PipelineMetrics.eventsDroppedTotal],
