@@ -4,6 +4,7 @@ import { startCli, waitForExit, waitForLog } from "../support/Cli.js"
 import { newMarker } from "../support/Marker.js"
 import { markedStatements, runMariadb, slowLogDigest, truncateSlowLog } from "../support/Mariadb.js"
 import { mariadbPipeline, pipelinesDir } from "../support/Pipelines.js"
+import { killWhileWorking } from "../support/KillLoop.js"
 import { eventually } from "../support/Poll.js"
 import { freshStoreDatabase } from "../support/StoreDatabase.js"
 import { storeClient, totalsMismatches } from "../support/StoreQueries.js"
@@ -41,32 +42,16 @@ describe("crash safety", () => {
           // Until a first start has migrated the store there is no table: nothing stored yet.
           Effect.orElseSucceed(() => 0)
         )
-        const killedAt: Array<number> = []
-        for (let kill = 0; kill < KILLS; kill++) {
-          const before = yield* storedCount
-          const daemon = startCli(["run", "--pipelines", dir], env)
-          const exited = yield* Effect.fork(waitForExit(daemon))
-          // Kill while it writes: once this start has stored something, after a random extra moment.
-          yield* eventually(
-            "the restarted daemon to store more rows",
-            storedCount.pipe(Effect.map((count) => count > before || count >= ROWS)),
-            "60 seconds"
-          ).pipe(
-            Effect.catchAll((error) =>
-              Effect.gen(function* () {
-                daemon.kill("SIGKILL")
-                const { stderr } = yield* Fiber.join(exited)
-                return yield* Effect.fail(new Error(`${error instanceof Error ? error.message : error}; the daemon said:\n${stderr.slice(-3000)}`))
-              })
-            )
-          )
-          yield* Effect.sleep(`${Math.floor(Math.random() * 700)} millis`)
-          daemon.kill("SIGKILL")
-          const result = yield* Fiber.join(exited)
-          expect(result.signal).toBe("SIGKILL")
-          killedAt.push(yield* storedCount)
-          expect(yield* totalsMismatches(sql)).toEqual([])
-        }
+        // Kill while it writes: once each start has stored something, after a random extra moment.
+        const killedAt = yield* killWhileWorking({
+          dir,
+          env,
+          kills: KILLS,
+          maxExtraMs: 700,
+          progress: storedCount,
+          moved: (before, now) => now > before || now >= ROWS,
+          afterKill: () => Effect.map(totalsMismatches(sql), (mismatches) => expect(mismatches).toEqual([]))
+        })
 
         const daemon = startCli(["run", "--pipelines", dir], env)
         const exited = yield* Effect.fork(waitForExit(daemon))

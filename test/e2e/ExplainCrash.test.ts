@@ -4,6 +4,7 @@ import { startCli, waitForExit, waitForLog } from "../support/Cli.js"
 import { newMarker } from "../support/Marker.js"
 import { runMariadb, truncateSlowLog } from "../support/Mariadb.js"
 import { pipelinesDir } from "../support/Pipelines.js"
+import { killWhileWorking } from "../support/KillLoop.js"
 import { eventually } from "../support/Poll.js"
 import { freshStoreDatabase } from "../support/StoreDatabase.js"
 import { storeClient, totalsMismatches } from "../support/StoreQueries.js"
@@ -80,34 +81,19 @@ describe("crash safety with the explain stage", () => {
            ORDER BY m.key`
         )
 
-        const killedAt: Array<{ queries: number; explained: number }> = []
-        for (let kill = 0; kill < KILLS; kill++) {
-          const before = yield* progress
-          const daemon = startCli(["run", "--pipelines", dir], env)
-          const exited = yield* Effect.fork(waitForExit(daemon))
-          yield* eventually(
-            "the restarted daemon to store more",
-            progress.pipe(Effect.map((now) => now.queries > before.queries || now.queries >= QUERIES)),
-            "60 seconds"
-          ).pipe(
-            Effect.catchAll((error) =>
-              Effect.gen(function* () {
-                daemon.kill("SIGKILL")
-                const { stderr } = yield* Fiber.join(exited)
-                return yield* Effect.fail(
-                  new Error(`${error instanceof Error ? error.message : error}; the daemon said:\n${stderr.slice(-3000)}`)
-                )
-              })
-            )
-          )
-          yield* Effect.sleep(`${Math.floor(Math.random() * 500)} millis`)
-          daemon.kill("SIGKILL")
-          const result = yield* Fiber.join(exited)
-          expect(result.signal).toBe("SIGKILL")
-          killedAt.push(yield* progress)
-          expect(yield* rememberedButMissing).toEqual([])
-          expect(yield* totalsMismatches(sql)).toEqual([])
-        }
+        const killedAt = yield* killWhileWorking({
+          dir,
+          env,
+          kills: KILLS,
+          maxExtraMs: 500,
+          progress,
+          moved: (before, now) => now.queries > before.queries || now.queries >= QUERIES,
+          afterKill: () =>
+            Effect.gen(function* () {
+              expect(yield* rememberedButMissing).toEqual([])
+              expect(yield* totalsMismatches(sql)).toEqual([])
+            })
+        })
 
         const daemon = startCli(["run", "--pipelines", dir], env)
         const exited = yield* Effect.fork(waitForExit(daemon))
