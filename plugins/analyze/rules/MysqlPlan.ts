@@ -195,9 +195,9 @@ const walkBlocks = (plan: Json, format: "mariadb" | "mysql_v1"): MysqlPlanView =
     }
     if (Array.isArray(value)) {
       value.forEach((item, i) => {
-        // Only a join's own list gives positions; other arrays (subqueries, union members) start new joins.
-        const position = key === "nested_loop" ? i : 0
-        merge(visit(item, `${path}[${i}]`, key, { ...frame, joinPosition: key === "nested_loop" ? position : frame.joinPosition }))
+        // Only a join's own list gives positions; the other arrays' members start joins of their own (query blocks).
+        const joinPosition = key === "nested_loop" ? i : frame.joinPosition
+        merge(visit(item, `${path}[${i}]`, key, { ...frame, joinPosition }))
       })
       return collected
     }
