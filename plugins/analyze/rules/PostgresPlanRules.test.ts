@@ -155,6 +155,17 @@ describe("PostgreSQL plan rules on real plans", () => {
           expected(seqScanFilter, `Seq Scan on ${m}_big reads 200,000 rows to keep 0 (actual) by filter (pad = ?::text)`, `Plan Seq Scan on ${m}_big`)
         ])
 
+        // In parallel, per-loop averages times loops: the total again (give or take rounding of the averages).
+        const parallel = yield* explain(`SELECT * FROM ${m}_big WHERE pad = 'abc'`, {
+          analyze: true,
+          settings: { max_parallel_workers_per_gather: "2", parallel_setup_cost: "0", parallel_tuple_cost: "0" }
+        })
+        const inParallel = check(seqScanFilter, input(parallel))
+        expect(inParallel.map((f) => f.evidence)).toEqual([`Plan.Plans[0] Parallel Seq Scan on ${m}_big`])
+        expect(inParallel[0]?.message).toMatch(
+          new RegExp(`^Parallel Seq Scan on ${m}_big reads 200,00[0-2] rows to keep 0 \\(actual\\) by filter \\(pad = \\?::text\\)$`)
+        )
+
         const half = yield* explain(`SELECT * FROM ${m}_big WHERE grp < 500`, { analyze: true })
         expect(planNodes(half)[0]?.label).toBe(`Seq Scan on ${m}_big`)
         expect(check(seqScanFilter, input(half))).toEqual([])
@@ -202,6 +213,10 @@ describe("PostgreSQL plan rules on real plans", () => {
         expect(check(largeSortOrHash, input(hash))).toEqual([
           expected(largeSortOrHash, "Hash hashes 200,000 rows (estimated) of 49 bytes", "Plan.Plans[1] Hash")
         ])
+        const executed = yield* explain(`SELECT * FROM ${m}_big WHERE grp < 900 ORDER BY pad`, { analyze: true })
+        expect(check(largeSortOrHash, input(executed))).toEqual([
+          expected(largeSortOrHash, "Sort sorts 180,000 rows (actual) of 49 bytes", "Plan Sort")
+        ])
         const smaller = yield* explain(`SELECT * FROM ${m}_big WHERE a < 25 ORDER BY pad`)
         expect(planNodes(smaller)[0]?.label).toBe("Sort")
         expect(check(largeSortOrHash, input(smaller))).toEqual([])
@@ -216,6 +231,14 @@ describe("PostgreSQL plan rules on real plans", () => {
           expected(
             nestedLoopLarge,
             "Nested Loop runs its inner side for 2,000 outer rows × 2,000 inner rows per loop = 4,000,000 (estimated)",
+            "Plan.Plans[0] Nested Loop"
+          )
+        ])
+        const executed = yield* explain(`SELECT count(*) FROM ${m}_loop x JOIN ${m}_loop y ON x.id < y.id`, { analyze: true })
+        expect(check(nestedLoopLarge, input(executed))).toEqual([
+          expected(
+            nestedLoopLarge,
+            "Nested Loop runs its inner side for 2,000 outer rows × 2,000 inner rows per loop = 4,000,000 (actual)",
             "Plan.Plans[0] Nested Loop"
           )
         ])
@@ -318,6 +341,14 @@ describe("PostgreSQL plan rules on real plans", () => {
         const spilled = check(diskSpill, input(hash))
         expect(spilled.map((f) => f.evidence)).toEqual(["Plan.Plans[0].Plans[1] Hash"])
         expect(spilled[0]?.message).toMatch(/^Hash spilled to disk: [\d,]+ batches \([\d,]+ planned\), [\d,]+ kB in memory$/)
+
+        const aggregate = yield* explain(`SELECT pad, count(*) FROM ${m}_big GROUP BY pad`, {
+          analyze: true,
+          settings: { ...small, enable_sort: "off" }
+        })
+        const grouped = check(diskSpill, input(aggregate))
+        expect(grouped.map((f) => f.evidence)).toEqual(["Plan HashAggregate"])
+        expect(grouped[0]?.message).toMatch(/^HashAggregate spilled to disk: [\d,]+ batches, [\d,]+ kB on disk$/)
 
         const large = { work_mem: "64MB" }
         const inMemory = yield* explain(`SELECT * FROM ${m}_big ORDER BY pad`, { analyze: true, settings: large })
