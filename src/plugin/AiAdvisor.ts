@@ -10,7 +10,9 @@ import { SqlDialect } from "../fingerprint/SqlDialect.js"
  * The schemas live here, not with the analyze plugin, because `src/` never imports a plugin.
  */
 
-export const AiSeverity = Schema.Literal("info", "warn", "crit")
+export const AiSeverity = Schema.Literal("info", "warn", "crit").annotations({
+  message: (issue) => ({ message: `Expected "info", "warn" or "crit", actual ${JSON.stringify(issue.actual)}`, override: true })
+})
 export type AiSeverity = typeof AiSeverity.Type
 
 export const AiTable = Schema.Struct({
