@@ -152,6 +152,8 @@ describe("indexCandidates", () => {
     expect(indexCandidates("postgres", shape, [catalog("t", ["a", "b", "c"], [["a", "b", "c"]])]).map((c) => c.columns)).toEqual([
       ["b"]
     ])
+    // Two equalities: an index on (b, a) serves them as well.
+    expect(indexCandidates("postgres", shape, [catalog("t", ["a", "b"], [["b", "a"]])]).map((c) => c.columns)).toEqual([["a"]])
     // An expression key leads nothing a column could.
     expect(indexCandidates("postgres", shape, [catalog("t", ["a", "b"], [[null, "a"]])]).map((c) => c.columns)).toEqual([
       ["a"],

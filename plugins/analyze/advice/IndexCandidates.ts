@@ -4,7 +4,8 @@ import type { RuleDialect } from "../rules/Rule.js"
  * Candidate indexes for one statement, in the "three-star" order: the columns a table is tested on with `=`
  * (`IN (…)`, `IS NULL` and join equalities count), then one range column (`<`, `>`, `BETWEEN`), then the ORDER BY and
  * GROUP BY columns. Each column alone is a candidate, and so is the first pair of that order; a candidate whose
- * columns already lead an existing index is dropped, since that index serves the same lookups.
+ * columns already lead an existing index is dropped, since that index serves the same lookups (a pair of two
+ * equalities in either order).
  *
  * The statement's shape comes from libpg_query's parse tree (PostgresShape.ts) or the tokenizer (MysqlShape.ts); what
  * the tables hold comes from the catalog (PostgresCatalog.ts, MysqlCatalog.ts). This file only combines the two.
@@ -106,7 +107,12 @@ export const indexCandidates = (
     const singles = [...ordered]
     for (const c of lists.range) if (!singles.includes(c)) singles.push(c)
     for (const c of singles) add(catalog, [c])
-    if (ordered.length >= 2) add(catalog, ordered.slice(0, 2))
+    if (ordered.length >= 2) {
+      const pair = ordered.slice(0, 2)
+      // Two equalities are served by an index on them in either order.
+      const swapped = lists.eq.length >= 2 && coveredByExisting([pair[1]!, pair[0]!], catalog.indexes)
+      if (!swapped) add(catalog, pair)
+    }
   })
   return out
 }
