@@ -195,8 +195,10 @@ const walkBlocks = (plan: Json, format: "mariadb" | "mysql_v1"): MysqlPlanView =
     }
     if (Array.isArray(value)) {
       value.forEach((item, i) => {
-        // Only a join's own list gives positions; the other arrays' members start joins of their own (query blocks).
-        const joinPosition = key === "nested_loop" ? i : frame.joinPosition
+        // A join's own list gives positions (MariaDB's semi-join `duplicates_removal` continues the join it sits in);
+        // the other arrays' members start joins of their own (query blocks).
+        const joinPosition =
+          key === "nested_loop" ? i : key === "duplicates_removal" ? frame.joinPosition + i : frame.joinPosition
         merge(visit(item, `${path}[${i}]`, key, { ...frame, joinPosition }))
       })
       return collected
@@ -255,6 +257,14 @@ const walkBlocks = (plan: Json, format: "mariadb" | "mysql_v1"): MysqlPlanView =
     if (format === "mariadb") {
       if (key === "filesort") sorts.push(operation(path, "filesort", frame.depth, collected))
       if (key === "temporary_table") temporaryTables.push(operation(path, "temporary table", frame.depth, collected))
+      if (key === "window_functions_computation") {
+        // The window sorts are printed apart from the rows they sort (the sibling temporary table).
+        sorts.forEach((sort, i) => {
+          if (sort.tables.length === 0 && sort.path.startsWith(`${path}.sorts`)) {
+            sorts[i] = operation(sort.path, sort.label, frame.depth, collected)
+          }
+        })
+      }
       if (key === "expression_cache" || (path.match(/\.subqueries\[\d+\]$/) !== null && isRecord(value.query_block))) {
         const block = isRecord(value.query_block) ? value.query_block : undefined
         if (block !== undefined) {

@@ -189,6 +189,35 @@ layer(ScratchLayer, { timeout: 60_000 })("MySQL/MariaDB plan rules on real Maria
     })
   )
 
+  it.effect("window functions: the window's filesort is over the rows of its temporary table", () =>
+    Effect.gen(function* () {
+      const input = yield* explain("SELECT o.id, ROW_NUMBER() OVER (PARTITION BY o.total ORDER BY o.note) AS r FROM {O} o")
+      expect(filesort.check(input, filesort.thresholds)).toEqual([
+        f(
+          "mysql_filesort",
+          "info",
+          "filesort of about 20,000 rows from o",
+          "query_block.window_functions_computation.sorts[0].filesort over o",
+          FILESORT_ADVICE
+        )
+      ])
+    })
+  )
+
+  it.effect("a semi-join's duplicates_removal continues the join: its second table is not first", () =>
+    Effect.gen(function* () {
+      const input = yield* explain(
+        "SELECT * FROM {C} c WHERE c.id IN (SELECT o.total FROM {O} o WHERE o.note LIKE 'x%')",
+        "optimizer_switch = 'materialization=off,firstmatch=off,loosescan=off'"
+      )
+      expect(readMysqlPlan(input.plan)?.tables.map((t) => [t.path, t.table, t.accessType, t.joinPosition])).toEqual([
+        ["query_block.nested_loop[0].duplicates_removal[0].table", "o", "ALL", 0],
+        ["query_block.nested_loop[0].duplicates_removal[1].table", "c", "eq_ref", 1]
+      ])
+      expect(joinBuffer.check(input, joinBuffer.thresholds)).toEqual([])
+    })
+  )
+
   it.effect("mysql_join_buffer: block nested loop, hash join (BNLH) and no ref; near miss: eq_ref on the primary key", () =>
     Effect.gen(function* () {
       const bnl = yield* explain("SELECT * FROM {O} o JOIN {C} c ON c.region = o.total WHERE o.total = 3")
