@@ -109,6 +109,8 @@ const isColumn = (s: Shape, i: number): boolean => {
   if (i >= 1 && s.kinds[i - 1] === T_OPERATOR && s.sql.charCodeAt(s.starts[i - 1]!) === 58) return false
   if (isWord(s, i - 1, "as")) return false
   if (isWord(s, i - 2, "interval")) return false
+  // The field of `EXTRACT(year FROM col)`.
+  if (isWord(s, i - 2, "extract") && punct(s, i - 1, "(")) return false
   return true
 }
 
@@ -479,6 +481,13 @@ export const dmlWithoutWhere: Rule<StatementInput, {}> = {
     const s = shapeOf(input)
     const b = s.blocks.find((x) => x.kind !== "select" && x.depth === 0 && x.kind === s.verb)
     if (b === undefined || hasClause(b, "where") || hasClause(b, "limit")) return []
+    // MySQL's `UPDATE a JOIN b ON … SET` and `DELETE a FROM a JOIN b ON …` write only the rows the inner join
+    // matches; PostgreSQL's `UPDATE … FROM s` and `DELETE … USING s` with no WHERE are cross joins: every row.
+    const targets = (["update", "from", "using"] as const).flatMap((name) => {
+      const r = clauseRange(b, name)
+      return r === undefined ? [] : tablesOf(s, r[0], r[1])
+    })
+    if (targets.some((t) => t.join === "inner")) return []
     // The target: after UPDATE (and its modifiers) up to SET; after DELETE's FROM up to the next clause.
     const target =
       b.kind === "update"
