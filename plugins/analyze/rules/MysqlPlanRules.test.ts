@@ -672,6 +672,60 @@ describe("MySQL v1 plans (hand-written fixtures of the documented shape, not pro
   })
 })
 
+/** MySQL v1: a derived table (the manual's `materialized_from_subquery`), whose temporary table is its nature. */
+const v1Derived = {
+  query_block: {
+    select_id: 1,
+    cost_info: { query_cost: "2503.50" },
+    table: {
+      table_name: "d",
+      access_type: "ALL",
+      rows_examined_per_scan: 500,
+      rows_produced_per_join: 500,
+      filtered: "100.00",
+      cost_info: { read_cost: "8.75", eval_cost: "50.00", prefix_cost: "2503.50", data_read_per_join: "12K" },
+      materialized_from_subquery: {
+        using_temporary_table: true,
+        dependent: false,
+        cacheable: true,
+        query_block: {
+          select_id: 2,
+          cost_info: { query_cost: "2010.00" },
+          grouping_operation: {
+            using_temporary_table: true,
+            using_filesort: false,
+            table: {
+              table_name: "o",
+              access_type: "ALL",
+              rows_examined_per_scan: 20000,
+              rows_produced_per_join: 20000,
+              filtered: "100.00",
+              cost_info: { read_cost: "10.00", eval_cost: "2000.00", prefix_cost: "2010.00", data_read_per_join: "625K" }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+describe("MySQL v1 derived table (hand-written fixture of the documented shape, not produced here)", () => {
+  it("v1 fixture: the derived table's own temporary table is no finding; its GROUP BY's is", () => {
+    expect(runRules(mysqlPlanRules, mysqlInput(v1Derived)).map((x) => [x.rule, x.message, x.evidence])).toEqual([
+      [
+        "mysql_full_scan",
+        "full scan of o: 20,000 rows read per scan (access type ALL)",
+        "query_block.table.materialized_from_subquery.query_block.grouping_operation.table[o]"
+      ],
+      [
+        "mysql_temporary_table",
+        "temporary table fed with about 20,000 rows from o",
+        "query_block.table.materialized_from_subquery.query_block.grouping_operation over o"
+      ]
+    ])
+  })
+})
+
 describe("MySQL v2 plans (hand-written fixtures of the documented shape, not produced here)", () => {
   it("v2 fixture: a sort over a hash join of two full table scans", () => {
     expect(planFormat(v2HashJoinSort)).toBe("mysql_v2")
