@@ -64,7 +64,10 @@ const makeScratch = Effect.gen(function* () {
 const ScratchLayer = Layer.scoped(ScratchTables, makeScratch).pipe(Layer.orDie)
 
 /** EXPLAIN in a transaction of its own, with `settings` set for it only. */
-const explain = (text: string, options: { readonly analyze?: boolean; readonly settings?: Readonly<Record<string, string>> } = {}) =>
+const explain = (
+  text: string,
+  options: { readonly analyze?: boolean; readonly verbose?: boolean; readonly settings?: Readonly<Record<string, string>> } = {}
+) =>
   Effect.gen(function* () {
     const { sql } = yield* ScratchTables
     return yield* sql.withTransaction(
@@ -74,7 +77,7 @@ const explain = (text: string, options: { readonly analyze?: boolean; readonly s
           yield* sql.unsafe("SELECT set_config($1, $2, true)", [name, value])
         }
         const rows = yield* sql.unsafe<{ "QUERY PLAN": unknown }>(
-          `EXPLAIN (${options.analyze === true ? "ANALYZE, " : ""}FORMAT JSON) ${text}`
+          `EXPLAIN (${options.analyze === true ? "ANALYZE, " : ""}${options.verbose === true ? "VERBOSE, " : ""}FORMAT JSON) ${text}`
         )
         const plan = rows[0]?.["QUERY PLAN"]
         return typeof plan === "string" ? (JSON.parse(plan) as unknown) : plan
@@ -135,6 +138,31 @@ describe("PostgreSQL plan rules on real plans", () => {
           "Plan.Plans[0].Plans[0].Plans[1] Hash",
           `Plan.Plans[0].Plans[0].Plans[1].Plans[0] Bitmap Heap Scan on ${m}_big x`,
           `Plan.Plans[0].Plans[0].Plans[1].Plans[0].Plans[0] Bitmap Index Scan on ${m}_big_a`
+        ])
+        const labels = (plan: unknown) => planNodes(plan).map((n) => `${n.path} ${n.label}`)
+        const cte = yield* explain(
+          `WITH c AS MATERIALIZED (SELECT id FROM ${m}_small WHERE id < 10)
+           SELECT * FROM ${m}_big b WHERE NOT EXISTS (SELECT 1 FROM c WHERE c.id = b.id) ORDER BY b.id DESC LIMIT 5`
+        )
+        expect(labels(cte)).toEqual([
+          "Plan Limit",
+          `Plan.Plans[0] Seq Scan on ${m}_small`,
+          "Plan.Plans[1] Merge Anti Join",
+          `Plan.Plans[1].Plans[0] Index Scan Backward using ${m}_big_pkey on ${m}_big b`,
+          "Plan.Plans[1].Plans[1] Sort",
+          "Plan.Plans[1].Plans[1].Plans[0] CTE Scan on c"
+        ])
+        expect(labels(yield* explain(`SELECT grp, count(*) FROM ${m}_big GROUP BY grp`))).toEqual([
+          "Plan HashAggregate",
+          `Plan.Plans[0] Seq Scan on ${m}_big`
+        ])
+        // VERBOSE names the schema: the label and the table carry it.
+        const verbose = yield* explain(`SELECT * FROM ${m}_big b WHERE b.pad = 'x'`, { verbose: true })
+        expect(labels(verbose)).toEqual([`Plan Seq Scan on public.${m}_big b`])
+        expect(tablesOfPlan(verbose)).toEqual([{ schema: "public", table: `${m}_big` }])
+        expect(tablesOfPlan(cte)).toEqual([
+          { schema: null, table: `${m}_small` },
+          { schema: null, table: `${m}_big` }
         ])
       })
     )
