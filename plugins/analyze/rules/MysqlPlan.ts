@@ -231,7 +231,8 @@ const walkBlocks = (plan: Json, format: "mariadb" | "mysql_v1"): MysqlPlanView =
       access = {
         path,
         table: tableName,
-        internal: isInternal(tableName),
+        // MySQL v1 names a derived table by its alias; what it reads is a materialization all the same.
+        internal: isInternal(tableName) || isRecord(value.materialized_from_subquery) || isRecord(value.materialized),
         accessType,
         scan: scanOf(accessType),
         rows,
@@ -419,10 +420,13 @@ const walkV2 = (root: Json, rootPath: string): MysqlPlanView => {
       const scan: ScanKind =
         accessType === "table" ? "full" : str(node, "index_access_type") === "index_scan" ? "full_index" : "lookup"
       const rows = num(node, "estimated_rows")
+      const materialized =
+        Array.isArray(node.inputs) && node.inputs.some((input) => isRecord(input) && input.access_type === "materialize")
       const access: TableAccess = {
         path,
         table: tableName,
-        internal: isInternal(tableName),
+        // A scan of a derived table or CTE carries its alias; the Materialize below it says what it is.
+        internal: isInternal(tableName) || materialized,
         accessType,
         scan,
         rows,

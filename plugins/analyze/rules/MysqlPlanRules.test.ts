@@ -711,6 +711,10 @@ const v1Derived = {
 
 describe("MySQL v1 derived table (hand-written fixture of the documented shape, not produced here)", () => {
   it("v1 fixture: the derived table's own temporary table is no finding; its GROUP BY's is", () => {
+    expect(readMysqlPlan(v1Derived)?.tables.map((t) => [t.table, t.internal, t.depth])).toEqual([
+      ["d", true, 0],
+      ["o", false, 1]
+    ])
     expect(runRules(mysqlPlanRules, mysqlInput(v1Derived)).map((x) => [x.rule, x.message, x.evidence])).toEqual([
       [
         "mysql_full_scan",
@@ -783,6 +787,34 @@ describe("MySQL v2 plans (hand-written fixtures of the documented shape, not pro
     // l is scanned for each row of c but has 30 rows: under min_rows; r is read by index lookup.
     expect(joinBuffer.check(mysqlInput(v2GroupDependent), { min_rows: 10 }).map((x) => x.message)).toEqual([
       "l is joined without an index lookup (no ref): 30 rows read for each row before it (access type table)"
+    ])
+  })
+
+  it("v2 fixture: a scan of a derived table (a Materialize below it) is no table finding; its block's scan is", () => {
+    const derived = {
+      query_plan: {
+        operation: "Table scan on d",
+        access_type: "table",
+        table_name: "d",
+        estimated_rows: 20000,
+        inputs: [
+          {
+            operation: "Materialize",
+            access_type: "materialize",
+            estimated_rows: 20000,
+            inputs: [{ operation: "Table scan on o", access_type: "table", table_name: "orders", alias: "o", estimated_rows: 20000 }]
+          }
+        ]
+      },
+      query_type: "select",
+      json_schema_version: "2.0"
+    }
+    expect(readMysqlPlan(derived)?.tables.map((t) => [t.table, t.internal, t.depth])).toEqual([
+      ["d", true, 0],
+      ["o", false, 1]
+    ])
+    expect(runRules(mysqlPlanRules, mysqlInput(derived)).map((x) => x.evidence)).toEqual([
+      "query_plan.inputs[0].inputs[0] Table scan on o"
     ])
   })
 
