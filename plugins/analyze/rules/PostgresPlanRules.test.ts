@@ -233,18 +233,26 @@ describe("PostgreSQL plan rules on real plans", () => {
         const { m } = yield* ScratchTables
         const sort = yield* explain(`SELECT * FROM ${m}_big ORDER BY pad`)
         expect(check(largeSortOrHash, input(sort))).toEqual([
-          expected(largeSortOrHash, `Sort sorts 200,000 rows (estimated) of 49 bytes`, "Plan Sort")
+          expected(largeSortOrHash, "Sort sorts 200,000 rows of 49 bytes (estimated)", "Plan Sort")
         ])
         const hash = yield* explain(`SELECT * FROM ${m}_big x JOIN ${m}_big y ON y.id = x.id`, {
           settings: { enable_mergejoin: "off", enable_nestloop: "off" }
         })
         expect(check(largeSortOrHash, input(hash))).toEqual([
-          expected(largeSortOrHash, "Hash hashes 200,000 rows (estimated) of 49 bytes", "Plan.Plans[1] Hash")
+          expected(largeSortOrHash, "Hash builds a hash table of 200,000 rows of 49 bytes (estimated)", "Plan.Plans[1] Hash")
         ])
         const executed = yield* explain(`SELECT * FROM ${m}_big WHERE grp < 900 ORDER BY pad`, { analyze: true })
         expect(check(largeSortOrHash, input(executed))).toEqual([
-          expected(largeSortOrHash, "Sort sorts 180,000 rows (actual) of 49 bytes", "Plan Sort")
+          expected(largeSortOrHash, "Sort sorts 180,000 rows of 49 bytes (actual)", "Plan Sort")
         ])
+        // 200,000 rows hashed into 200,000 groups (pad is unique): ANALYZE's n_distinct for pad is exact (-1).
+        const groups = yield* explain(`SELECT pad, count(*) FROM ${m}_big GROUP BY pad`, { settings: { enable_sort: "off" } })
+        expect(check(largeSortOrHash, input(groups))).toEqual([
+          expected(largeSortOrHash, "HashAggregate hashes 200,000 groups of 41 bytes (estimated)", "Plan HashAggregate")
+        ])
+        const fewGroups = yield* explain(`SELECT grp, count(*) FROM ${m}_big GROUP BY grp`)
+        expect(planNodes(fewGroups)[0]?.label).toBe("HashAggregate")
+        expect(check(largeSortOrHash, input(fewGroups))).toEqual([])
         const smaller = yield* explain(`SELECT * FROM ${m}_big WHERE a < 25 ORDER BY pad`)
         expect(planNodes(smaller)[0]?.label).toBe("Sort")
         expect(check(largeSortOrHash, input(smaller))).toEqual([])

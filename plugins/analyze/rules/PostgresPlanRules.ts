@@ -153,13 +153,15 @@ export const largeSortOrHash: Rule<PlanInput, { min_rows: number }> = {
       const actual = actualTotal(node)
       const rows = actual ?? num(node, "Plan Rows")
       if (rows === undefined || rows < t.min_rows) return []
-      const what = sort ? "sorts" : type === "Hash" ? "hashes" : "groups into"
+      // A hash aggregate's rows are its groups: what its hash table holds.
+      const what = sort ? "sorts" : type === "Hash" ? "builds a hash table of" : "hashes"
+      const unit = hashedAggregate(node) ? "groups" : "rows"
       const width = num(node, "Plan Width")
       return [
         finding(
           largeSortOrHash.id,
           largeSortOrHash.severity,
-          `${entry.label} ${what} ${count(rows)} rows (${actual === undefined ? "estimated" : "actual"})${width === undefined ? "" : ` of ${count(width)} bytes`}`,
+          `${entry.label} ${what} ${count(rows)} ${unit}${width === undefined ? "" : ` of ${count(width)} bytes`} (${actual === undefined ? "estimated" : "actual"})`,
           evidenceOf(entry),
           sort
             ? "Let an index deliver the rows in order (an index on the sort keys), or sort fewer rows by filtering or limiting first."
