@@ -1,6 +1,7 @@
 import { Command, Options } from "@effect/cli"
 import { Console, Effect, Option } from "effect"
 import { EnrichmentReads } from "../store/EnrichmentReads.js"
+import { FindingReads, type FindingView } from "../store/FindingReads.js"
 import { QueryReads, type QuerySummary } from "../store/QueryReads.js"
 import { StoreLive } from "../store/StoreLive.js"
 import { CliFailure } from "./CliFailure.js"
@@ -38,10 +39,23 @@ const toJson = (q: QuerySummary) => ({
   sample: q.sample
 })
 
+/** A finding as the report shows it (open findings only, most impact first). */
+const findingJson = (f: FindingView) => ({
+  rule: f.rule,
+  severity: f.severity,
+  message: f.message,
+  evidence: f.evidence,
+  advice: f.advice,
+  suggestion: f.suggestion,
+  verified: f.verified,
+  impact_ms: f.impact_ms
+})
+
 const ms = (value: number) => (value >= 100 ? value.toFixed(0) : value.toFixed(2))
 
-export const formatTable = (queries: ReadonlyArray<QuerySummary>): string => {
-  const header = ["rank", "id", "calls", "total_ms", "avg_ms", "max_ms", "rows_exam", "pipeline", "fingerprint"]
+/** The top finding of each query ("" when none) goes in the column before the fingerprint. */
+export const formatTable = (queries: ReadonlyArray<QuerySummary>, topFindings: ReadonlyArray<string>): string => {
+  const header = ["rank", "id", "calls", "total_ms", "avg_ms", "max_ms", "rows_exam", "pipeline", "top_finding", "fingerprint"]
   const rows = queries.map((q, i) => [
     String(i + 1),
     q.id,
@@ -51,6 +65,7 @@ export const formatTable = (queries: ReadonlyArray<QuerySummary>): string => {
     ms(q.max_ms),
     String(q.rows_examined),
     q.pipeline,
+    topFindings[i] || "-",
     q.fingerprint.length > 80 ? `${q.fingerprint.slice(0, 77)}...` : q.fingerprint
   ])
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)))
@@ -69,15 +84,21 @@ export const reportCommand = Command.make("report", { top, pipeline, format, exc
       excludeBaseline,
       ...Option.match(pipeline, { onNone: () => ({}), onSome: (p) => ({ pipeline: p }) })
     })
+    const findingReads = yield* FindingReads
+    const findings = yield* Effect.forEach(queries, (q) =>
+      Effect.map(findingReads.queryFindings(q.id, [q.pipeline]), (rows) => rows.filter((f) => f.resolved_at === null))
+    )
     if (format === "json") {
-      // What the pipelines' stages add to each query (their enrichments), after its own fields.
+      // What the pipelines' stages add to each query (their enrichments) and their findings, after its own fields.
       const enrichments = yield* EnrichmentReads
       const fields = yield* enrichments.reportFields(queries.map((q) => ({ pipeline: q.pipeline, id: q.id })))
-      yield* Console.log(JSON.stringify({ queries: queries.map((q, i) => ({ ...toJson(q), ...fields[i] })) }, null, 2))
+      const json = queries.map((q, i) => ({ ...toJson(q), ...fields[i], findings: findings[i]!.map(findingJson) }))
+      yield* Console.log(JSON.stringify({ queries: json }, null, 2))
     } else if (queries.length === 0) {
       yield* Console.log("no queries stored yet")
     } else {
-      yield* Console.log(formatTable(queries))
+      const top = findings.map((rows) => (rows[0] === undefined ? "" : `${rows[0].severity} ${rows[0].rule}`))
+      yield* Console.log(formatTable(queries, top))
     }
   }).pipe(
     Effect.provide(StoreLive),

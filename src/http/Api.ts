@@ -10,6 +10,8 @@ import {
 import { Data, Duration, Either, Option, ParseResult, Schema } from "effect"
 import { parseDuration } from "../pipeline/Duration.js"
 import type { AnyEnrichment } from "../plugin/Enrichment.js"
+import { Severity } from "../plugin/Finding.js"
+import { FindingView } from "../store/FindingReads.js"
 import { QueryInterval, QueryListItem, QueryOrder, QuerySample, QueryStats } from "../store/QueryReads.js"
 
 // The API's one definition: routes, parameters, responses and errors. The server, the OpenAPI document and the
@@ -227,6 +229,26 @@ const GetQueryParams = Schema.Struct({
   until: Schema.optionalWith(TimeParam, { exact: true }).annotations({ description: "End of the series (default: now)." }),
   bucket: Schema.optionalWith(BucketParam, { exact: true }),
   samples: Schema.optionalWith(integerParam(0, 100, "How many recent samples (default 10)."), { exact: true })
+}).annotations(strictParams)
+
+const ListFindingsParams = Schema.Struct({
+  pipeline: Schema.optionalWith(PipelineName, { exact: true }).annotations({ description: "Only this pipeline." }),
+  severity: Schema.optionalWith(Severity.annotations({ message: expected("one of info | warn | crit") }), {
+    exact: true
+  }).annotations({ description: "At least this severity: info (all), warn (warn and crit) or crit." }),
+  rule: Schema.optionalWith(
+    Schema.String.pipe(Schema.pattern(/^[a-z][a-z0-9_]{0,63}$/)).annotations({ message: expected("a rule id such as mysql_full_scan") }),
+    { exact: true }
+  ).annotations({ description: "Only this rule." }),
+  resolved: Schema.optionalWith(
+    Schema.Literal("true", "false").annotations({ message: expected("true or false") }),
+    { exact: true }
+  ).annotations({ description: "Resolved findings too, after the open ones (default false)." }),
+  limit: Schema.optionalWith(integerParam(1, 1000, "How many (default 50)."), { exact: true })
+}).annotations(strictParams)
+
+const QueryFindingsParams = Schema.Struct({
+  pipeline: Schema.optionalWith(PipelineName, { exact: true }).annotations({ description: "Only this pipeline's findings." })
 }).annotations(strictParams)
 
 // An empty Struct accepts any object (excess keys are not checked without declared ones): every key is refused here.
@@ -504,6 +526,35 @@ const queriesGroup = (schemas: EnrichedQuerySchemas) =>
     )
     .annotate(OpenApi.Description, "What slowq found, from its store.")
 
+export const FindingList = Schema.Struct({
+  findings: Schema.Array(FindingView)
+}).annotations({ identifier: "FindingList" })
+
+export class FindingsGroup extends HttpApiGroup.make("findings")
+  .add(
+    HttpApiEndpoint.get("list", "/api/v1/findings")
+      .setUrlParams(ListFindingsParams)
+      .addSuccess(FindingList)
+      .addError(BadRequestError)
+      .addError(StoreUnavailableError)
+      .addError(OverloadedError)
+      .middleware(ReadAccess)
+      .annotate(OpenApi.Summary, "What the stages found wrong, every pipeline, ranked by impact; open findings first.")
+  )
+  .add(
+    HttpApiEndpoint.get("ofQuery", "/api/v1/queries/:id/findings")
+      .setPath(Schema.Struct({ id: QueryId }))
+      .setUrlParams(QueryFindingsParams)
+      .addSuccess(FindingList)
+      .addError(NotFoundError)
+      .addError(BadRequestError)
+      .addError(StoreUnavailableError)
+      .addError(OverloadedError)
+      .middleware(ReadAccess)
+      .annotate(OpenApi.Summary, "Every finding of one fingerprint, open and resolved, ranked by impact.")
+  )
+  .annotate(OpenApi.Description, "Findings: what is wrong with a query and what to do, from the stages that analyze.") {}
+
 export class OperationsGroup extends HttpApiGroup.make("operations", { topLevel: true })
   .add(
     HttpApiEndpoint.get("healthz", "/healthz")
@@ -528,6 +579,7 @@ const buildApi = (schemas: EnrichedQuerySchemas) =>
     .add(PipelinesGroup)
     .add(SchedulerGroup)
     .add(queriesGroup(schemas))
+    .add(FindingsGroup)
     .add(OperationsGroup)
     .addError(NotFoundError)
     .addError(MisdirectedRequestError)

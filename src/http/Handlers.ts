@@ -3,6 +3,7 @@ import { Clock, Effect, Layer, Option } from "effect"
 import type { PipelineStatus, RunRecord } from "../pipeline/Supervisor.js"
 import { Supervisor } from "../pipeline/Supervisor.js"
 import { EnrichmentReads } from "../store/EnrichmentReads.js"
+import { FindingReads } from "../store/FindingReads.js"
 import { QueryReads } from "../store/QueryReads.js"
 import { StoreClient } from "../store/StoreClient.js"
 import type { StoreError } from "../store/StoreError.js"
@@ -260,6 +261,49 @@ export const QueriesLive = (api: SlowqApi) =>
   )
 
 // ---------------------------------------------------------------------------------------------------------------------
+// Findings
+
+export const FindingsLive = (api: SlowqApi) =>
+  HttpApiBuilder.group(api, "findings", (handlers) =>
+    Effect.gen(function* () {
+      const findings = yield* FindingReads
+      const queries = yield* QueryReads
+      const gate = yield* ReadGate
+      return handlers
+        .handle("list", ({ urlParams }) =>
+          gate
+            .run(
+              findings.listFindings({
+                limit: urlParams.limit ?? 50,
+                resolved: urlParams.resolved === "true",
+                ...(urlParams.pipeline === undefined ? {} : { pipeline: urlParams.pipeline }),
+                ...(urlParams.severity === undefined ? {} : { severity: urlParams.severity }),
+                ...(urlParams.rule === undefined ? {} : { rule: urlParams.rule })
+              })
+            )
+            .pipe(
+              Effect.catchTag("StoreError", storeUnavailable),
+              Effect.map((rows) => ({ findings: rows }))
+            )
+        )
+        .handle("ofQuery", ({ path, urlParams }) =>
+          gate.run(
+            Effect.gen(function* () {
+              // The pipelines that hold the query: a query no pipeline saw is a 404, not an empty list.
+              const stats = yield* queries.queryStats(path.id, urlParams.pipeline)
+              if (Option.isNone(stats)) {
+                return yield* new NotFoundError({
+                  message: `no query ${path.id}${urlParams.pipeline === undefined ? "" : ` in pipeline ${urlParams.pipeline}`}`
+                })
+              }
+              return { findings: yield* findings.queryFindings(path.id, stats.value.pipelines) }
+            }).pipe(Effect.catchTag("StoreError", storeUnavailable))
+          )
+        )
+    })
+  )
+
+// ---------------------------------------------------------------------------------------------------------------------
 // Operations
 
 export const OperationsLive = (api: SlowqApi, expectedPipelines: number) =>
@@ -326,6 +370,6 @@ export const handlersLayer = (api: SlowqApi, expectedPipelines: number) =>
   Layer.mergeAll(
     PipelinesLive(api),
     SchedulerLive(api),
-    QueriesLive(api).pipe(Layer.provide(ReadGate.layer)),
+    Layer.mergeAll(QueriesLive(api), FindingsLive(api)).pipe(Layer.provide(ReadGate.layer)),
     OperationsLive(api, expectedPipelines)
   )

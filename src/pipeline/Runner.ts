@@ -5,7 +5,7 @@ import { isOwnStatement } from "../plugin/OwnStatement.js"
 import { stageApplies } from "../plugin/Plugin.js"
 import { PipelineStage, type StageError } from "../plugin/PipelineStage.js"
 import { SlowQuerySource, type SourceError } from "../plugin/SlowQuerySource.js"
-import { EventWriter, type StageRemember } from "../store/EventWriter.js"
+import { EventWriter, type StageFindings, type StageRemember } from "../store/EventWriter.js"
 import { StageMemoryStore } from "../store/StageMemoryStore.js"
 import type { StoreError } from "../store/StoreError.js"
 import { eventsDroppedTotal, storeWriteSeconds } from "./PipelineMetrics.js"
@@ -106,15 +106,20 @@ const make = Effect.gen(function* () {
             let events: ReadonlyArray<CollectedEvent> = collected
             // What the stages want remembered is stored with the batch, in its transaction, never before it.
             const remember: Array<StageRemember> = []
+            const findings: Array<StageFindings> = []
             for (const { type, stage } of stages) {
               const output = yield* stage.process(events)
               events = output.events
               if (output.remember.length > 0) remember.push({ stage: type, entries: output.remember })
+              if (output.findings !== undefined && output.findings.length > 0) {
+                findings.push({ stage: type, queries: output.findings })
+              }
             }
             const [elapsed, written] = yield* Effect.timed(
               writer.writeBatch(spec.name, spec.source.plugin.dialect, events, batch.checkpoint, {
                 ...(batch.locate === undefined ? {} : { locate: batch.locate }),
-                remember
+                remember,
+                findings
               })
             )
             for (const dropped of written.dropped) {

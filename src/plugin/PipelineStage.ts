@@ -1,5 +1,6 @@
 import { Context, Data, type Effect } from "effect"
 import type { CollectedEvent } from "../domain/CollectedEvent.js"
+import type { QueryFindings } from "./Finding.js"
 
 export class StageError extends Data.TaggedError("StageError")<{
   readonly stage: string
@@ -21,6 +22,11 @@ export interface StageOutput {
   readonly events: ReadonlyArray<CollectedEvent>
   /** Entries of this stage's memory to set, read back by later batches and runs through `StageContext.memory`. */
   readonly remember: ReadonlyArray<MemoryEntry>
+  /**
+   * For each query the stage examined in this batch, everything it finds wrong with it now. Its earlier findings of
+   * those queries that are not among them are resolved; queries it did not examine keep theirs.
+   */
+  readonly findings?: ReadonlyArray<QueryFindings>
 }
 
 /**

@@ -3,6 +3,7 @@ import { Context, Effect, Layer, Option, Schema } from "effect"
 import type { CollectedEvent } from "../domain/CollectedEvent.js"
 import { attachedValues } from "../plugin/Enrichment.js"
 import { SLOWQ_MARKER } from "../plugin/OwnStatement.js"
+import type { Finding, QueryFindings } from "../plugin/Finding.js"
 import type { MemoryEntry } from "../plugin/PipelineStage.js"
 import { storableJson, storableText, storableTextOrNull } from "./Storable.js"
 import { StoreClient } from "./StoreClient.js"
@@ -34,11 +35,19 @@ export interface StageRemember {
   readonly entries: ReadonlyArray<MemoryEntry>
 }
 
+/** What one stage found in a batch (see StageOutput.findings). */
+export interface StageFindings {
+  readonly stage: string
+  readonly queries: ReadonlyArray<QueryFindings>
+}
+
 export interface WriteOptions {
   /** Where the source read an event, for the record of a refused one. */
   readonly locate?: (key: string) => string | undefined
   /** The stages' memory entries of this batch: stored in its transaction. */
   readonly remember?: ReadonlyArray<StageRemember>
+  /** The stages' findings of this batch: stored in its transaction. */
+  readonly findings?: ReadonlyArray<StageFindings>
 }
 
 
@@ -151,6 +160,52 @@ INSERT INTO slowq_stage_memory (pipeline, stage, key, value)
 SELECT $1, s, k, v FROM unnest($2::text[], $3::text[], $4::jsonb[]) AS e(s, k, v)
 ON CONFLICT (pipeline, stage, key) DO UPDATE SET value = excluded.value, updated_at = now()`
 
+// Each examined query's findings are upserted (reopened if they had been resolved) and the stage's other open
+// findings of that query resolved, in one statement. Both parts read the same snapshot, so the UPDATE never touches a
+// row the INSERT writes: a finding still present is excluded from it by key.
+const findingsSql = `${SLOWQ_MARKER}
+WITH input AS (
+  SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+    $10::text[], $11::jsonb[], $12::jsonb[], $13::float8[])
+    AS i(stage, query_id, rule, subject, severity, source, message, evidence, advice, suggestion, verified, reduction)
+),
+examined AS (
+  SELECT * FROM unnest($14::text[], $15::text[]) AS e(stage, query_id)
+),
+upserted AS (
+  INSERT INTO slowq_findings AS f (pipeline, query_id, stage, rule, subject, severity, source, message, evidence, advice,
+    suggestion, verified, reduction, first_seen, last_seen, resolved_at)
+  SELECT $1, query_id, stage, rule, subject, severity, source, message, evidence, advice, suggestion, verified,
+    reduction, now(), now(), NULL
+  FROM input
+  ON CONFLICT (pipeline, query_id, stage, rule, subject) DO UPDATE SET
+    severity = excluded.severity, source = excluded.source, message = excluded.message, evidence = excluded.evidence,
+    advice = excluded.advice, suggestion = excluded.suggestion, verified = excluded.verified,
+    reduction = excluded.reduction, last_seen = excluded.last_seen, resolved_at = NULL
+)
+UPDATE slowq_findings f SET resolved_at = now()
+FROM examined e
+WHERE f.pipeline = $1 AND f.stage = e.stage AND f.query_id = e.query_id AND f.resolved_at IS NULL
+  AND NOT EXISTS (
+    SELECT 1 FROM input i
+    WHERE i.stage = f.stage AND i.query_id = f.query_id AND i.rule = f.rule AND i.subject = f.subject
+  )`
+
+/** One row per key (the last of a stage's findings with the same rule and subject wins): the upsert needs it. */
+const findingRows = (findings: ReadonlyArray<StageFindings>) => {
+  const rows = new Map<string, { readonly stage: string; readonly queryId: string; readonly finding: Finding }>()
+  const examined = new Map<string, { readonly stage: string; readonly queryId: string }>()
+  for (const { stage, queries } of findings) {
+    for (const { queryId, findings: found } of queries) {
+      examined.set(JSON.stringify([stage, queryId]), { stage, queryId })
+      for (const finding of found) {
+        rows.set(JSON.stringify([stage, queryId, finding.rule, finding.subject ?? ""]), { stage, queryId, finding })
+      }
+    }
+  }
+  return { rows: [...rows.values()], examined: [...examined.values()] }
+}
+
 const make = Effect.gen(function* () {
   const { sql, enrichments, healing } = yield* StoreClient
 
@@ -173,8 +228,43 @@ const make = Effect.gen(function* () {
    * values. Run in the transaction that stores the events' checkpoint, so that none of it is ever stored without the
    * rest (a stage remembering "explained" while the plan is missing would not explain the query again).
    */
-  const sideWrites = (pipeline: string, events: ReadonlyArray<CollectedEvent>, remember: ReadonlyArray<StageRemember>) => {
+  const sideWrites = (
+    pipeline: string,
+    events: ReadonlyArray<CollectedEvent>,
+    remember: ReadonlyArray<StageRemember>,
+    findings: ReadonlyArray<StageFindings>
+  ) => {
     const writes: Array<Effect.Effect<void, StoreError>> = []
+    const { rows, examined } = findingRows(findings)
+    if (examined.length > 0) {
+      const text = (pick: (finding: Finding) => string) => rows.map((row) => storableText(pick(row.finding)))
+      writes.push(
+        sql
+          .unsafe(findingsSql, [
+            storableText(pipeline),
+            rows.map((row) => storableText(row.stage)),
+            rows.map((row) => storableText(row.queryId)),
+            text((f) => f.rule),
+            text((f) => f.subject ?? ""),
+            rows.map((row) => row.finding.severity),
+            rows.map((row) => row.finding.source),
+            text((f) => f.message),
+            text((f) => f.evidence),
+            text((f) => f.advice),
+            rows.map((row) => (row.finding.suggestion == null ? null : (storableJson(row.finding.suggestion) ?? null))),
+            rows.map((row) => (row.finding.verified == null ? null : (storableJson(row.finding.verified) ?? null))),
+            rows.map((row) => Math.min(1, Math.max(0, row.finding.reduction ?? 0))),
+            examined.map((e) => storableText(e.stage)),
+            examined.map((e) => storableText(e.queryId))
+          ])
+          .pipe(
+            Effect.asVoid,
+            Effect.mapError(
+              (cause) => new StoreError({ operation: "write", message: `storing findings failed: ${cause.message}`, cause })
+            )
+          )
+      )
+    }
     const entries = remember.flatMap(({ stage, entries }) => entries.map((entry) => ({ stage, ...entry })))
     if (entries.length > 0) {
       writes.push(
@@ -225,7 +315,7 @@ const make = Effect.gen(function* () {
       options: WriteOptions = {}
     ) {
       const { locate } = options
-      const side = sideWrites(pipeline, events, options.remember ?? [])
+      const side = sideWrites(pipeline, events, options.remember ?? [], options.findings ?? [])
       // One statement is atomic by itself; the transaction is paid for only when a stage produced something.
       const withSide = <A>(write: Effect.Effect<A, StoreError>) =>
         side.length === 0

@@ -10,6 +10,7 @@ import migration0002 from "./migrations/0002_stage_memory.js"
 import migration0003 from "./migrations/0003_query_reads.js"
 import migration0004 from "./migrations/0004_plans.js"
 import migration0005 from "./migrations/0005_dropped_events.js"
+import migration0006 from "./migrations/0006_findings.js"
 import { StoreError } from "./StoreError.js"
 import { connectStore, type StoreLocation } from "./StoreConnection.js"
 import { makeStoreSchema, type StoreReadiness } from "./StoreSchema.js"
@@ -22,7 +23,8 @@ const coreMigrations = Migrator.fromRecord({
   "0002_stage_memory": migration0002,
   "0003_query_reads": migration0003,
   "0004_plans": migration0004,
-  "0005_dropped_events": migration0005
+  "0005_dropped_events": migration0005,
+  "0006_findings": migration0006
 })
 
 /**

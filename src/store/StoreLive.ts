@@ -2,13 +2,20 @@ import { Layer, type Redacted } from "effect"
 import type { AnyEnrichment } from "../plugin/Enrichment.js"
 import { EnrichmentReads } from "./EnrichmentReads.js"
 import { EventWriter } from "./EventWriter.js"
+import { FindingReads } from "./FindingReads.js"
 import { QueryReads } from "./QueryReads.js"
 import { StageMemoryStore } from "./StageMemoryStore.js"
 import { StoreClient } from "./StoreClient.js"
 
 /** Every store service on one client: built once per process, its pool shared by all of them. */
 export const storeServices = <E, R>(client: Layer.Layer<StoreClient, E, R>) =>
-  Layer.mergeAll(EventWriter.layer, StageMemoryStore.layer, QueryReads.layer, EnrichmentReads.layer).pipe(
+  Layer.mergeAll(
+    EventWriter.layer,
+    StageMemoryStore.layer,
+    QueryReads.layer,
+    EnrichmentReads.layer,
+    FindingReads.layer
+  ).pipe(
     Layer.provideMerge(client)
   )
 

@@ -1,0 +1,120 @@
+import { SqlSchema } from "@effect/sql"
+import { Context, Effect, Layer, Schema } from "effect"
+import { FindingSource, Severity, Suggestion, Verified } from "../plugin/Finding.js"
+import { SLOWQ_MARKER } from "../plugin/OwnStatement.js"
+import { StoreClient } from "./StoreClient.js"
+import { StoreError } from "./StoreError.js"
+
+// The findings of slowq_findings (migration 0006) as the API and the report serve them. The row schema is the API's
+// response schema too. Impact is computed at read time from the query's stored time, so it follows the totals.
+
+const iso = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
+
+/** One finding of one query of one pipeline. */
+export const FindingView = Schema.Struct({
+  pipeline: Schema.String,
+  query_id: Schema.String,
+  fingerprint: Schema.String.annotations({ description: "The query's normalized text." }),
+  stage: Schema.String.annotations({ description: "The stage that found it." }),
+  rule: Schema.String,
+  subject: Schema.String.annotations({ description: "What it is about (a table, columns); empty for a whole query." }),
+  severity: Severity,
+  source: FindingSource,
+  message: Schema.String,
+  evidence: Schema.String,
+  advice: Schema.String,
+  suggestion: Schema.NullOr(Suggestion).annotations({ description: "The exact change to review, if any." }),
+  verified: Schema.NullOr(Verified).annotations({ description: "Planner cost before and after, when verified." }),
+  impact_ms: Schema.Number.annotations({
+    description: "The query's total time in the pipeline times the share the finding would remove: the ranking key."
+  }),
+  first_seen: Schema.Date,
+  last_seen: Schema.Date,
+  resolved_at: Schema.NullOr(Schema.Date).annotations({
+    description: "When the stage looked at the query again and no longer found it; null while open."
+  })
+}).annotations({ identifier: "Finding" })
+export interface FindingView extends Schema.Schema.Type<typeof FindingView> {}
+
+export interface ListFindingsOptions {
+  readonly pipeline?: string
+  /** At least this severity. */
+  readonly severity?: Severity
+  readonly rule?: string
+  readonly limit: number
+  /** Resolved findings too (default: open ones only). */
+  readonly resolved?: boolean
+}
+
+const columns = `f.pipeline, f.query_id, q.fingerprint, f.stage, f.rule, f.subject, f.severity, f.source, f.message,
+  f.evidence, f.advice, f.suggestion, f.verified, f.reduction * q.total_ms AS impact_ms,
+  ${iso("f.first_seen")} AS first_seen, ${iso("f.last_seen")} AS last_seen,
+  CASE WHEN f.resolved_at IS NULL THEN NULL ELSE ${iso("f.resolved_at")} END AS resolved_at`
+
+// Severity as a number, for "at least": crit > warn > info.
+const rank = (severity: string) => `CASE ${severity} WHEN 'crit' THEN 3 WHEN 'warn' THEN 2 ELSE 1 END`
+
+const listSql = `${SLOWQ_MARKER}
+SELECT ${columns}
+FROM slowq_findings f JOIN slowq_queries q ON q.pipeline = f.pipeline AND q.query_id = f.query_id
+WHERE ($1::text IS NULL OR f.pipeline = $1)
+  AND ($2::text IS NULL OR ${rank("f.severity")} >= ${rank("$2::text")})
+  AND ($3::text IS NULL OR f.rule = $3)
+  AND ($5::bool OR f.resolved_at IS NULL)
+ORDER BY f.resolved_at IS NOT NULL, impact_ms DESC, ${rank("f.severity")} DESC, f.pipeline, f.query_id, f.rule, f.subject
+LIMIT $4`
+
+const ofQuerySql = `${SLOWQ_MARKER}
+SELECT ${columns}
+FROM slowq_findings f JOIN slowq_queries q ON q.pipeline = f.pipeline AND q.query_id = f.query_id
+WHERE f.query_id = $1 AND f.pipeline = ANY($2::text[])
+ORDER BY f.resolved_at IS NOT NULL, impact_ms DESC, ${rank("f.severity")} DESC, f.pipeline, f.rule, f.subject`
+
+const make = Effect.gen(function* () {
+  const { sql, readPermits } = yield* StoreClient
+  const readError = (cause: { readonly message: string; readonly cause?: unknown }) => {
+    const reason = cause.cause instanceof Error ? `${cause.message}: ${cause.cause.message}` : cause.message
+    return new StoreError({ operation: "read", message: `store read failed: ${reason}`, cause })
+  }
+
+  const findList = SqlSchema.findAll({
+    Request: Schema.Struct({
+      pipeline: Schema.NullOr(Schema.String),
+      severity: Schema.NullOr(Severity),
+      rule: Schema.NullOr(Schema.String),
+      limit: Schema.Number,
+      resolved: Schema.Boolean
+    }),
+    Result: FindingView,
+    execute: (r) => sql.unsafe(listSql, [r.pipeline, r.severity, r.rule, r.limit, r.resolved])
+  })
+  /** Findings ranked by impact, open ones first (only open ones unless `resolved`). */
+  const listFindings = (options: ListFindingsOptions) =>
+    findList({
+      pipeline: options.pipeline ?? null,
+      severity: options.severity ?? null,
+      rule: options.rule ?? null,
+      limit: options.limit,
+      resolved: options.resolved === true
+    }).pipe(Effect.mapError(readError), readPermits.withPermits(1), Effect.withSpan("FindingReads.listFindings"))
+
+  const findOfQuery = SqlSchema.findAll({
+    Request: Schema.Struct({ id: Schema.String, pipelines: Schema.Array(Schema.String) }),
+    Result: FindingView,
+    execute: (r) => sql.unsafe(ofQuerySql, [r.id, r.pipelines])
+  })
+  /** Every finding of query `id` in `pipelines`, open ones first, by impact. */
+  const queryFindings = (id: string, pipelines: ReadonlyArray<string>) =>
+    findOfQuery({ id, pipelines }).pipe(
+      Effect.mapError(readError),
+      readPermits.withPermits(1),
+      Effect.withSpan("FindingReads.queryFindings")
+    )
+
+  return { listFindings, queryFindings } as const
+})
+
+/** The stages' findings, as the API and the report serve them. */
+export class FindingReads extends Context.Tag("slowq/store/FindingReads")<FindingReads, Effect.Effect.Success<typeof make>>() {
+  static readonly layer = Layer.effect(this, make)
+}
