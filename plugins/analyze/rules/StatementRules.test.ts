@@ -1,8 +1,9 @@
-import { loadModule, parseSync } from "@libpg-query/parser"
+import { loadModule, normalizeSync, parseSync } from "@libpg-query/parser"
 import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
 import mysql from "mysql2/promise"
 import type { RuleDialect } from "./Rule.js"
+import { fingerprintMysqlText } from "../../../src/fingerprint/MysqlFingerprint.js"
 import { runRules } from "./RunRules.js"
 import { statementRules } from "./StatementRules.js"
 
@@ -429,6 +430,44 @@ describe("stmt_sql_calc_found_rows", () => {
   it("says nothing on FOUND_ROWS() itself or on PostgreSQL", () => {
     expect(run("mysql", "SELECT FOUND_ROWS()")).toEqual([])
     expect(run("postgres", "SELECT sql_calc_found_rows FROM t WHERE id = $1")).toEqual([])
+  })
+})
+
+describe("statements as the sources collect them", () => {
+  const evidence = (dialect: RuleDialect, sql: string) => run(dialect, sql).map((f) => `${f.rule}: ${f.evidence}`)
+  it("judge the fingerprint of a slow-log statement (`?`, `in(?+)`), saying nothing of what the fingerprint hid", () => {
+    const fingerprint = fingerprintMysqlText(
+      "SELECT SQL_CALC_FOUND_ROWS o.* FROM orders o LEFT JOIN customers c ON c.id = o.customer_id WHERE c.country = 'FR'" +
+        " AND DATE(o.created_at) = '2024-01-01' AND o.id IN (1,2,3,4,5,6,7,8,9,10,11) AND o.note LIKE '%x' ORDER BY RAND() LIMIT 50000, 20"
+    )
+    expect(fingerprint).toBe(
+      "select sql_calc_found_rows o.* from orders o left join customers c on c.id = o.customer_id where c.country = ?" +
+        " and date(o.created_at) = ? and o.id in(?+) and o.note like ? order by rand() limit ?"
+    )
+    expect(evidence("mysql", fingerprint)).toEqual([
+      "stmt_select_star: SELECT o.* FROM orders",
+      "stmt_function_on_column: WHERE date(o.created_at) = ?",
+      "stmt_order_by_rand: ORDER BY rand() LIMIT ?",
+      "stmt_outer_join_in_where: left join customers c … WHERE c.country = ?",
+      "stmt_sql_calc_found_rows: SELECT sql_calc_found_rows … LIMIT ?"
+    ])
+  })
+  it("judge pg_stat_statements' normalized text ($n), counting $n list items", () => {
+    const normalized = normalizeSync(
+      "SELECT o.* FROM orders o LEFT JOIN customers c ON c.id = o.customer_id WHERE c.country = 'FR'" +
+        " AND lower(o.email) = 'a' AND o.id IN (1,2,3,4,5,6,7,8,9,10,11) ORDER BY random() LIMIT 20 OFFSET 50000"
+    )
+    expect(normalized).toBe(
+      "SELECT o.* FROM orders o LEFT JOIN customers c ON c.id = o.customer_id WHERE c.country = $1" +
+        " AND lower(o.email) = $2 AND o.id IN ($3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) ORDER BY random() LIMIT $15 OFFSET $14"
+    )
+    expect(evidence("postgres", normalized)).toEqual([
+      "stmt_select_star: SELECT o.* FROM orders",
+      "stmt_function_on_column: WHERE lower(o.email) = $2",
+      "stmt_order_by_rand: ORDER BY random() LIMIT $15",
+      "stmt_long_in_list: o.id IN ($3, … 11 items)",
+      "stmt_outer_join_in_where: LEFT JOIN customers c … WHERE c.country = $1"
+    ])
   })
 })
 

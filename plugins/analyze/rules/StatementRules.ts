@@ -81,8 +81,7 @@ const NOT_COLUMNS = new Set([
   "regexp",
   "rlike",
   "div",
-  "mod",
-  "escape"
+  "mod"
 ])
 
 // Words followed by `(` that are no function call.
@@ -433,7 +432,7 @@ const realTables = (s: Shape, b: Block): Array<TableRef> => {
 }
 
 // Words before the `(` of a subquery whose rows are read as a table: derived tables, CTE bodies, set operations.
-const READING_CONTEXTS = new Set(["from", "join", "lateral", "as", "union", "except", "intersect", "minus", "all", "distinct"])
+const READING_CONTEXTS = new Set(["from", "join", "lateral", "as", "materialized", "union", "except", "intersect", "minus", "all", "distinct"])
 
 export const selectWithoutWhere: Rule<StatementInput, {}> = {
   id: "stmt_select_without_where",
