@@ -44,5 +44,10 @@ export interface Finding extends Schema.Schema.Type<typeof Finding> {}
  */
 export interface QueryFindings {
   readonly queryId: string
+  /**
+   * Which of the stage's checks looked (e.g. `statement`, `plan`): only the stage's findings of the same scope are
+   * resolved, so a check that did not run this time (no new plan) leaves its findings open. Default "".
+   */
+  readonly scope?: string
   readonly findings: ReadonlyArray<Finding>
 }

@@ -166,40 +166,44 @@ ON CONFLICT (pipeline, stage, key) DO UPDATE SET value = excluded.value, updated
 const findingsSql = `${SLOWQ_MARKER}
 WITH input AS (
   SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
-    $10::text[], $11::jsonb[], $12::jsonb[], $13::float8[])
-    AS i(stage, query_id, rule, subject, severity, source, message, evidence, advice, suggestion, verified, reduction)
+    $10::text[], $11::text[], $12::jsonb[], $13::jsonb[], $14::float8[])
+    AS i(stage, scope, query_id, rule, subject, severity, source, message, evidence, advice, suggestion, verified,
+         reduction)
 ),
 examined AS (
-  SELECT * FROM unnest($14::text[], $15::text[]) AS e(stage, query_id)
+  SELECT * FROM unnest($15::text[], $16::text[], $17::text[]) AS e(stage, scope, query_id)
 ),
 upserted AS (
-  INSERT INTO slowq_findings AS f (pipeline, query_id, stage, rule, subject, severity, source, message, evidence, advice,
-    suggestion, verified, reduction, first_seen, last_seen, resolved_at)
-  SELECT $1, query_id, stage, rule, subject, severity, source, message, evidence, advice, suggestion, verified,
+  INSERT INTO slowq_findings AS f (pipeline, query_id, stage, scope, rule, subject, severity, source, message, evidence,
+    advice, suggestion, verified, reduction, first_seen, last_seen, resolved_at)
+  SELECT $1, query_id, stage, scope, rule, subject, severity, source, message, evidence, advice, suggestion, verified,
     reduction, now(), now(), NULL
   FROM input
-  ON CONFLICT (pipeline, query_id, stage, rule, subject) DO UPDATE SET
+  ON CONFLICT (pipeline, query_id, stage, scope, rule, subject) DO UPDATE SET
     severity = excluded.severity, source = excluded.source, message = excluded.message, evidence = excluded.evidence,
     advice = excluded.advice, suggestion = excluded.suggestion, verified = excluded.verified,
     reduction = excluded.reduction, last_seen = excluded.last_seen, resolved_at = NULL
 )
 UPDATE slowq_findings f SET resolved_at = now()
 FROM examined e
-WHERE f.pipeline = $1 AND f.stage = e.stage AND f.query_id = e.query_id AND f.resolved_at IS NULL
+WHERE f.pipeline = $1 AND f.stage = e.stage AND f.scope = e.scope AND f.query_id = e.query_id
+  AND f.resolved_at IS NULL
   AND NOT EXISTS (
     SELECT 1 FROM input i
-    WHERE i.stage = f.stage AND i.query_id = f.query_id AND i.rule = f.rule AND i.subject = f.subject
+    WHERE i.stage = f.stage AND i.scope = f.scope AND i.query_id = f.query_id AND i.rule = f.rule
+      AND i.subject = f.subject
   )`
 
-/** One row per key (the last of a stage's findings with the same rule and subject wins): the upsert needs it. */
+/** One row per key (the last of a stage's findings with the same scope, rule and subject wins): the upsert needs it. */
 const findingRows = (findings: ReadonlyArray<StageFindings>) => {
-  const rows = new Map<string, { readonly stage: string; readonly queryId: string; readonly finding: Finding }>()
-  const examined = new Map<string, { readonly stage: string; readonly queryId: string }>()
+  type Row = { readonly stage: string; readonly scope: string; readonly queryId: string; readonly finding: Finding }
+  const rows = new Map<string, Row>()
+  const examined = new Map<string, { readonly stage: string; readonly scope: string; readonly queryId: string }>()
   for (const { stage, queries } of findings) {
-    for (const { queryId, findings: found } of queries) {
-      examined.set(JSON.stringify([stage, queryId]), { stage, queryId })
+    for (const { queryId, scope = "", findings: found } of queries) {
+      examined.set(JSON.stringify([stage, scope, queryId]), { stage, scope, queryId })
       for (const finding of found) {
-        rows.set(JSON.stringify([stage, queryId, finding.rule, finding.subject ?? ""]), { stage, queryId, finding })
+        rows.set(JSON.stringify([stage, scope, queryId, finding.rule, finding.subject ?? ""]), { stage, scope, queryId, finding })
       }
     }
   }
@@ -243,6 +247,7 @@ const make = Effect.gen(function* () {
           .unsafe(findingsSql, [
             storableText(pipeline),
             rows.map((row) => storableText(row.stage)),
+            rows.map((row) => storableText(row.scope)),
             rows.map((row) => storableText(row.queryId)),
             text((f) => f.rule),
             text((f) => f.subject ?? ""),
@@ -255,6 +260,7 @@ const make = Effect.gen(function* () {
             rows.map((row) => (row.finding.verified == null ? null : (storableJson(row.finding.verified) ?? null))),
             rows.map((row) => Math.min(1, Math.max(0, row.finding.reduction ?? 0))),
             examined.map((e) => storableText(e.stage)),
+            examined.map((e) => storableText(e.scope)),
             examined.map((e) => storableText(e.queryId))
           ])
           .pipe(

@@ -16,6 +16,7 @@ export const FindingView = Schema.Struct({
   query_id: Schema.String,
   fingerprint: Schema.String.annotations({ description: "The query's normalized text." }),
   stage: Schema.String.annotations({ description: "The stage that found it." }),
+  scope: Schema.String.annotations({ description: "Which of the stage's checks found it (e.g. statement, plan)." }),
   rule: Schema.String,
   subject: Schema.String.annotations({ description: "What it is about (a table, columns); empty for a whole query." }),
   severity: Severity,
@@ -46,7 +47,7 @@ export interface ListFindingsOptions {
   readonly resolved?: boolean
 }
 
-const columns = `f.pipeline, f.query_id, q.fingerprint, f.stage, f.rule, f.subject, f.severity, f.source, f.message,
+const columns = `f.pipeline, f.query_id, q.fingerprint, f.stage, f.scope, f.rule, f.subject, f.severity, f.source, f.message,
   f.evidence, f.advice, f.suggestion, f.verified, f.reduction * q.total_ms AS impact_ms,
   ${iso("f.first_seen")} AS first_seen, ${iso("f.last_seen")} AS last_seen,
   CASE WHEN f.resolved_at IS NULL THEN NULL ELSE ${iso("f.resolved_at")} END AS resolved_at`
@@ -61,14 +62,14 @@ WHERE ($1::text IS NULL OR f.pipeline = $1)
   AND ($2::text IS NULL OR ${rank("f.severity")} >= ${rank("$2::text")})
   AND ($3::text IS NULL OR f.rule = $3)
   AND ($5::bool OR f.resolved_at IS NULL)
-ORDER BY f.resolved_at IS NOT NULL, impact_ms DESC, ${rank("f.severity")} DESC, f.pipeline, f.query_id, f.rule, f.subject
+ORDER BY f.resolved_at IS NOT NULL, impact_ms DESC, ${rank("f.severity")} DESC, f.pipeline, f.query_id, f.stage, f.scope, f.rule, f.subject
 LIMIT $4`
 
 const ofQuerySql = `${SLOWQ_MARKER}
 SELECT ${columns}
 FROM slowq_findings f JOIN slowq_queries q ON q.pipeline = f.pipeline AND q.query_id = f.query_id
 WHERE f.query_id = $1 AND f.pipeline = ANY($2::text[])
-ORDER BY f.resolved_at IS NOT NULL, impact_ms DESC, ${rank("f.severity")} DESC, f.pipeline, f.rule, f.subject`
+ORDER BY f.resolved_at IS NOT NULL, impact_ms DESC, ${rank("f.severity")} DESC, f.pipeline, f.stage, f.scope, f.rule, f.subject`
 
 const make = Effect.gen(function* () {
   const { sql, readPermits } = yield* StoreClient

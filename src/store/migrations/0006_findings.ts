@@ -1,7 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 
-// Findings (issue 12): what stages found wrong with a query, one row per pipeline, query, stage, rule and subject,
+// Findings (issue 12): what stages found wrong with a query, one row per pipeline, query, stage, scope, rule and subject,
 // deduplicated across batches and runs: first and last seen, and resolved when the stage looked at the query again
 // and no longer found it. Written in the transaction of the batch that produced them.
 export default Effect.gen(function* () {
@@ -11,6 +11,7 @@ export default Effect.gen(function* () {
       pipeline     text NOT NULL,
       query_id     text NOT NULL,
       stage        text NOT NULL,
+      scope        text NOT NULL,
       rule         text NOT NULL,
       subject      text NOT NULL,
       severity     text NOT NULL CHECK (severity IN ('info', 'warn', 'crit')),
@@ -24,7 +25,7 @@ export default Effect.gen(function* () {
       first_seen   timestamptz NOT NULL,
       last_seen    timestamptz NOT NULL,
       resolved_at  timestamptz,
-      PRIMARY KEY (pipeline, query_id, stage, rule, subject)
+      PRIMARY KEY (pipeline, query_id, stage, scope, rule, subject)
     )`
   yield* sql`CREATE INDEX slowq_findings_open ON slowq_findings (pipeline, severity) WHERE resolved_at IS NULL`
 })
