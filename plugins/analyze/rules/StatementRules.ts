@@ -282,6 +282,17 @@ const NOT_ALIAS = new Set([
 const isJoinStart = (s: Shape, i: number): boolean =>
   s.kinds[i] === T_WORD && JOIN_START.has(s.words[i]!) && !punct(s, i + 1, "(")
 
+// MySQL index hints (`USE INDEX (…)`, `FORCE INDEX FOR JOIN (…)`) and `PARTITION (…)`, around a table's alias.
+const skipHints = (s: Shape, from: number, to: number): number => {
+  let i = from
+  while (i < to && (isWord(s, i, "use") || isWord(s, i, "force") || isWord(s, i, "ignore") || isWord(s, i, "partition"))) {
+    while (i < to && !punct(s, i, "(")) i++
+    if (i < to && s.match[i]! > i) i = s.match[i]! + 1
+    else break
+  }
+  return i
+}
+
 const tablesOf = (s: Shape, from: number, to: number): Array<TableRef> => {
   const refs: Array<TableRef> = []
   const d = from < to ? s.depth[from]! : 0
@@ -310,22 +321,14 @@ const tablesOf = (s: Shape, from: number, to: number): Array<TableRef> => {
       break
     }
     let qualifier = last
-    // MySQL index hints and partitions before the alias are skipped where they occur.
-    const skipExtras = (): void => {
-      while (i < to && (isWord(s, i, "use") || isWord(s, i, "force") || isWord(s, i, "ignore") || isWord(s, i, "partition"))) {
-        while (i < to && !punct(s, i, "(")) i++
-        if (i < to && s.match[i]! > i) i = s.match[i]! + 1
-        else break
-      }
-    }
-    skipExtras()
+    i = skipHints(s, i, to)
     if (isWord(s, i, "as")) i++
     if (i < to && isName(s, i) && !(s.kinds[i] === T_WORD && NOT_ALIAS.has(s.words[i]!))) {
       qualifier = s.words[i]!
       i++
       if (punct(s, i, "(") && s.match[i]! > i) i = s.match[i]! + 1
     }
-    skipExtras()
+    i = skipHints(s, i, to)
     refs.push({ name, qualifier, join, from: joinFrom, to: i })
     // The join condition, then the next join or comma.
     while (i < to && !(s.depth[i] === d && (punct(s, i, ",") || isJoinStart(s, i)))) i++
