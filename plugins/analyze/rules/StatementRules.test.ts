@@ -471,6 +471,21 @@ describe("statements as the sources collect them", () => {
   })
 })
 
+describe("a cut-off text", () => {
+  it("is not blamed for what may have been cut: no WHERE, no ORDER BY", () => {
+    // As a slow log or pg_stat_statements keeps it: the text stops inside a string or an open parenthesis.
+    const cut = (sql: string) => runRules(statementRules, { dialect: "mysql", sql }).map((f) => f.rule)
+    expect(cut("UPDATE orders SET note = 'a very long note that goes on")).toEqual([])
+    expect(cut("SELECT id FROM orders o JOIN items i ON (i.order_id = o.id")).toEqual([])
+    expect(cut("SELECT id FROM orders LIMIT 10 /* cut")).toEqual([])
+    // What is there is still judged.
+    expect(cut("SELECT * FROM orders WHERE date(created_at) = ? AND id IN (1, 2")).toEqual([
+      "stmt_select_star",
+      "stmt_function_on_column"
+    ])
+  })
+})
+
 describe("statement rules on any text", () => {
   it("never throw, whatever the text", () => {
     const sqlish = fc.array(

@@ -446,7 +446,8 @@ export const selectWithoutWhere: Rule<StatementInput, {}> = {
   thresholds: {},
   check: (input) => {
     const s = shapeOf(input)
-    if (s.verb !== "select") return []
+    // A missing WHERE may be in the part of a cut-off text that was lost.
+    if (s.verb !== "select" || s.truncated) return []
     const out: Array<Finding> = []
     for (const b of selectBlocks(s)) {
       if (hasClause(b, "where") || hasClause(b, "limit") || hasClause(b, "fetch")) continue
@@ -481,6 +482,7 @@ export const dmlWithoutWhere: Rule<StatementInput, {}> = {
   thresholds: {},
   check: (input) => {
     const s = shapeOf(input)
+    if (s.truncated) return []
     const b = s.blocks.find((x) => x.kind !== "select" && x.depth === 0 && x.kind === s.verb)
     if (b === undefined || hasClause(b, "where") || hasClause(b, "limit")) return []
     // MySQL's `UPDATE a JOIN b ON … SET` and `DELETE a FROM a JOIN b ON …` write only the rows the inner join
@@ -803,6 +805,7 @@ export const limitWithoutOrderBy: Rule<StatementInput, {}> = {
   thresholds: {},
   check: (input) => {
     const s = shapeOf(input)
+    if (s.truncated) return []
     const out: Array<Finding> = []
     for (const b of selectBlocks(s)) {
       if (b.inExists || hasClause(b, "order") || !hasClause(b, "from")) continue

@@ -66,6 +66,11 @@ export interface Shape {
   readonly match: Int32Array
   /** Lowercased text of words (unquoted text of quoted identifiers), "" for other tokens. */
   readonly words: ReadonlyArray<string>
+  /**
+   * The text ends inside a string, quoted name or comment, or with a parenthesis open: cut off (a slow log or
+   * pg_stat_statements keeps a bounded length). What is missing from it may be in the part that was cut.
+   */
+  readonly truncated: boolean
   /** The statement's verb: the first token at depth 0 after a WITH list (`(SELECT …)` counts as select). */
   readonly verb: string
   readonly blocks: ReadonlyArray<Block>
@@ -133,7 +138,8 @@ const build = (input: StatementInput): Shape => {
       }
     }
   }
-  const base = { dialect, sql, count, kinds, starts, ends, depth, match, words }
+  const truncated = lexed.unterminated || stack.length > 0
+  const base = { dialect, sql, count, kinds, starts, ends, depth, match, words, truncated }
   return { ...base, verb: verbOf(base), blocks: blocksOf(base) }
 }
 
