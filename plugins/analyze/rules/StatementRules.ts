@@ -474,6 +474,17 @@ export const selectWithoutWhere: Rule<StatementInput, {}> = {
   }
 }
 
+const DML_MODIFIERS = new Set(["low_priority", "ignore", "only", "quick"])
+
+/** What an UPDATE or DELETE writes, as written: after UPDATE up to SET, or DELETE's FROM list. */
+const dmlTarget = (s: Shape, b: Block): string => {
+  const r = clauseRange(b, b.kind === "update" ? "update" : "from")
+  if (r === undefined) return textOf(s, b.start + 1, b.end)
+  let from = r[0]
+  while (from < r[1] && s.kinds[from] === T_WORD && DML_MODIFIERS.has(s.words[from]!)) from++
+  return textOf(s, from, r[1])
+}
+
 export const dmlWithoutWhere: Rule<StatementInput, {}> = {
   id: "stmt_dml_without_where",
   severity: "crit",
@@ -493,18 +504,7 @@ export const dmlWithoutWhere: Rule<StatementInput, {}> = {
     })
     if (targets.some((t) => t.join === "inner")) return []
     // The target: after UPDATE (and its modifiers) up to SET; after DELETE's FROM up to the next clause.
-    const target =
-      b.kind === "update"
-        ? (() => {
-            const r = clauseRange(b, "update")!
-            let from = r[0]
-            while (from < r[1] && ["low_priority", "ignore", "only"].includes(s.words[from]!)) from++
-            return textOf(s, from, r[1])
-          })()
-        : (() => {
-            const r = clauseRange(b, "from")
-            return r === undefined ? textOf(s, b.start + 1, b.end) : textOf(s, r[0], r[1])
-          })()
+    const target = dmlTarget(s, b)
     const verb = b.kind === "update" ? "UPDATE" : "DELETE"
     return [
       finding(
