@@ -453,10 +453,7 @@ export const selectWithoutWhere: Rule<StatementInput, {}> = {
       if (hasClause(b, "where") || hasClause(b, "limit") || hasClause(b, "fetch")) continue
       // The statement's own blocks, derived tables and CTEs read what they select; a subquery in an expression
       // (`IN (SELECT id FROM blocked)`, a scalar subquery) is a lookup the plan may turn into a join: not reported.
-      if (b.depth > 0) {
-        const before = s.words[b.start - 2] ?? ""
-        if (!READING_CONTEXTS.has(before) && b.start - 2 >= 0) continue
-      }
+      if (b.depth > 0 && b.start >= 2 && !READING_CONTEXTS.has(s.words[b.start - 2]!)) continue
       const tables = realTables(s, b)
       if (tables.length === 0) continue
       const names = tables.map((t) => t.name).join(", ")
