@@ -80,6 +80,9 @@ describe("plugin conformance", () => {
     expect(plugins.stages.map((stage) => [stage.type, Option.getOrElse(stage.dialects, () => []).every(isDialect)])).toEqual(
       plugins.stages.map((stage) => [stage.type, true])
     )
-    expect(plugins.stages.map((stage) => [stage.type, Option.getOrNull(stage.dialects)])).toEqual([["explain", ["mysql", "postgres"]]])
+    expect(plugins.stages.map((stage) => [stage.type, Option.getOrNull(stage.dialects)])).toEqual([
+      ["explain", ["mysql", "postgres"]],
+      ["analyze", ["mysql", "postgres"]]
+    ])
   })
 })

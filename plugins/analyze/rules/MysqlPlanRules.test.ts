@@ -2,7 +2,7 @@ import { describe, expect, it, layer } from "@effect/vitest"
 import { Context, Effect, Layer } from "effect"
 import { newMarker } from "../../../test/support/Marker.js"
 import { runCommand } from "../../../test/support/Process.js"
-import type { Finding } from "../Finding.js"
+import type { Finding } from "../../../src/plugin/Finding.js"
 import { planFormat, qualifiers, readMysqlPlan } from "./MysqlPlan.js"
 import {
   dependentSubquery,

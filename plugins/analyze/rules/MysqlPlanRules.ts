@@ -1,4 +1,4 @@
-import type { Finding, Severity } from "../Finding.js"
+import type { Finding, Severity } from "../../../src/plugin/Finding.js"
 import { count, type MysqlPlanFormat, type MysqlPlanView, type PlanOperation, readMysqlPlan, tableEvidence, tableNames } from "./MysqlPlan.js"
 import type { AnyRule, PlanInput, Rule } from "./Rule.js"
 

@@ -4,7 +4,7 @@ import { PgClient } from "@effect/sql-pg"
 import { describe, expect, layer } from "@effect/vitest"
 import { Context, Effect, Layer, Redacted } from "effect"
 import { newMarker } from "../../../test/support/Marker.js"
-import type { Finding } from "../Finding.js"
+import type { Finding } from "../../../src/plugin/Finding.js"
 import { planNodes, ratio, tablesOfPlan } from "./PostgresPlan.js"
 import {
   diskSpill,

@@ -1,4 +1,4 @@
-import type { Finding } from "../Finding.js"
+import type { Finding } from "../../../src/plugin/Finding.js"
 import {
   children,
   condition,

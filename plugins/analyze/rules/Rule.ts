@@ -1,4 +1,4 @@
-import type { Finding, Severity } from "../Finding.js"
+import type { Finding, Severity } from "../../../src/plugin/Finding.js"
 
 /** The SQL dialects the rules know. */
 export type RuleDialect = "mysql" | "postgres"

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import type { Finding } from "../Finding.js"
+import type { Finding } from "../../../src/plugin/Finding.js"
 import type { AnyRule, Rule, RuleDialect } from "./Rule.js"
 import { overrideProblems, runRules } from "./RunRules.js"
 

@@ -1,4 +1,4 @@
-import type { Finding } from "../Finding.js"
+import type { Finding } from "../../../src/plugin/Finding.js"
 import type { AnyRule, RuleDialect } from "./Rule.js"
 
 /** A pipeline's changes to the rules: rules turned off, and thresholds by rule id and threshold name. */

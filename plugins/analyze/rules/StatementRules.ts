@@ -1,4 +1,4 @@
-import type { Finding } from "../Finding.js"
+import type { Finding } from "../../../src/plugin/Finding.js"
 import type { AnyRule, Rule, StatementInput } from "./Rule.js"
 import {
   type Block,
@@ -9,14 +9,9 @@ import {
   punct,
   type Shape,
   shapeOf,
-  T_NUMBER,
-  T_OPERATOR,
-  T_PARAM,
-  T_QUOTED_IDENT,
-  T_STRING,
-  T_WORD,
   textOf
 } from "./StatementShape.js"
+import { T_NUMBER, T_OPERATOR, T_PARAM, T_QUOTED_IDENT, T_STRING, T_WORD } from "../../../src/fingerprint/SqlLexer.js"
 
 /**
  * Rules over a statement's text, both dialects. Text comes as collected: with real literals (slow logs), `?`

@@ -1,13 +1,4 @@
-import {
-  lex,
-  T_NUMBER,
-  T_OPERATOR,
-  T_PARAM,
-  T_PUNCT,
-  T_QUOTED_IDENT,
-  T_STRING,
-  T_WORD
-} from "../../../src/fingerprint/SqlLexer.js"
+import { lex, T_OPERATOR, T_PUNCT, T_QUOTED_IDENT, T_WORD } from "../../../src/fingerprint/SqlLexer.js"
 import type { RuleDialect, StatementInput } from "./Rule.js"
 
 /**
@@ -18,8 +9,6 @@ import type { RuleDialect, StatementInput } from "./Rule.js"
  * Both dialects go through the tokenizer, PostgreSQL too: every rule here needs clause boundaries and operands,
  * which the tokens give, so the rules stay synchronous and need no WASM parser loaded.
  */
-
-export { T_NUMBER, T_OPERATOR, T_PARAM, T_PUNCT, T_QUOTED_IDENT, T_STRING, T_WORD }
 
 export type ClauseName =
   | "select"
