@@ -33,13 +33,17 @@ const Row = Schema.Struct({
   analyzed_at: Schema.NullOr(Schema.Number)
 })
 
+// Live rows: the statistics system's count, or pg_class.reltuples while that count is 0. Backends flush their counts
+// to the statistics system only about once a second, so a table filled and analyzed a moment ago can read
+// n_live_tup = 0 (seen on PostgreSQL 15), while ANALYZE sets reltuples at once (-1: never analyzed nor vacuumed).
 export const TABLE_STATS_SQL = `${SLOWQ_MARKER} SELECT s.schemaname AS schema, s.relname AS "table",
-  s.n_live_tup::float8 AS live_rows, s.n_mod_since_analyze::float8 AS modified,
+  CASE WHEN s.n_live_tup > 0 THEN s.n_live_tup::float8 ELSE greatest(c.reltuples::float8, 0) END AS live_rows, s.n_mod_since_analyze::float8 AS modified,
   (extract(epoch FROM greatest(s.last_analyze, s.last_autoanalyze)) * 1000)::float8 AS analyzed_at
 FROM unnest($1::text[], $2::text[]) AS t(schema_name, table_name)
 JOIN pg_stat_user_tables s ON s.relid = to_regclass(
   CASE WHEN t.schema_name IS NULL THEN quote_ident(t.table_name)
-       ELSE quote_ident(t.schema_name) || '.' || quote_ident(t.table_name) END)`
+       ELSE quote_ident(t.schema_name) || '.' || quote_ident(t.table_name) END)
+JOIN pg_class c ON c.oid = s.relid`
 
 /** The statistics of `tables` in one round trip, keyed `schema.table`. */
 export const readTableStats = (
