@@ -7,6 +7,7 @@ import { Effect, Either, Option, Predicate, RcMap, Redacted, Schema, type Scope 
 // runtime drops what starts with it, so they never come back as collected statements.
 import { SLOWQ_MARKER } from "../../src/plugin/OwnStatement.js"
 import { StageError } from "../../src/plugin/PipelineStage.js"
+import { parseExplainJson } from "./MariadbJson.js"
 import { type Attempt, describeSqlError, type Explainer, poolsPerDatabase, STAGE } from "./Explainer.js"
 import type { Explainable } from "./Policy.js"
 
@@ -31,7 +32,7 @@ export interface MysqlExplainerOptions {
 
 const ServerInfo = Schema.Struct({ version: Schema.String, sql_mode: Schema.String, powerful: Schema.Number })
 const decodeServerInfo = Schema.decodeUnknown(Schema.Tuple(ServerInfo))
-const ExplainRows = Schema.Tuple(Schema.Struct({ EXPLAIN: Schema.parseJson() }))
+const ExplainRows = Schema.Tuple(Schema.Struct({ EXPLAIN: Schema.String }))
 const decodeExplainRows = Schema.decodeUnknownEither(ExplainRows)
 
 /** What the server said, when it said something: a statement failure rather than a lost connection. */
@@ -157,13 +158,14 @@ export const make = (options: MysqlExplainerOptions): Effect.Effect<Explainer, S
         yield* run(connection, `${SLOWQ_MARKER} SELECT RELEASE_ALL_LOCKS()`)
         if (Either.isLeft(explained)) return yield* failureOrLost(explained.left)
         const decoded = decodeExplainRows(explained.right)
-        if (Either.isLeft(decoded)) {
+        const plan = Either.isRight(decoded) ? parseExplainJson(decoded.right[0].EXPLAIN) : undefined
+        if (plan === undefined) {
           return { _tag: "Failed", reason: "error: unexpected EXPLAIN output" } satisfies Attempt
         }
         return {
           _tag: "Plan",
           method: statement.method === "rewritten" ? "rewritten" : "direct",
-          plan: decoded.right[0].EXPLAIN
+          plan
         } satisfies Attempt
       })
 
