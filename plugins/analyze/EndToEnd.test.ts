@@ -50,10 +50,16 @@ describe("source → explain → analyze → store, through the CLI", () => {
       Effect.gen(function* () {
         const db = yield* pgDatabase(`
           CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
+          CREATE EXTENSION IF NOT EXISTS hypopg;
           CREATE TABLE orders (id int PRIMARY KEY, customer int NOT NULL, total int NOT NULL) WITH (autovacuum_enabled = off);
           INSERT INTO orders SELECT g, g % 5000, g % 97 FROM generate_series(1, 200000) g;
-          ANALYZE orders;
-          SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0);`)
+          SELECT pg_stat_force_next_flush();`)
+        // ANALYZE after the INSERT's counters reached pg_stat_user_tables (flushed when the setup commits): in the same
+        // transaction, the 200,000 modifications would land after it, and pg_stale_statistics would fire now and then.
+        yield* db.sql.unsafe("ANALYZE orders")
+        yield* db.sql.unsafe(
+          "SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0)"
+        )
         const byCustomer = "SELECT id, total FROM orders WHERE customer = $1"
         yield* db.sql.unsafe(byCustomer, [42])
         const store = yield* freshStoreDatabase
@@ -73,7 +79,10 @@ describe("source → explain → analyze → store, through the CLI", () => {
 
         const all = yield* storedFindings(store.url, "analyze_pg")
         const first = all.filter((f) => f.sample === byCustomer)
-        expect(first).toEqual([{ sample: byCustomer, scope: "plan", rule: "pg_seq_scan_filter", severity: "warn", open: true }])
+        expect(first).toEqual([
+          { sample: byCustomer, scope: "index_advice", rule: "pg_index_suggestion", severity: "warn", open: true },
+          { sample: byCustomer, scope: "plan", rule: "pg_seq_scan_filter", severity: "warn", open: true }
+        ])
         const sql = yield* storeClient(store.url)
         const [served] = yield* sql.unsafe<{ message: string; evidence: string }>(
           `SELECT message, evidence FROM slowq_findings WHERE pipeline = 'analyze_pg' AND rule = 'pg_seq_scan_filter'`
@@ -81,11 +90,28 @@ describe("source → explain → analyze → store, through the CLI", () => {
         // The table's 200,000 live rows come from pg_stat_user_tables: a plain EXPLAIN only estimates the rows kept.
         expect(served!.message).toContain("200,000")
         expect(served!.evidence).toBe("Plan Seq Scan on orders")
+        // The index advice, proven with a hypothetical index on the source's database: the exact DDL and both costs.
+        const [advice] = yield* sql.unsafe<{
+          subject: string
+          suggestion: { kind: string; ddl: string }
+          verified: { cost_before: number; cost_after: number }
+          reduction: number
+          evidence: string
+        }>(
+          `SELECT subject, suggestion, verified, reduction, evidence FROM slowq_findings
+           WHERE pipeline = 'analyze_pg' AND rule = 'pg_index_suggestion'`
+        )
+        expect(advice!.subject).toBe("orders(customer)")
+        expect(advice!.suggestion).toEqual({ kind: "create_index", ddl: "CREATE INDEX CONCURRENTLY ON public.orders (customer);" })
+        expect(advice!.evidence).toBe("Plan Seq Scan on orders")
+        expect(advice!.verified.cost_before).toBeGreaterThanOrEqual(100)
+        expect(advice!.verified.cost_after).toBeLessThanOrEqual(advice!.verified.cost_before / 2)
+        expect(advice!.reduction).toBeCloseTo(1 - advice!.verified.cost_after / advice!.verified.cost_before, 6)
 
         const report = yield* runCli(["report", "--format", "json", "--pipeline", "analyze_pg", "--top", "100"], env)
         const reported = (JSON.parse(report.stdout) as { queries: ReadonlyArray<{ sample: string; findings: ReadonlyArray<{ rule: string }> }> })
           .queries.find((q) => q.sample === byCustomer)
-        expect(reported?.findings.map((f) => f.rule)).toEqual(["pg_seq_scan_filter"])
+        expect(reported?.findings.map((f) => f.rule).sort()).toEqual(["pg_index_suggestion", "pg_seq_scan_filter"])
 
         // The index the finding asks for: the next plan is an index scan, and the finding is resolved.
         yield* db.sql.unsafe("CREATE INDEX orders_customer ON orders (customer)")
@@ -93,7 +119,10 @@ describe("source → explain → analyze → store, through the CLI", () => {
         yield* db.sql.unsafe(byCustomer, [43])
         yield* once("analyze_pg", dir, { ...env })
         const after = (yield* storedFindings(store.url, "analyze_pg")).filter((f) => f.sample === byCustomer)
-        expect(after).toEqual([{ sample: byCustomer, scope: "plan", rule: "pg_seq_scan_filter", severity: "warn", open: false }])
+        expect(after).toEqual([
+          { sample: byCustomer, scope: "index_advice", rule: "pg_index_suggestion", severity: "warn", open: false },
+          { sample: byCustomer, scope: "plan", rule: "pg_seq_scan_filter", severity: "warn", open: false }
+        ])
       }).pipe(Effect.scoped),
     120_000
   )

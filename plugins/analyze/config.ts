@@ -24,7 +24,18 @@ export const Config = Schema.Struct({
   ).annotations({
     description:
       "Thresholds to change, by rule id and threshold name, e.g. { mysql_full_scan: { min_rows: 50000 } }; the others keep their defaults (README.md)."
-  })
+  }),
+  advice: Schema.optionalWith(Schema.Boolean, { exact: true, default: () => true }).annotations({
+    description:
+      "PostgreSQL: index advice for each query with a new plan of total cost 100 or more, proven with HypoPG's hypothetical indexes on the source's database (README.md)."
+  }),
+  advice_timeout_ms: Schema.optionalWith(Schema.Int.pipe(Schema.between(100, 60_000)), { exact: true, default: () => 5000 })
+    .annotations({
+      description:
+        "The time index advice may take for one query; each EXPLAIN it sends is also cut off at it on the server."
+    }),
+  max_advice_per_run: Schema.optionalWith(Schema.Int.pipe(Schema.between(0, 1000)), { exact: true, default: () => 20 })
+    .annotations({ description: "Queries given index advice per run, the slowest (by time in the batch) first." })
 }).pipe(
   // Unknown rules and thresholds are refused when the pipeline loads, as every other option is.
   Schema.filter((config) => {
