@@ -128,6 +128,64 @@ describe("source → explain → analyze → store, through the CLI", () => {
   )
 
   it.live(
+    "PostgreSQL without HypoPG: unverified index suggestions as info findings, and one warning per run saying how to enable it",
+    () =>
+      Effect.gen(function* () {
+        const db = yield* pgDatabase(`
+          CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
+          CREATE TABLE orders (id int PRIMARY KEY, customer int NOT NULL, total int NOT NULL) WITH (autovacuum_enabled = off);
+          INSERT INTO orders SELECT g, g % 5000, g % 97 FROM generate_series(1, 200000) g;
+          SELECT pg_stat_force_next_flush();`)
+        yield* db.sql.unsafe("ANALYZE orders")
+        yield* db.sql.unsafe(
+          "SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0)"
+        )
+        const byCustomer = "SELECT id, total FROM orders WHERE customer = $1"
+        const byTotal = "SELECT id FROM orders WHERE total = $1"
+        yield* db.sql.unsafe(byCustomer, [42])
+        yield* db.sql.unsafe(byTotal, [7])
+        const store = yield* freshStoreDatabase
+        const pipeline = [
+          "name: advice_nohypo",
+          "schedule:",
+          "  every: 1h",
+          "source:",
+          "  type: postgres_pg_stat_statements",
+          `  url: ${db.url}`,
+          `  include_databases: [${db.name}]`,
+          ...stages
+        ].join("\n")
+        const dir = yield* pipelinesDir({ "analyze.yaml": pipeline })
+        const result = yield* once("advice_nohypo", dir, { SLOWQ_STORE_URL: store.url })
+        expect(result.stderr.split(`HypoPG is not installed in database ${db.name}`).length - 1).toBe(1)
+        expect(result.stderr).toContain("run CREATE EXTENSION hypopg;")
+        const sql = yield* storeClient(store.url)
+        const advice = yield* sql.unsafe<{ sample: string; severity: string; subject: string; suggestion: unknown; verified: unknown }>(
+          `SELECT q.sample, f.severity, f.subject, f.suggestion, f.verified
+           FROM slowq_findings f JOIN slowq_queries q USING (pipeline, query_id)
+           WHERE f.pipeline = 'advice_nohypo' AND f.rule = 'pg_index_suggestion' ORDER BY f.subject`
+        )
+        expect(advice).toEqual([
+          {
+            sample: byCustomer,
+            severity: "info",
+            subject: "orders(customer)",
+            suggestion: { kind: "create_index", ddl: "CREATE INDEX CONCURRENTLY ON public.orders (customer);" },
+            verified: null
+          },
+          {
+            sample: byTotal,
+            severity: "info",
+            subject: "orders(total)",
+            suggestion: { kind: "create_index", ddl: "CREATE INDEX CONCURRENTLY ON public.orders (total);" },
+            verified: null
+          }
+        ])
+      }).pipe(Effect.scoped),
+    120_000
+  )
+
+  it.live(
     "MariaDB: SELECT * over a full scan of a 20k-row table without a candidate index gives the statement and plan findings",
     () =>
       Effect.gen(function* () {
