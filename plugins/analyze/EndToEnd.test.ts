@@ -97,13 +97,21 @@ describe("source → explain → analyze → store, through the CLI", () => {
           verified: { cost_before: number; cost_after: number }
           reduction: number
           evidence: string
+          message: string
+          severity: string
         }>(
-          `SELECT subject, suggestion, verified, reduction, evidence FROM slowq_findings
+          `SELECT subject, suggestion, verified, reduction, evidence, message, severity FROM slowq_findings
            WHERE pipeline = 'analyze_pg' AND rule = 'pg_index_suggestion'`
         )
         expect(advice!.subject).toBe("orders(customer)")
         expect(advice!.suggestion).toEqual({ kind: "create_index", ddl: "CREATE INDEX CONCURRENTLY ON public.orders (customer);" })
         expect(advice!.evidence).toBe("Plan Seq Scan on orders")
+        const { cost_before, cost_after } = advice!.verified
+        const cost = new Intl.NumberFormat("en-US", { maximumFractionDigits: 2 })
+        expect(advice!.message).toBe(
+          `An index on orders(customer) takes the planner's cost from ${cost.format(cost_before)} to ${cost.format(cost_after)} ` +
+            `(−${Math.round((1 - cost_after / cost_before) * 100)}%), checked with a hypothetical index`
+        )
         expect(advice!.verified.cost_before).toBeGreaterThanOrEqual(100)
         expect(advice!.verified.cost_after).toBeLessThanOrEqual(advice!.verified.cost_before / 2)
         expect(advice!.reduction).toBeCloseTo(1 - advice!.verified.cost_after / advice!.verified.cost_before, 6)
