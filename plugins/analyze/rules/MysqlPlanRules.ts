@@ -1,6 +1,5 @@
-import type { Finding, Severity } from "../../../src/plugin/Finding.js"
 import { count, type MysqlPlanFormat, type MysqlPlanView, type PlanOperation, readMysqlPlan, tableEvidence, tableNames } from "./MysqlPlan.js"
-import type { AnyRule, PlanInput, Rule } from "./Rule.js"
+import { type AnyRule, type PlanInput, type Rule, ruleFinding } from "./Rule.js"
 
 /**
  * The MySQL/MariaDB plan rules, over `EXPLAIN FORMAT=JSON` in MariaDB's shape, MySQL's v1 and MySQL 8.3+'s v2
@@ -18,14 +17,7 @@ const viewOf = (input: PlanInput): MysqlPlanView | undefined => {
   return views.get(plan)
 }
 
-const finding = (rule: string, severity: Severity, message: string, evidence: string, advice: string): Finding => ({
-  rule,
-  severity,
-  message,
-  evidence,
-  advice,
-  source: "rule"
-})
+const finding = ruleFinding
 
 /** `query_block.filesort over o, c`; v2: `query_plan.inputs[0] Sort over o`. */
 const operationEvidence = (format: MysqlPlanFormat, op: PlanOperation): string => {

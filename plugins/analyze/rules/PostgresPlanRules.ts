@@ -1,4 +1,3 @@
-import type { Finding } from "../../../src/plugin/Finding.js"
 import {
   children,
   condition,
@@ -14,7 +13,7 @@ import {
   str,
   workers
 } from "./PostgresPlan.js"
-import type { AnyRule, PlanInput, Rule, TableStats } from "./Rule.js"
+import { type AnyRule, type PlanInput, type Rule, ruleFinding, type TableStats } from "./Rule.js"
 
 /**
  * Rules over PostgreSQL's `EXPLAIN (FORMAT JSON)` plans. Estimate rules work on any plan; the rules that need what
@@ -23,14 +22,7 @@ import type { AnyRule, PlanInput, Rule, TableStats } from "./Rule.js"
  * (what PostgreSQL prints), so totals are `Actual Rows × Actual Loops`; a node with 0 loops never ran.
  */
 
-const finding = (rule: string, severity: Finding["severity"], message: string, evidence: string, advice: string): Finding => ({
-  rule,
-  severity,
-  message,
-  evidence,
-  advice,
-  source: "rule"
-})
+const finding = ruleFinding
 
 const nodesOf = (input: PlanInput): ReadonlyArray<PgPlanNode> => (input.dialect === "postgres" ? planNodes(input.plan) : [])
 

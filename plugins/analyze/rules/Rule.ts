@@ -49,3 +49,13 @@ export interface Rule<I, T extends Record<string, number> = Record<string, numbe
 
 // biome-ignore lint/suspicious/noExplicitAny: rules of different thresholds fit in one list; each checks with its own
 export type AnyRule<I> = Rule<I, any>
+
+/** A rule's finding: source `rule`, the rest as the rule words it. */
+export const ruleFinding = (rule: string, severity: Severity, message: string, evidence: string, advice: string): Finding => ({
+  rule,
+  severity,
+  message,
+  evidence,
+  advice,
+  source: "rule"
+})
