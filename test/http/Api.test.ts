@@ -479,6 +479,8 @@ layer(DaemonLive, { timeout: "120 seconds", excludeTestServices: true })("HTTP A
           ["POST /api/v1/scheduler/resume", true],
           ["GET /api/v1/queries", true],
           ["GET /api/v1/queries/{id}", true],
+          ["GET /api/v1/findings", true],
+          ["GET /api/v1/queries/{id}/findings", true],
           ["GET /healthz", false],
           ["GET /readyz", false],
           ["GET /metrics", false]
