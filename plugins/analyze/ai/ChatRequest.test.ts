@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either } from "effect"
 import { AiAdvisor } from "../../../src/plugin/AiAdvisor.js"
 import { decodeAnswer, safePayload } from "./ChatRequest.js"
-import { completion } from "./TestChatServer.js"
+import { completion } from "../../../test/support/ai/TestChatServer.js"
 
 const finding = (extra: Record<string, unknown> = {}) => ({
   rule: "seq_scan_on_filter",

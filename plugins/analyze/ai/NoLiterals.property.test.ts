@@ -8,7 +8,7 @@ import { type AiAdviceInput, AiAdvisor } from "../../../src/plugin/AiAdvisor.js"
 import { chatBody } from "./ChatRequest.js"
 import { OpenAiCompatibleConfig } from "./config.js"
 import { layer } from "./OpenAiCompatible.js"
-import { chatServer, completion } from "./TestChatServer.js"
+import { chatServer, completion } from "../../../test/support/ai/TestChatServer.js"
 
 // Issue 12: the AI hook's request carries no literal from any sample. Random string and number literals (and
 // comments) are put into statements, plan conditions, table definitions and rule messages built from templates

@@ -8,7 +8,7 @@ import { type AiAdviceInput, AiAdvisor, AiAdvisorError } from "../../../src/plug
 import { systemPrompt } from "./ChatRequest.js"
 import { AiConfig, OpenAiCompatibleConfig } from "./config.js"
 import { layer } from "./OpenAiCompatible.js"
-import { type ChatReply, chatServer, completion, type ReceivedRequest } from "./TestChatServer.js"
+import { type ChatReply, chatServer, completion, type ReceivedRequest } from "../../../test/support/ai/TestChatServer.js"
 
 const KEY = "sk-test-0123456789abcdef"
 
