@@ -1,13 +1,12 @@
 import { Schema } from "effect"
 import { mysqlPlanRules } from "./rules/MysqlPlanRules.js"
 import { postgresPlanRules } from "./rules/PostgresPlanRules.js"
-import type { AnyRule } from "./rules/Rule.js"
+import type { RuleThresholds } from "./rules/Rule.js"
 import { overrideProblems } from "./rules/RunRules.js"
 import { statementRules } from "./rules/StatementRules.js"
 
 /** Every rule the stage may run, of both families: what a pipeline's overrides are checked against. */
-// biome-ignore lint/suspicious/noExplicitAny: statement and plan rules take different inputs; only ids and thresholds are read here
-export const allRules: ReadonlyArray<AnyRule<any>> = [...statementRules, ...mysqlPlanRules, ...postgresPlanRules]
+export const allRules: ReadonlyArray<RuleThresholds> = [...statementRules, ...mysqlPlanRules, ...postgresPlanRules]
 
 const RuleId = Schema.String.pipe(Schema.pattern(/^[a-z][a-z0-9_]*$/)).annotations({
   message: (issue) => `Expected a rule id such as stmt_select_star, actual ${JSON.stringify(issue.actual)}`

@@ -19,8 +19,11 @@ export interface Enrichment<A> {
    * tracked apart from the core's and from other enrichments', so a plugin numbers its own from 0001.
    */
   readonly migrations: Readonly<Record<string, Effect.Effect<void, unknown, SqlClient>>>
-  /** Stores one batch's attached values; runs inside the batch's transaction (a failure rolls the batch back). */
-  readonly write: (pipeline: string, attached: ReadonlyArray<Attached<A>>) => Effect.Effect<void, SqlError, SqlClient>
+  /**
+   * Stores one batch's attached values; runs inside the batch's transaction (a failure rolls the batch back). A
+   * method, so that enrichments of different value types fit in one `AnyEnrichment` list (see there).
+   */
+  write(pipeline: string, attached: ReadonlyArray<Attached<A>>): Effect.Effect<void, SqlError, SqlClient>
   /** Fields added to each row of `GET /api/v1/queries`. */
   readonly list?: RowFields
   /** Fields added to `GET /api/v1/queries/{id}`. */
@@ -65,11 +68,10 @@ export interface GaugeFamily {
   readonly samples: ReadonlyArray<{ readonly labels: ReadonlyArray<readonly [string, string]>; readonly value: number }>
 }
 
-// Erased to `unknown` so that enrichments of different value types fit in one list; `attach` and `attachedTo` are
-// typed by the enrichment itself, and names are unique (checked where the registry is built), so a value found under
-// an enrichment's name is always of its type.
-// biome-ignore lint/suspicious/noExplicitAny: the value type is erased in lists, see above
-export type AnyEnrichment = Enrichment<any>
+// The value type erased, so that enrichments of different value types fit in one list (`write` is a method, checked
+// bivariantly). The runtime only hands an enrichment the values attached under its own name, and `attach` and
+// `attachedTo` are typed by the enrichment itself; names are unique (checked where the store is built).
+export type AnyEnrichment = Enrichment<unknown>
 
 /** `event` with `value` attached for `enrichment` (replacing an earlier value of the same enrichment). */
 export const attach = <A>(event: CollectedEvent, enrichment: Enrichment<A>, value: A): CollectedEvent => ({

@@ -30,11 +30,11 @@ export interface StageContext<D extends Dialect = Dialect> {
   }
 }
 
-interface SourceDefinitionBase<C extends { readonly type: string }> {
+interface SourceDefinitionBase<C extends { readonly type: string }, E> {
   readonly type: string
   readonly description: string
   /** A Struct with a `type` literal field; its descriptions are the plugin's documentation. */
-  readonly config: Schema.Schema<C, any_encoded>
+  readonly config: Schema.Schema<C, E>
   readonly layer: (config: C) => Layer.Layer<SlowQuerySource, SourceError>
   /** The database the source reads, when it reads one. */
   readonly connection?: (config: C) => SourceConnection
@@ -45,25 +45,23 @@ interface SourceDefinitionBase<C extends { readonly type: string }> {
  * unless the source says otherwise; a source of any other dialect brings its fingerprinter
  * (`Fingerprinting.own(event => …)` or `Fingerprinting.layer(…)`), or picks the SQL engine's rules explicitly.
  */
-export type SourcePluginDefinition<C extends { readonly type: string }> = SourceDefinitionBase<C> &
+/** `E` is the config as YAML holds it: the schema's encoded side, inferred from `config`. */
+export type SourcePluginDefinition<C extends { readonly type: string }, E = unknown> = SourceDefinitionBase<C, E> &
   (
     | { readonly dialect: SqlDialect; readonly fingerprinter?: Fingerprinting }
     | { readonly dialect: Dialect; readonly fingerprinter: Fingerprinting }
   )
 
-export interface StagePluginDefinition<C extends { readonly type: string }, D extends Dialect = Dialect> {
+export interface StagePluginDefinition<C extends { readonly type: string }, D extends Dialect = Dialect, E = unknown> {
   readonly type: string
   readonly description: string
   /** The dialects whose events the stage understands; absent: every dialect. Events of others pass it untouched. */
   readonly dialects?: ReadonlyArray<D>
-  readonly config: Schema.Schema<C, any_encoded>
+  readonly config: Schema.Schema<C, E>
   readonly layer: (config: C, context: StageContext<D>) => Layer.Layer<PipelineStage, StageError>
   /** What the stage attaches to events and keeps in the store (see Enrichment). */
   readonly enrichments?: ReadonlyArray<AnyEnrichment>
 }
-
-// biome-ignore lint/suspicious/noExplicitAny: the encoded side of a config schema is whatever YAML holds
-type any_encoded = any
 
 /** A registered source, with its config type erased so that plugins of different configs fit in one list. */
 export interface SourcePlugin {
@@ -91,7 +89,7 @@ export interface StagePlugin {
 }
 
 // The runtime only ever passes a config that `config` decoded, so narrowing `unknown` back to C is sound.
-export const defineSource = <C extends { readonly type: string }>(definition: SourcePluginDefinition<C>): SourcePlugin => ({
+export const defineSource = <C extends { readonly type: string }, E>(definition: SourcePluginDefinition<C, E>): SourcePlugin => ({
   kind: "source",
   type: definition.type,
   description: definition.description,
@@ -106,8 +104,8 @@ export const defineSource = <C extends { readonly type: string }>(definition: So
 })
 
 // The runtime builds a stage only for a source of one of its `dialects`, so narrowing the context's dialect is sound.
-export const defineStage = <C extends { readonly type: string }, D extends Dialect = Dialect>(
-  definition: StagePluginDefinition<C, D>
+export const defineStage = <C extends { readonly type: string }, D extends Dialect = Dialect, E = unknown>(
+  definition: StagePluginDefinition<C, D, E>
 ): StagePlugin => ({
   kind: "stage",
   type: definition.type,

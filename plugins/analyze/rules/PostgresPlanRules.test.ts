@@ -94,8 +94,7 @@ const statsFor = (plan: unknown) =>
     return yield* readTableStats(sql, tablesOfPlan(plan))
   }).pipe(Effect.orDie)
 
-// biome-ignore lint/suspicious/noExplicitAny: any rule of the list, with its own thresholds
-const check = (rule: AnyRule<PlanInput>, given: PlanInput): ReadonlyArray<Finding> => rule.check(given, rule.thresholds as any)
+const check = (rule: AnyRule<PlanInput>, given: PlanInput): ReadonlyArray<Finding> => rule.check(given, rule.thresholds)
 
 const expected = (rule: AnyRule<PlanInput>, message: string, evidence: string): Finding => ({
   rule: rule.id,

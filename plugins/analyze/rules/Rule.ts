@@ -44,11 +44,16 @@ export interface Rule<I, T extends Record<string, number> = Record<string, numbe
   /** One sentence: what the rule finds and why it matters. */
   readonly description: string
   readonly thresholds: T
-  readonly check: (input: I, thresholds: T) => ReadonlyArray<Finding>
+  // A method, not a function property: its parameters are then checked bivariantly, so rules of different thresholds
+  // fit in one `AnyRule` list. Each is only ever called with its own thresholds (runRules merges over them).
+  check(input: I, thresholds: T): ReadonlyArray<Finding>
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: rules of different thresholds fit in one list; each checks with its own
-export type AnyRule<I> = Rule<I, any>
+/** A rule of any thresholds, for lists of rules. */
+export type AnyRule<I> = Rule<I>
+
+/** What a pipeline's overrides are checked against: a rule's id and its thresholds, of any input. */
+export type RuleThresholds = Pick<Rule<unknown>, "id" | "thresholds">
 
 /** A rule's finding: source `rule`, the rest as the rule words it. */
 export const ruleFinding = (rule: string, severity: Severity, message: string, evidence: string, advice: string): Finding => ({

@@ -1,5 +1,5 @@
 import type { Finding } from "../../../src/plugin/Finding.js"
-import type { AnyRule, RuleDialect } from "./Rule.js"
+import type { AnyRule, RuleDialect, RuleThresholds } from "./Rule.js"
 
 /** A pipeline's changes to the rules: rules turned off, and thresholds by rule id and threshold name. */
 export interface RuleOverrides {
@@ -38,7 +38,7 @@ export const runRules = <I extends { readonly dialect: RuleDialect }>(
  * What is wrong with a pipeline's overrides against the rules it can run: unknown rule ids (disabled or with
  * thresholds), unknown threshold names (the valid ones listed) and values that are not finite numbers.
  */
-export const overrideProblems = <I>(rules: ReadonlyArray<AnyRule<I>>, overrides: RuleOverrides): ReadonlyArray<string> => {
+export const overrideProblems = (rules: ReadonlyArray<RuleThresholds>, overrides: RuleOverrides): ReadonlyArray<string> => {
   const byId = new Map(rules.map((r) => [r.id, r]))
   const problems: Array<string> = []
   const unknown = (id: string): string =>
