@@ -15,6 +15,12 @@ export const Suggestion = Schema.Struct({ kind: Schema.String, ddl: Schema.Strin
 /** The planner's estimate before and after the suggestion, when it was checked on a real planner. */
 export const Verified = Schema.Struct({ cost_before: Schema.Number, cost_after: Schema.Number })
 
+/**
+ * The two plans a finding compares, as the database printed them (JSON): without and with a suggested index, or
+ * before and after a plan change. `after` is null when there is none to show.
+ */
+export const FindingPlans = Schema.Struct({ before: Schema.Unknown, after: Schema.Unknown })
+
 export const Finding = Schema.Struct({
   /** The rule's id, e.g. `stmt_select_star`, `mysql_full_scan`, `pg_seq_scan_filter`. */
   rule: Schema.String,
@@ -33,6 +39,7 @@ export const Finding = Schema.Struct({
   subject: Schema.optional(Schema.String),
   suggestion: Schema.optional(Schema.NullOr(Suggestion)),
   verified: Schema.optional(Schema.NullOr(Verified)),
+  plans: Schema.optional(Schema.NullOr(FindingPlans)),
   /** The share of the query's time it would remove (0–1): the verified cost ratio, or the rule's own estimate. */
   reduction: Schema.optional(Schema.Number)
 })
