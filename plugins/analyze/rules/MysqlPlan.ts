@@ -66,6 +66,12 @@ export interface TableAccess {
   readonly rows: number | undefined
   /** Rows left after the join so far (v1 `rows_produced_per_join`); MariaDB: `rows` × `filtered` / 100. */
   readonly rowsOut: number | undefined
+  /**
+   * The percentage of the rows read that the table's conditions keep, as the optimizer estimates it (MariaDB and v1
+   * `filtered`); undefined on v2, which does not print it. 100 under a condition often means "no estimate" (MariaDB
+   * without a histogram or an index on the column), not "keeps every row".
+   */
+  readonly filtered: number | undefined
   /** undefined: the format does not say (v2). */
   readonly possibleKeys: ReadonlyArray<string> | undefined
   /** The index used; MariaDB's hash-join pseudo key (`#hash#$hj`) is no index and reads as undefined. */
@@ -225,7 +231,8 @@ const walkBlocks = (plan: Json, format: "mariadb" | "mysql_v1"): MysqlPlanView =
     let access: TableAccess | undefined
     if (tableName !== undefined && accessType !== undefined && key !== "union_result" && key !== "recursive_union") {
       const rows = num(value, "rows_examined_per_scan") ?? num(value, "rows")
-      const filtered = num(value, "filtered") ?? 100
+      const printedFiltered = num(value, "filtered")
+      const filtered = printedFiltered ?? 100
       const produced = num(value, "rows_produced_per_join")
       const key_ = str(value, "key")
       access = {
@@ -237,6 +244,7 @@ const walkBlocks = (plan: Json, format: "mariadb" | "mysql_v1"): MysqlPlanView =
         scan: scanOf(accessType),
         rows,
         rowsOut: produced ?? (rows === undefined ? undefined : (rows * filtered) / 100),
+        filtered: printedFiltered,
         possibleKeys: strings(value, "possible_keys"),
         key: key_ === undefined || key_.startsWith("#hash#") ? undefined : key_,
         ref: accessType.startsWith("hash_") ? [] : strings(value, "ref"),
@@ -431,6 +439,7 @@ const walkV2 = (root: Json, rootPath: string): MysqlPlanView => {
         scan,
         rows,
         rowsOut: rows,
+        filtered: undefined,
         possibleKeys: undefined,
         key: str(node, "index_name"),
         ref: scan === "lookup" ? strings(node, "key_columns") : [],

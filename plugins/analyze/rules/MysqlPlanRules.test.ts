@@ -75,13 +75,22 @@ const selectTypes = (text: string, settings?: string) =>
       .map((line) => line.split("\t")[1])
   }).pipe(Effect.orDie)
 
-const f = (rule: string, severity: Finding["severity"], message: string, evidence: string, advice: string): Finding => ({
+/** A finding as a check returns it; `reduction` as runRules leaves it (computed, else the rule's declared one). */
+const f = (
+  rule: string,
+  severity: Finding["severity"],
+  message: string,
+  evidence: string,
+  advice: string,
+  reduction?: number
+): Finding => ({
   rule,
   severity,
   message,
   evidence,
   advice,
-  source: "rule"
+  source: "rule",
+  ...(reduction === undefined ? {} : { reduction })
 })
 
 const FULL_SCAN_ADVICE = (t: string) =>
@@ -108,14 +117,16 @@ layer(ScratchLayer, { timeout: 60_000 })("MySQL/MariaDB plan rules on real Maria
           "warn",
           "full scan of o: 20,000 rows read per scan (access type ALL)",
           "query_block.nested_loop[0].table[o]",
-          FULL_SCAN_ADVICE("o")
+          FULL_SCAN_ADVICE("o"),
+          0.5
         ),
         f(
           "mysql_no_candidate_index",
           "warn",
           "no candidate index for the condition on o: possible_keys empty, 20,000 rows read per scan (access type ALL)",
           "query_block.nested_loop[0].table[o]",
-          NO_CANDIDATE_ADVICE("o")
+          NO_CANDIDATE_ADVICE("o"),
+          0.5
         )
       ])
       // A threshold above the table's size, and a disabled rule, silence them.
@@ -142,6 +153,8 @@ layer(ScratchLayer, { timeout: 60_000 })("MySQL/MariaDB plan rules on real Maria
       expect(fullScan.check(candidate, fullScan.thresholds).map((x) => x.message)).toEqual([
         "full scan of o: 20,000 rows read per scan (access type ALL)"
       ])
+      // MariaDB estimated the share kept from k_status (filtered 22.235…%): the rest is what an index would not read.
+      expect(fullScan.check(candidate, fullScan.thresholds).map((x) => x.reduction)).toEqual([1 - 22.23500061 / 100])
       // A full index scan without a condition (GROUP BY read in index order) has nothing an index could serve.
       const grouped = yield* explain("SELECT o.status, COUNT(*) FROM {O} o GROUP BY o.status")
       expect(readMysqlPlan(grouped.plan)?.tables.map((t) => [t.accessType, t.key, t.hasCondition])).toEqual([
@@ -614,35 +627,40 @@ describe("MySQL v1 plans (hand-written fixtures of the documented shape, not pro
         "warn",
         "full scan of o: 20,000 rows read per scan (access type ALL)",
         "query_block.ordering_operation.grouping_operation.nested_loop[1].table[o]",
-        FULL_SCAN_ADVICE("o")
+        FULL_SCAN_ADVICE("o"),
+        1 - 10 / 100
       ),
       f(
         "mysql_no_candidate_index",
         "warn",
         "no candidate index for the condition on o: possible_keys empty, 20,000 rows read per scan (access type ALL)",
         "query_block.ordering_operation.grouping_operation.nested_loop[1].table[o]",
-        NO_CANDIDATE_ADVICE("o")
+        NO_CANDIDATE_ADVICE("o"),
+        1 - 10 / 100
       ),
       f(
         "mysql_filesort",
         "info",
         "filesort of about 2,000,000 rows from c, o",
         "query_block.ordering_operation over c, o",
-        FILESORT_ADVICE
+        FILESORT_ADVICE,
+        0.1
       ),
       f(
         "mysql_temporary_table",
         "info",
         "temporary table fed with about 2,000,000 rows from c, o",
         "query_block.ordering_operation.grouping_operation over c, o",
-        TEMPORARY_ADVICE
+        TEMPORARY_ADVICE,
+        0.1
       ),
       f(
         "mysql_join_buffer",
         "warn",
         "o is joined through a join buffer (hash join) without an index: 20,000 rows read per scan (access type ALL)",
         "query_block.ordering_operation.grouping_operation.nested_loop[1].table[o]",
-        JOIN_ADVICE("o")
+        JOIN_ADVICE("o"),
+        0.5
       )
     ])
   })
@@ -655,7 +673,8 @@ describe("MySQL v1 plans (hand-written fixtures of the documented shape, not pro
         "warn",
         "dependent subquery select #2 runs once per outer row, reading up to 20,000 rows of o each time",
         "query_block.nested_loop[0].table.attached_subqueries[0] (select #2 over o)",
-        DEPENDENT_ADVICE
+        DEPENDENT_ADVICE,
+        0.5
       )
     ])
     // r is joined by eq_ref through a BKA buffer: an index read, not a missing index.
@@ -739,15 +758,17 @@ describe("MySQL v2 plans (hand-written fixtures of the documented shape, not pro
         "warn",
         "full scan of o: 20,000 rows read per scan (access type table)",
         "query_plan.inputs[0].inputs[0] Table scan on o",
-        FULL_SCAN_ADVICE("o")
+        FULL_SCAN_ADVICE("o"),
+        0.5
       ),
-      f("mysql_filesort", "info", "filesort of about 20,000 rows from o, c", "query_plan Sort over o, c", FILESORT_ADVICE),
+      f("mysql_filesort", "info", "filesort of about 20,000 rows from o, c", "query_plan Sort over o, c", FILESORT_ADVICE, 0.1),
       f(
         "mysql_join_buffer",
         "warn",
         "hash join of o (20,000 rows) with c (1,000 rows): no index serves the join condition",
         "query_plan.inputs[0] hash join of o with c",
-        JOIN_ADVICE("o")
+        JOIN_ADVICE("o"),
+        0.5
       )
     ])
   })
@@ -760,28 +781,32 @@ describe("MySQL v2 plans (hand-written fixtures of the documented shape, not pro
         "warn",
         "full scan of o: 20,000 rows read per scan (access type table)",
         "query_plan.inputs[0].inputs[0].inputs[0].inputs[1].inputs[0].inputs[0] Table scan on o",
-        FULL_SCAN_ADVICE("o")
+        FULL_SCAN_ADVICE("o"),
+        0.5
       ),
       f(
         "mysql_full_scan",
         "warn",
         "full scan of o3: 20,000 rows read per scan (access type table)",
         "query_plan.inputs[0].inputs[0].inputs[0].inputs[2].inputs[0] Table scan on o3",
-        FULL_SCAN_ADVICE("o3")
+        FULL_SCAN_ADVICE("o3"),
+        0.5
       ),
       f(
         "mysql_temporary_table",
         "info",
         "temporary table fed with about 30,000 rows from c, l, r",
         "query_plan.inputs[0] Aggregate using temporary table over c, l, r",
-        TEMPORARY_ADVICE
+        TEMPORARY_ADVICE,
+        0.1
       ),
       f(
         "mysql_dependent_subquery",
         "warn",
         "dependent subquery select #2 runs once per outer row, reading up to 20,000 rows of o each time",
         "query_plan.inputs[0].inputs[0].inputs[0].inputs[1] (select #2 over o)",
-        DEPENDENT_ADVICE
+        DEPENDENT_ADVICE,
+        0.5
       )
     ])
     // l is scanned for each row of c but has 30 rows: under min_rows; r is read by index lookup.

@@ -94,15 +94,18 @@ const statsFor = (plan: unknown) =>
     return yield* readTableStats(sql, tablesOfPlan(plan))
   }).pipe(Effect.orDie)
 
-const check = (rule: AnyRule<PlanInput>, given: PlanInput): ReadonlyArray<Finding> => rule.check(given, rule.thresholds)
+/** One rule's findings as the stage gets them: through runRules, with its default thresholds and a reduction. */
+const check = (rule: AnyRule<PlanInput>, given: PlanInput): ReadonlyArray<Finding> => runRules([rule], given)
 
-const expected = (rule: AnyRule<PlanInput>, message: string, evidence: string): Finding => ({
+/** A finding of the rule; its reduction the rule's declared one unless the check computes one from its numbers. */
+const expected = (rule: AnyRule<PlanInput>, message: string, evidence: string, reduction = rule.reduction): Finding => ({
   rule: rule.id,
   severity: rule.severity,
   message,
   evidence,
   advice: expect.any(String) as unknown as string,
-  source: "rule"
+  source: "rule",
+  reduction
 })
 
 /** Waits until pg_stat_user_tables shows what the test's writes did (a backend flushes its counts when idle). */
@@ -172,14 +175,15 @@ describe("PostgreSQL plan rules on real plans", () => {
         const plain = yield* explain(`SELECT * FROM ${m}_big WHERE pad = 'abc'`)
         const stats = yield* statsFor(plain)
         expect(check(seqScanFilter, input(plain, stats))).toEqual([
-          expected(seqScanFilter, `Seq Scan on ${m}_big reads 200,000 rows to keep 1 (estimated) by filter (pad = ?::text)`, `Plan Seq Scan on ${m}_big`)
+          // 1 − 1/200,000, bounded to 0.95: the index read and the rows kept still cost something.
+          expected(seqScanFilter, `Seq Scan on ${m}_big reads 200,000 rows to keep 1 (estimated) by filter (pad = ?::text)`, `Plan Seq Scan on ${m}_big`, 0.95)
         ])
         // Without the table's size the estimate says only what the filter keeps: no finding.
         expect(check(seqScanFilter, input(plain))).toEqual([])
 
         const analyzed = yield* explain(`SELECT * FROM ${m}_big WHERE pad = 'abc'`, { analyze: true })
         expect(check(seqScanFilter, input(analyzed))).toEqual([
-          expected(seqScanFilter, `Seq Scan on ${m}_big reads 200,000 rows to keep 0 (actual) by filter (pad = ?::text)`, `Plan Seq Scan on ${m}_big`)
+          expected(seqScanFilter, `Seq Scan on ${m}_big reads 200,000 rows to keep 0 (actual) by filter (pad = ?::text)`, `Plan Seq Scan on ${m}_big`, 0.95)
         ])
 
         // In parallel, per-loop averages times loops: the total again (give or take rounding of the averages).
@@ -196,12 +200,16 @@ describe("PostgreSQL plan rules on real plans", () => {
         const half = yield* explain(`SELECT * FROM ${m}_big WHERE grp < 500`, { analyze: true })
         expect(planNodes(half)[0]?.label).toBe(`Seq Scan on ${m}_big`)
         expect(check(seqScanFilter, input(half))).toEqual([])
+        // Allowed to keep up to 60%, the half it keeps is reported, and an index would save the other half.
+        expect(runRules([seqScanFilter], input(half), { thresholds: { pg_seq_scan_filter: { max_kept_percent: 60 } } })).toEqual([
+          expected(seqScanFilter, `Seq Scan on ${m}_big reads 200,000 rows to keep 100,000 (actual) by filter (grp < ?)`, `Plan Seq Scan on ${m}_big`, 0.5)
+        ])
         const small = yield* explain(`SELECT * FROM ${m}_small WHERE pad = 'abc'`, { analyze: true })
         expect(planNodes(small)[0]?.label).toBe(`Seq Scan on ${m}_small`)
         expect(check(seqScanFilter, input(small))).toEqual([])
         // The threshold is the pipeline's to change.
         expect(runRules([seqScanFilter], input(small), { thresholds: { pg_seq_scan_filter: { min_rows: 5000 } } })).toEqual([
-          expected(seqScanFilter, `Seq Scan on ${m}_small reads 5,000 rows to keep 0 (actual) by filter (pad = ?::text)`, `Plan Seq Scan on ${m}_small`)
+          expected(seqScanFilter, `Seq Scan on ${m}_small reads 5,000 rows to keep 0 (actual) by filter (pad = ?::text)`, `Plan Seq Scan on ${m}_small`, 0.95)
         ])
       })
     )
@@ -215,7 +223,9 @@ describe("PostgreSQL plan rules on real plans", () => {
           expected(
             indexScanFilter,
             `Index Scan using ${m}_big_a on ${m}_big: filter (pad ~~ ?::text) removes 1,993 of the 2,000 rows the index found, keeping 7`,
-            `Plan Index Scan using ${m}_big_a on ${m}_big`
+            `Plan Index Scan using ${m}_big_a on ${m}_big`,
+            // 1 − 7/2,000 = 0.9965, bounded to 0.95.
+            0.95
           )
         ])
         // Plain EXPLAIN does not say how many rows the index returns: no finding.

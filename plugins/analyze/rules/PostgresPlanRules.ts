@@ -13,7 +13,7 @@ import {
   str,
   workers
 } from "./PostgresPlan.js"
-import { type AnyRule, type PlanInput, type Rule, ruleFinding, type TableStats } from "./Rule.js"
+import { type AnyRule, type PlanInput, type Rule, ruleFinding, scanReduction, type TableStats } from "./Rule.js"
 
 /**
  * Rules over PostgreSQL's `EXPLAIN (FORMAT JSON)` plans. Estimate rules work on any plan; the rules that need what
@@ -59,6 +59,9 @@ export const seqScanFilter: Rule<PlanInput, { min_rows: number; max_kept_percent
   description:
     "A sequential scan with a filter reads a large table to keep a small share of its rows: an index on the filtered columns would read only those.",
   thresholds: { min_rows: 10_000, max_kept_percent: 10 },
+  // An index on the filtered columns reads the rows kept instead of the table: the check computes 1 − kept/read (a
+  // scan that keeps 0.1% of what it reads loses nearly all its time); half is only the fallback of the type.
+  reduction: 0.5,
   check: (input, t) =>
     nodesOf(input).flatMap((entry) => {
       const { node } = entry
@@ -88,7 +91,8 @@ export const seqScanFilter: Rule<PlanInput, { min_rows: number; max_kept_percent
           seqScanFilter.severity,
           `${entry.label} reads ${count(scanned)} rows to keep ${count(kept)} (${basis}) by filter ${filter}`,
           evidenceOf(entry),
-          "Index the filtered columns (equality columns first) so the rows are found without reading the whole table."
+          "Index the filtered columns (equality columns first) so the rows are found without reading the whole table.",
+          scanReduction(kept, scanned)
         )
       ]
     })
@@ -103,6 +107,9 @@ export const indexScanFilter: Rule<PlanInput, { min_removed_rows: number; min_re
   description:
     "An index scan whose filter throws away most of the rows the index found: the index matches only part of the condition. Needs actuals: a plan's estimates do not say how many rows the index returns before the filter.",
   thresholds: { min_removed_rows: 1_000, min_removed_ratio: 10 },
+  // With the filter's columns in the index, the rows it now fetches and throws away are not fetched: the check computes
+  // 1 − kept/found; half is only the fallback of the type.
+  reduction: 0.5,
   check: (input, t) =>
     nodesOf(input).flatMap((entry) => {
       const { node } = entry
@@ -119,7 +126,8 @@ export const indexScanFilter: Rule<PlanInput, { min_removed_rows: number; min_re
           indexScanFilter.severity,
           `${entry.label}: filter ${filter} removes ${count(removed)} of the ${count(removed + kept)} rows the index found, keeping ${count(kept)}`,
           evidenceOf(entry),
-          "Put the filter's columns into the index (after its equality columns) so the index returns only the rows the query keeps."
+          "Put the filter's columns into the index (after its equality columns) so the index returns only the rows the query keeps.",
+          scanReduction(kept, kept + removed)
         )
       ]
     })
@@ -135,6 +143,9 @@ export const largeSortOrHash: Rule<PlanInput, { min_rows: number }> = {
   description:
     "A sort, hash table or hash aggregate over many rows: it needs memory in proportion (work_mem) and spills to disk beyond it.",
   thresholds: { min_rows: 100_000 },
+  // An index in the sort order or a smaller hashed side saves the sort or the hash table, not the reading of the rows,
+  // which usually costs more; and it may not spill at all.
+  reduction: 0.1,
   check: (input, t) =>
     nodesOf(input).flatMap((entry) => {
       const { node } = entry
@@ -175,6 +186,9 @@ export const nestedLoopLarge: Rule<PlanInput, { min_row_product: number }> = {
   description:
     "A nested loop whose outer rows times inner rows per loop is large: the inner side runs once per outer row, so the work grows as their product.",
   thresholds: { min_row_product: 1_000_000 },
+  // An inner side run once per outer row over a large product usually dominates its query; hashed, merged or looked up
+  // by index it costs a fraction. Half: estimates of the product may be off both ways.
+  reduction: 0.5,
   check: (input, t) =>
     nodesOf(input).flatMap((entry) => {
       const { node } = entry
@@ -220,6 +234,8 @@ export const staleStatistics: Rule<PlanInput, { min_live_rows: number; max_modif
   description:
     "A table of the plan whose statistics are missing or out of date (never analyzed, many rows modified since the last ANALYZE, or modified and not analyzed for long): the planner's estimates, and so its plan, rest on them.",
   thresholds: { min_live_rows: 1_000, max_modified_percent: 20, max_age_days: 30 },
+  // ANALYZE changes the time only when fresh statistics change the plan, which the finding cannot tell.
+  reduction: 0.2,
   check: (input, t) => {
     const seen = new Set<string>()
     return nodesOf(input).flatMap((entry) => {
@@ -276,6 +292,8 @@ export const rowMisestimate: Rule<PlanInput, { min_factor: number; min_rows: num
   description:
     "A node whose actual rows differ from the planner's estimate by a large factor, where the error starts (not the nodes above that inherit it): plans chosen on wrong counts pick the wrong joins and scans. Needs actuals.",
   thresholds: { min_factor: 10, min_rows: 1_000 },
+  // Better statistics help only when the right counts make the planner pick another plan, which the finding cannot tell.
+  reduction: 0.2,
   check: (input, t) => {
     const nodes = nodesOf(input)
     const off = new Map<PlanNodeJson, { readonly planned: number; readonly actual: number; readonly factor: number }>()
@@ -349,6 +367,9 @@ export const diskSpill: Rule<PlanInput, Record<string, number>> = {
   description:
     "A sort, hash join or hash aggregate that did not fit in work_mem and went to temporary files. Needs actuals (Sort Method, Hash Batches, HashAgg Batches).",
   thresholds: {},
+  // Kept in memory, the sort or hash saves its temporary file writes and reads: often a third of the node's time, and the
+  // node is not all of the query.
+  reduction: 0.3,
   check: (input) =>
     nodesOf(input).flatMap((entry) => {
       const spill = spillOf(entry.node)
@@ -372,6 +393,8 @@ export const lossyBitmap: Rule<PlanInput, { min_lossy_blocks: number }> = {
   description:
     "A bitmap heap scan whose bitmap outgrew work_mem and became lossy: for those blocks every row is read and rechecked. Needs actuals (Lossy Heap Blocks).",
   thresholds: { min_lossy_blocks: 1 },
+  // An exact bitmap saves the recheck of every row of the lossy blocks; the blocks are read either way.
+  reduction: 0.2,
   check: (input, t) =>
     nodesOf(input).flatMap((entry) => {
       const { node } = entry

@@ -44,6 +44,12 @@ export interface Rule<I, T extends Record<string, number> = Record<string, numbe
   /** One sentence: what the rule finds and why it matters. */
   readonly description: string
   readonly thresholds: T
+  /**
+   * The share of a query's time (0–1) that doing what the finding says is expected to remove, when the check cannot
+   * compute it from the numbers it read (a finding may carry its own `reduction`, e.g. 1 − kept/read of a scan).
+   * It ranks findings: impact = reduction × the query's time. Each rule's value is argued where the rule is defined.
+   */
+  readonly reduction: number
   // A method, not a function property: its parameters are then checked bivariantly, so rules of different thresholds
   // fit in one `AnyRule` list. Each is only ever called with its own thresholds (runRules merges over them).
   check(input: I, thresholds: T): ReadonlyArray<Finding>
@@ -55,12 +61,31 @@ export type AnyRule<I> = Rule<I>
 /** What a pipeline's overrides are checked against: a rule's id and its thresholds, of any input. */
 export type RuleThresholds = Pick<Rule<unknown>, "id" | "thresholds">
 
-/** A rule's finding: source `rule`, the rest as the rule words it. */
-export const ruleFinding = (rule: string, severity: Severity, message: string, evidence: string, advice: string): Finding => ({
+/**
+ * A rule's finding: source `rule`, the rest as the rule words it; `reduction` when the check computed one from its
+ * numbers (else runRules gives it the rule's declared one).
+ */
+export const ruleFinding = (
+  rule: string,
+  severity: Severity,
+  message: string,
+  evidence: string,
+  advice: string,
+  reduction?: number
+): Finding => ({
   rule,
   severity,
   message,
   evidence,
   advice,
-  source: "rule"
+  source: "rule",
+  ...(reduction === undefined ? {} : { reduction })
 })
+
+/**
+ * The share of the rows read that a better access path would not read (1 − kept/read), as the expected reduction of
+ * a scan's finding: bounded to [0.05, 0.95], since the rest of the query's work (the rows kept, the other nodes,
+ * the round trip) stays, and an index read costs something even when it finds nothing.
+ */
+export const scanReduction = (kept: number, read: number): number =>
+  read <= 0 ? 0.05 : Math.min(0.95, Math.max(0.05, 1 - kept / read))

@@ -10,7 +10,8 @@ export interface RuleOverrides {
 /**
  * Runs the rules that apply to the input's dialect and are not disabled, each with its default thresholds under
  * the pipeline's overrides, and returns their findings in rule order. Overrides naming an unknown rule or
- * threshold are ignored here: `overrideProblems` reports them when the pipeline is loaded.
+ * threshold are ignored here: `overrideProblems` reports them when the pipeline is loaded. Every finding has a
+ * `reduction`: the one its check computed, else the rule's declared one.
  */
 export const runRules = <I extends { readonly dialect: RuleDialect }>(
   rules: ReadonlyArray<AnyRule<I>>,
@@ -29,7 +30,8 @@ export const runRules = <I extends { readonly dialect: RuleDialect }>(
         if (value !== undefined) thresholds[name] = value
       }
     }
-    for (const f of rule.check(input, thresholds)) out.push(f)
+    // The rule's declared share when its check had no numbers to compute one from: every finding leaves with one.
+    for (const f of rule.check(input, thresholds)) out.push(f.reduction === undefined ? { ...f, reduction: rule.reduction } : f)
   }
   return out
 }

@@ -21,11 +21,12 @@ const mysqlStatements = new Set<string>()
 const run = (dialect: RuleDialect, sql: string) => {
   if (dialect === "postgres") expect(() => parseSync(sql)).not.toThrow()
   else if (!sql.includes("?+")) mysqlStatements.add(sql)
-  return runRules(statementRules, { dialect, sql }).map(({ rule, severity, message, evidence }) => ({
+  return runRules(statementRules, { dialect, sql }).map(({ rule, severity, message, evidence, reduction }) => ({
     rule,
     severity,
     message,
-    evidence
+    evidence,
+    reduction
   }))
 }
 const rulesOf = (dialect: RuleDialect, sql: string) => run(dialect, sql).map((f) => f.rule)
@@ -37,7 +38,8 @@ describe("stmt_select_star", () => {
         rule: "stmt_select_star",
         severity: "info",
         message: "SELECT * returns every column of orders",
-        evidence: "SELECT * FROM orders"
+        evidence: "SELECT * FROM orders",
+        reduction: 0.05
       }
     ])
     expect(run("postgres", "SELECT o.*, c.name FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.id = $1")).toEqual([
@@ -45,7 +47,8 @@ describe("stmt_select_star", () => {
         rule: "stmt_select_star",
         severity: "info",
         message: "SELECT o.* returns every column of orders",
-        evidence: "SELECT o.* FROM orders"
+        evidence: "SELECT o.* FROM orders",
+        reduction: 0.05
       }
     ])
   })
@@ -62,7 +65,8 @@ describe("stmt_select_without_where", () => {
         rule: "stmt_select_without_where",
         severity: "warn",
         message: "SELECT from orders has no WHERE and no LIMIT: all its rows are read",
-        evidence: "FROM orders (no WHERE)"
+        evidence: "FROM orders (no WHERE)",
+        reduction: 0.3
       }
     ])
     expect(rulesOf("postgres", "(SELECT id FROM a) UNION ALL (SELECT id FROM b)")).toEqual([
@@ -74,7 +78,8 @@ describe("stmt_select_without_where", () => {
         rule: "stmt_select_without_where",
         severity: "warn",
         message: "SELECT from orders, customers has no WHERE and no LIMIT: all their rows are read",
-        evidence: "FROM orders o JOIN customers c ON c.id = o.customer_id (no WHERE)"
+        evidence: "FROM orders o JOIN customers c ON c.id = o.customer_id (no WHERE)",
+        reduction: 0.3
       }
     ])
   })
@@ -96,7 +101,8 @@ describe("stmt_dml_without_where", () => {
         rule: "stmt_dml_without_where",
         severity: "crit",
         message: "UPDATE of orders has no WHERE: every row is updated",
-        evidence: "UPDATE orders SET … (no WHERE)"
+        evidence: "UPDATE orders SET … (no WHERE)",
+        reduction: 0.5
       }
     ])
     expect(run("postgres", "WITH old AS (SELECT id FROM s WHERE t < now()) DELETE FROM sessions")).toEqual([
@@ -104,7 +110,8 @@ describe("stmt_dml_without_where", () => {
         rule: "stmt_dml_without_where",
         severity: "crit",
         message: "DELETE of sessions has no WHERE: every row is deleted",
-        evidence: "DELETE FROM sessions (no WHERE)"
+        evidence: "DELETE FROM sessions (no WHERE)",
+        reduction: 0.5
       }
     ])
   })
@@ -133,7 +140,8 @@ describe("stmt_like_leading_wildcard", () => {
         rule: "stmt_like_leading_wildcard",
         severity: "warn",
         message: "email LIKE with a leading %: no index on email can narrow it, every row is matched",
-        evidence: "email LIKE '%@example.com'"
+        evidence: "email LIKE '%@example.com'",
+        reduction: 0.5
       }
     ])
     expect(run("mysql", "SELECT id FROM users u WHERE u.email NOT LIKE CONCAT('%', ?)")).toEqual([
@@ -141,7 +149,8 @@ describe("stmt_like_leading_wildcard", () => {
         rule: "stmt_like_leading_wildcard",
         severity: "warn",
         message: "u.email NOT LIKE with a leading %: no index on u.email can narrow it, every row is matched",
-        evidence: "u.email NOT LIKE CONCAT('%', ?)"
+        evidence: "u.email NOT LIKE CONCAT('%', ?)",
+        reduction: 0.5
       }
     ])
     expect(run("postgres", "SELECT id FROM users WHERE name ILIKE '%' || $1")).toEqual([
@@ -149,7 +158,8 @@ describe("stmt_like_leading_wildcard", () => {
         rule: "stmt_like_leading_wildcard",
         severity: "warn",
         message: "name ILIKE with a leading %: no index on name can narrow it, every row is matched",
-        evidence: "name ILIKE '%' || $1"
+        evidence: "name ILIKE '%' || $1",
+        reduction: 0.5
       }
     ])
   })
@@ -167,7 +177,8 @@ describe("stmt_order_by_rand", () => {
         rule: "stmt_order_by_rand",
         severity: "warn",
         message: "ORDER BY RAND() LIMIT 1: every qualifying row is given a random key and sorted, to keep 1",
-        evidence: "ORDER BY RAND() LIMIT 1"
+        evidence: "ORDER BY RAND() LIMIT 1",
+        reduction: 0.6
       }
     ])
     expect(run("postgres", "SELECT id FROM products WHERE active ORDER BY random() LIMIT $1")).toEqual([
@@ -175,7 +186,8 @@ describe("stmt_order_by_rand", () => {
         rule: "stmt_order_by_rand",
         severity: "warn",
         message: "ORDER BY random() LIMIT $1: every qualifying row is given a random key and sorted, to keep $1",
-        evidence: "ORDER BY random() LIMIT $1"
+        evidence: "ORDER BY random() LIMIT $1",
+        reduction: 0.6
       }
     ])
   })
@@ -191,7 +203,9 @@ describe("stmt_large_offset", () => {
         rule: "stmt_large_offset",
         severity: "warn",
         message: "OFFSET 50,000 (threshold 1,000): 50,020 rows are read to return 20",
-        evidence: "LIMIT 20 OFFSET 50000"
+        evidence: "LIMIT 20 OFFSET 50000",
+        // offset ÷ (offset + rows): keyset pagination reads only the rows returned
+        reduction: 50_000 / 50_020
       }
     ])
     expect(run("mysql", "SELECT id FROM products WHERE a = 1 ORDER BY id LIMIT 1000, 20")).toEqual([
@@ -199,7 +213,8 @@ describe("stmt_large_offset", () => {
         rule: "stmt_large_offset",
         severity: "warn",
         message: "OFFSET 1,000 (threshold 1,000): 1,020 rows are read to return 20",
-        evidence: "LIMIT 1000, 20"
+        evidence: "LIMIT 1000, 20",
+        reduction: 1000 / 1020
       }
     ])
     expect(run("postgres", "SELECT id FROM products WHERE a = $1 ORDER BY id OFFSET 5000 ROWS FETCH NEXT 20 ROWS ONLY")).toEqual([
@@ -207,7 +222,8 @@ describe("stmt_large_offset", () => {
         rule: "stmt_large_offset",
         severity: "warn",
         message: "OFFSET 5,000 (threshold 1,000): 5,020 rows are read to return 20",
-        evidence: "OFFSET 5000 ROWS FETCH NEXT 20 ROWS ONLY"
+        evidence: "OFFSET 5000 ROWS FETCH NEXT 20 ROWS ONLY",
+        reduction: 5000 / 5020
       }
     ])
     expect(run("postgres", "SELECT id FROM products WHERE a = $1 ORDER BY id OFFSET 2000")).toEqual([
@@ -215,7 +231,9 @@ describe("stmt_large_offset", () => {
         rule: "stmt_large_offset",
         severity: "warn",
         message: "OFFSET 2,000 (threshold 1,000): 2,000 rows are read and thrown away",
-        evidence: "OFFSET 2000"
+        evidence: "OFFSET 2000",
+        // No row count: the rule's declared share.
+        reduction: 0.5
       }
     ])
   })
@@ -228,6 +246,7 @@ describe("stmt_large_offset", () => {
     const sql = "SELECT id FROM products WHERE a = 1 ORDER BY id LIMIT 20 OFFSET 999"
     const findings = runRules(statementRules, { dialect: "mysql", sql }, { thresholds: { stmt_large_offset: { min_offset: 500 } } })
     expect(findings.map((f) => f.message)).toEqual(["OFFSET 999 (threshold 500): 1,019 rows are read to return 20"])
+    expect(findings.map((f) => f.reduction)).toEqual([999 / 1019])
   })
 })
 
@@ -238,7 +257,8 @@ describe("stmt_function_on_column", () => {
         rule: "stmt_function_on_column",
         severity: "warn",
         message: "date() applied to created_at in WHERE: an index on created_at cannot be used for this condition",
-        evidence: "WHERE date(created_at) = ?"
+        evidence: "WHERE date(created_at) = ?",
+        reduction: 0.3
       }
     ])
     expect(run("postgres", "SELECT id FROM users u WHERE lower(u.email) = lower($1)")).toEqual([
@@ -246,7 +266,8 @@ describe("stmt_function_on_column", () => {
         rule: "stmt_function_on_column",
         severity: "warn",
         message: "lower() applied to u.email in WHERE: an index on u.email cannot be used for this condition",
-        evidence: "WHERE lower(u.email) = lower($1)"
+        evidence: "WHERE lower(u.email) = lower($1)",
+        reduction: 0.3
       }
     ])
     expect(run("postgres", "SELECT id FROM t WHERE a = $2 AND (col + 1 = $1 OR b = 2)")).toEqual([
@@ -254,7 +275,8 @@ describe("stmt_function_on_column", () => {
         rule: "stmt_function_on_column",
         severity: "warn",
         message: "arithmetic (+) applied to col in WHERE: an index on col cannot be used for this condition",
-        evidence: "WHERE col + 1 = $1"
+        evidence: "WHERE col + 1 = $1",
+        reduction: 0.3
       }
     ])
     expect(run("postgres", "SELECT id FROM t WHERE code::text = '5'")).toEqual([
@@ -262,7 +284,8 @@ describe("stmt_function_on_column", () => {
         rule: "stmt_function_on_column",
         severity: "warn",
         message: "a cast applied to code in WHERE: an index on code cannot be used for this condition",
-        evidence: "WHERE code::text = '5'"
+        evidence: "WHERE code::text = '5'",
+        reduction: 0.3
       }
     ])
     expect(run("postgres", "SELECT id FROM orders WHERE extract(year FROM created_at) = 2024")).toEqual([
@@ -270,7 +293,8 @@ describe("stmt_function_on_column", () => {
         rule: "stmt_function_on_column",
         severity: "warn",
         message: "extract() applied to created_at in WHERE: an index on created_at cannot be used for this condition",
-        evidence: "WHERE extract(year FROM created_at) = 2024"
+        evidence: "WHERE extract(year FROM created_at) = 2024",
+        reduction: 0.3
       }
     ])
     expect(run("mysql", "SELECT id FROM orders WHERE YEAR(created_at) BETWEEN 2020 AND 2024")).toEqual([
@@ -278,7 +302,8 @@ describe("stmt_function_on_column", () => {
         rule: "stmt_function_on_column",
         severity: "warn",
         message: "YEAR() applied to created_at in WHERE: an index on created_at cannot be used for this condition",
-        evidence: "WHERE YEAR(created_at) BETWEEN 2020 AND 2024"
+        evidence: "WHERE YEAR(created_at) BETWEEN 2020 AND 2024",
+        reduction: 0.3
       }
     ])
   })
@@ -297,7 +322,8 @@ describe("stmt_in_subquery", () => {
         rule: "stmt_in_subquery",
         severity: "warn",
         message: "NOT IN (SELECT … FROM blocked) may be run once per row of the outer query",
-        evidence: "customer_id NOT IN (SELECT … FROM blocked)"
+        evidence: "customer_id NOT IN (SELECT … FROM blocked)",
+        reduction: 0.3
       }
     ])
     expect(rulesOf("mysql", "DELETE FROM orders WHERE customer_id IN (SELECT id FROM blocked WHERE since < ?)")).toEqual([
@@ -317,7 +343,8 @@ describe("stmt_long_in_list", () => {
         rule: "stmt_long_in_list",
         severity: "info",
         message: "IN list of 12 items on id (threshold 10)",
-        evidence: "id IN (1, … 12 items)"
+        evidence: "id IN (1, … 12 items)",
+        reduction: 0.05
       }
     ])
     expect(run("postgres", "SELECT id FROM orders o WHERE o.id NOT IN ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")).toEqual([
@@ -325,7 +352,8 @@ describe("stmt_long_in_list", () => {
         rule: "stmt_long_in_list",
         severity: "info",
         message: "IN list of 11 items on o.id (threshold 10)",
-        evidence: "o.id NOT IN ($1, … 11 items)"
+        evidence: "o.id NOT IN ($1, … 11 items)",
+        reduction: 0.05
       }
     ])
   })
@@ -342,7 +370,8 @@ describe("stmt_limit_without_order_by", () => {
         rule: "stmt_limit_without_order_by",
         severity: "info",
         message: "LIMIT 10 without ORDER BY on orders: which rows come back depends on the plan",
-        evidence: "LIMIT 10 (no ORDER BY)"
+        evidence: "LIMIT 10 (no ORDER BY)",
+        reduction: 0
       }
     ])
     expect(run("postgres", "SELECT id FROM orders WHERE status = $1 FETCH FIRST 5 ROWS ONLY")).toEqual([
@@ -350,7 +379,8 @@ describe("stmt_limit_without_order_by", () => {
         rule: "stmt_limit_without_order_by",
         severity: "info",
         message: "FETCH FIRST 5 ROWS ONLY without ORDER BY on orders: which rows come back depends on the plan",
-        evidence: "FETCH FIRST 5 ROWS ONLY (no ORDER BY)"
+        evidence: "FETCH FIRST 5 ROWS ONLY (no ORDER BY)",
+        reduction: 0
       }
     ])
   })
@@ -370,7 +400,8 @@ describe("stmt_outer_join_in_where", () => {
         rule: "stmt_outer_join_in_where",
         severity: "warn",
         message: "WHERE c.country = ? rejects the NULL rows of LEFT JOIN customers c: the outer join is an inner join in effect",
-        evidence: "LEFT JOIN customers c … WHERE c.country = ?"
+        evidence: "LEFT JOIN customers c … WHERE c.country = ?",
+        reduction: 0
       }
     ])
     expect(run("postgres", "SELECT o.id FROM orders AS o RIGHT OUTER JOIN customers c ON c.id = o.customer_id WHERE o.total > 5")).toEqual([
@@ -379,7 +410,8 @@ describe("stmt_outer_join_in_where", () => {
         severity: "warn",
         message:
           "WHERE o.total > 5 rejects the NULL rows of RIGHT OUTER JOIN customers c: the outer join is an inner join in effect",
-        evidence: "RIGHT OUTER JOIN customers c … WHERE o.total > 5"
+        evidence: "RIGHT OUTER JOIN customers c … WHERE o.total > 5",
+        reduction: 0
       }
     ])
     expect(rulesOf("postgres", "SELECT o.id FROM orders o LEFT JOIN customers c USING (customer_id) WHERE c.id IS NOT NULL")).toEqual([
@@ -405,7 +437,8 @@ describe("stmt_too_many_joins", () => {
         rule: "stmt_too_many_joins",
         severity: "warn",
         message: "6 tables joined in one SELECT (threshold 5)",
-        evidence: "FROM a, b, c, d, e, f"
+        evidence: "FROM a, b, c, d, e, f",
+        reduction: 0.1
       }
     ])
   })
@@ -423,7 +456,8 @@ describe("stmt_sql_calc_found_rows", () => {
         severity: "warn",
         message:
           "SELECT SQL_CALC_FOUND_ROWS … LIMIT 20: every matching row is found to count them, not only the ones returned",
-        evidence: "SELECT SQL_CALC_FOUND_ROWS … LIMIT 20"
+        evidence: "SELECT SQL_CALC_FOUND_ROWS … LIMIT 20",
+        reduction: 0.3
       }
     ])
   })

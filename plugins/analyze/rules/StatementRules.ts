@@ -1,5 +1,5 @@
 import type { Finding } from "../../../src/plugin/Finding.js"
-import type { AnyRule, Rule, StatementInput } from "./Rule.js"
+import { type AnyRule, type Rule, ruleFinding, type StatementInput } from "./Rule.js"
 import {
   type Block,
   clauseRange,
@@ -23,8 +23,9 @@ const finding = (
   rule: { readonly id: string; readonly severity: Finding["severity"] },
   message: string,
   evidence: string,
-  advice: string
-): Finding => ({ rule: rule.id, severity: rule.severity, message, evidence, advice, source: "rule" })
+  advice: string,
+  reduction?: number
+): Finding => ruleFinding(rule.id, rule.severity, message, evidence, advice, reduction)
 
 const fmt = (n: number): string => n.toLocaleString("en-US")
 
@@ -380,6 +381,9 @@ export const selectStar: Rule<StatementInput, {}> = {
   description:
     "SELECT * (or t.*) returns every column: more bytes read and sent, no index-only scan, and a result that changes shape when a column is added.",
   thresholds: {},
+  // Naming the columns saves bytes and sometimes allows an index-only read; the rows read stay the same, so little time
+  // goes.
+  reduction: 0.05,
   check: (input) => {
     const s = shapeOf(input)
     const out: Array<Finding> = []
@@ -439,6 +443,9 @@ export const selectWithoutWhere: Rule<StatementInput, {}> = {
   description:
     "A SELECT that reads a table with neither WHERE nor LIMIT reads all of it on every call; a SELECT with no FROM (`SELECT 1`, `SELECT now()`) reads nothing and is not reported.",
   thresholds: {},
+  // A WHERE or LIMIT the caller really needs cuts the rows read, but how many the caller wants is not in the text;
+  // often the whole table is wanted, so less than half.
+  reduction: 0.3,
   check: (input) => {
     const s = shapeOf(input)
     // A missing WHERE may be in the part of a cut-off text that was lost.
@@ -483,6 +490,9 @@ export const dmlWithoutWhere: Rule<StatementInput, {}> = {
   dialects: ["mysql", "postgres"],
   description: "An UPDATE or DELETE with no WHERE (and no LIMIT) writes every row of its table, holding locks on all of them.",
   thresholds: {},
+  // Writing only the rows meant to change skips most of the writes and locks, when the full-table change was a mistake;
+  // when deliberate, batching spreads rather than removes the work. Half.
+  reduction: 0.5,
   check: (input) => {
     const s = shapeOf(input)
     if (s.truncated) return []
@@ -535,6 +545,9 @@ export const leadingWildcardLike: Rule<StatementInput, {}> = {
   description:
     "A LIKE pattern that starts with `%` cannot use a B-tree index on the column: every row is read and matched. Placeholders (`?`, `$1`) are not judged.",
   thresholds: {},
+  // A trigram (PostgreSQL) or FULLTEXT index turns the read-and-match of every row into an index search; the rows
+  // matched still cost their share.
+  reduction: 0.5,
   check: (input) => {
     const s = shapeOf(input)
     const out: Array<Finding> = []
@@ -578,6 +591,9 @@ export const orderByRandom: Rule<StatementInput, {}> = {
   description:
     "ORDER BY RAND() (MySQL) / random() (PostgreSQL) computes a random value for every qualifying row and sorts them all, however small the LIMIT.",
   thresholds: {},
+  // Picking random keys by index replaces a sort of every qualifying row by a few lookups: most of the time, when the
+  // table is not tiny.
+  reduction: 0.6,
   check: (input) => {
     const s = shapeOf(input)
     const fn = input.dialect === "mysql" ? "rand" : "random"
@@ -621,6 +637,9 @@ export const largeOffset: Rule<StatementInput, { readonly min_offset: number }> 
   description:
     "A large OFFSET reads and throws away every skipped row: page 1,000 costs a thousand pages. Placeholders are not judged.",
   thresholds: { min_offset: 1000 },
+  // Keyset pagination reads only the rows returned: the check computes offset ÷ (offset + rows) when it knows both;
+  // without the row count, half.
+  reduction: 0.5,
   check: (input, t) => {
     const s = shapeOf(input)
     const out: Array<Finding> = []
@@ -657,7 +676,9 @@ export const largeOffset: Rule<StatementInput, { readonly min_offset: number }> 
           largeOffset,
           `OFFSET ${fmt(value)} (threshold ${fmt(t.min_offset)}): ${rows === undefined ? `${fmt(value)} rows are read and thrown away` : `${fmt(value + rows)} rows are read to return ${fmt(rows)}`}`,
           evidence,
-          "Page by key instead (keyset pagination: `WHERE (sort_key, id) > (last seen) ORDER BY sort_key, id LIMIT n`), which reads only the rows it returns."
+          "Page by key instead (keyset pagination: `WHERE (sort_key, id) > (last seen) ORDER BY sort_key, id LIMIT n`), which reads only the rows it returns.",
+          // Keyset pagination reads the rows returned instead of the skipped ones too.
+          rows === undefined ? undefined : value / (value + rows)
         )
       )
     }
@@ -684,6 +705,9 @@ export const functionOnColumn: Rule<StatementInput, {}> = {
   description:
     "A WHERE condition that compares a function of a column, arithmetic on it or a cast of it with a constant cannot use an index on the column.",
   thresholds: {},
+  // Rewriting on the bare column helps only when an index on it exists or is added, and the condition is selective; the
+  // text does not say whether.
+  reduction: 0.3,
   check: (input) => {
     const s = shapeOf(input)
     const out: Array<Finding> = []
@@ -721,6 +745,9 @@ export const inSubquery: Rule<StatementInput, {}> = {
   description:
     "[NOT] IN (SELECT …) on MySQL/MariaDB may run as a dependent subquery once per outer row (always for NOT IN on older servers and in UPDATE/DELETE).",
   thresholds: {},
+  // A dependent subquery re-run per outer row is costly, but MariaDB and MySQL 8 often turn IN (SELECT …) into a semi-
+  // join already: the plan rule mysql_dependent_subquery sees when they do not.
+  reduction: 0.3,
   check: (input) => {
     const s = shapeOf(input)
     const out: Array<Finding> = []
@@ -755,6 +782,9 @@ export const longInList: Rule<StatementInput, { readonly max_items: number }> = 
   description:
     "An IN list longer than the threshold: each item is a separate index probe and the statement's text (and its plan cache entry) grows with the list. Fingerprints that fold lists (`IN(?+)`) are not judged.",
   thresholds: { max_items: 10 },
+  // Each item is an index probe whichever way the values are sent; what an array parameter or a join saves is parsing
+  // and planning.
+  reduction: 0.05,
   check: (input, t) => {
     const s = shapeOf(input)
     const out: Array<Finding> = []
@@ -795,6 +825,8 @@ export const limitWithoutOrderBy: Rule<StatementInput, {}> = {
   description:
     "LIMIT without ORDER BY returns whichever rows the plan meets first: pages overlap or skip rows, and the answer changes with the plan. Existence checks (`SELECT 1 … LIMIT 1`) are not reported.",
   thresholds: {},
+  // A correctness finding: an ORDER BY makes pages stable, it does not make the query faster.
+  reduction: 0,
   check: (input) => {
     const s = shapeOf(input)
     if (s.truncated) return []
@@ -832,6 +864,9 @@ export const outerJoinNullified: Rule<StatementInput, {}> = {
   description:
     "A WHERE condition on a column of the outer-joined (nullable) table other than IS NULL discards the NULL rows the outer join adds: the join is inner in effect, and the query may not mean what it says.",
   thresholds: {},
+  // A correctness finding: both servers already plan such a join as inner, so writing it inner changes the meaning
+  // stated, not the time.
+  reduction: 0,
   check: (input) => {
     const s = shapeOf(input)
     const out: Array<Finding> = []
@@ -885,6 +920,9 @@ export const tooManyJoins: Rule<StatementInput, { readonly max_tables: number }>
   description:
     "More tables joined in one SELECT than the threshold: the planner's join-order search grows factorially (PostgreSQL stops exhaustive search at join_collapse_limit 8), and one bad estimate compounds through every join.",
   thresholds: { max_tables: 5 },
+  // Fewer tables help when some only filter or the join order goes wrong; the text does not say which, so a small
+  // share.
+  reduction: 0.1,
   check: (input, t) => {
     const s = shapeOf(input)
     const out: Array<Finding> = []
@@ -913,6 +951,9 @@ export const sqlCalcFoundRows: Rule<StatementInput, {}> = {
   description:
     "SQL_CALC_FOUND_ROWS makes the server find every matching row past the LIMIT to count them (deprecated since MySQL 8.0.17).",
   thresholds: {},
+  // Dropping it lets the LIMIT stop the scan early; the separate COUNT(*) that replaces it reads the matching rows
+  // again, often by index, so a third.
+  reduction: 0.3,
   check: (input) => {
     const s = shapeOf(input)
     const out: Array<Finding> = []
