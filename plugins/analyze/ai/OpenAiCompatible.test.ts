@@ -254,10 +254,10 @@ describe("OpenAI-compatible AI advisor", () => {
       expect(server.received).toHaveLength(4)
       const rejections = logs.filter((line) => line.level === "WARN")
       expect(rejections.map((line) => line.message)).toEqual([
-        "AI answer rejected: the model's answer is not the findings JSON: Unexpected end of JSON input",
-        `AI answer rejected: the model's answer is not the findings JSON: findings.0.severity: Expected "info", "warn" or "crit", actual "urgent"`,
-        "AI answer rejected: the response body is not JSON",
-        "AI answer rejected: not a chat completion: choices.0: is missing"
+        `AI answer from ${server.host} rejected: the model's answer is not the findings JSON: Unexpected end of JSON input`,
+        `AI answer from ${server.host} rejected: the model's answer is not the findings JSON: findings.0.severity: Expected "info", "warn" or "crit", actual "urgent"`,
+        `AI answer from ${server.host} rejected: the response body is not JSON`,
+        `AI answer from ${server.host} rejected: not a chat completion: choices.0: is missing`
       ])
       expect(rejections.map((line) => line.annotations.query_id)).toEqual(["Q0", "Q1", "Q2", "Q3"])
       expect(rejections[0]!.annotations).toMatchObject({ ai: "openai_compatible", model: "test-model", endpoint: server.host })

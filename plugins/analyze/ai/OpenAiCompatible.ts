@@ -16,8 +16,9 @@ import type { OpenAiCompatibleConfig } from "./config.js"
  * most, within a daily budget, each bounded by a timeout. What it sends is built by ChatRequest (normalized
  * again there); what it returns is decoded with Schema and dropped, logged, when malformed.
  *
- * The cache and the budget's count live in memory: a restart forgets them, so a restarted daemon may ask again
- * about a plan it asked about before, and may spend a second budget the day it restarts.
+ * The cache and the budget's count here live in memory, for one instance (the analyze stage builds one per run).
+ * The stage keeps the lasting ones in its memory in the store (steps/AiStep.ts) and asks only what they allow, so
+ * these are a second guard for any other caller of the advisor.
  */
 
 const PROVIDER = "openai_compatible"
@@ -149,7 +150,7 @@ export const make = (config: OpenAiCompatibleConfig) =>
       }
       const body = yield* call(input)
       const suggestions = yield* Either.match(decodeAnswer(body), {
-        onLeft: (reason) => Effect.as(Effect.logWarning(`AI answer rejected: ${reason}`), []),
+        onLeft: (reason) => Effect.as(Effect.logWarning(`AI answer from ${endpoint} rejected: ${reason}`), []),
         onRight: Effect.succeed
       })
       // A rejected answer is remembered too: asking the same plan again would pay for the same answer.
