@@ -11,7 +11,7 @@ import { Data, Duration, Either, Option, ParseResult, Schema } from "effect"
 import { parseDuration } from "../pipeline/Duration.js"
 import type { AnyEnrichment } from "../plugin/Enrichment.js"
 import { Severity } from "../plugin/Finding.js"
-import { FindingView } from "../store/FindingReads.js"
+import { FindingView, QueryFindingView, SuggestionView } from "../store/FindingReads.js"
 import { QueryInterval, QueryListItem, QueryOrder, QuerySample, QueryStats } from "../store/QueryReads.js"
 
 // The API's one definition: routes, parameters, responses and errors. The server, the OpenAPI document and the
@@ -244,6 +244,11 @@ const ListFindingsParams = Schema.Struct({
     Schema.Literal("true", "false").annotations({ message: expected("true or false") }),
     { exact: true }
   ).annotations({ description: "Resolved findings too, after the open ones (default false)." }),
+  limit: Schema.optionalWith(integerParam(1, 1000, "How many (default 50)."), { exact: true })
+}).annotations(strictParams)
+
+const ListSuggestionsParams = Schema.Struct({
+  pipeline: Schema.optionalWith(PipelineName, { exact: true }).annotations({ description: "Only this pipeline." }),
   limit: Schema.optionalWith(integerParam(1, 1000, "How many (default 50)."), { exact: true })
 }).annotations(strictParams)
 
@@ -530,6 +535,14 @@ export const FindingList = Schema.Struct({
   findings: Schema.Array(FindingView)
 }).annotations({ identifier: "FindingList" })
 
+export const QueryFindingList = Schema.Struct({
+  findings: Schema.Array(QueryFindingView)
+}).annotations({ identifier: "QueryFindingList" })
+
+export const SuggestionList = Schema.Struct({
+  suggestions: Schema.Array(SuggestionView)
+}).annotations({ identifier: "SuggestionList" })
+
 export class FindingsGroup extends HttpApiGroup.make("findings")
   .add(
     HttpApiEndpoint.get("list", "/api/v1/findings")
@@ -545,13 +558,26 @@ export class FindingsGroup extends HttpApiGroup.make("findings")
     HttpApiEndpoint.get("ofQuery", "/api/v1/queries/:id/findings")
       .setPath(Schema.Struct({ id: QueryId }))
       .setUrlParams(QueryFindingsParams)
-      .addSuccess(FindingList)
+      .addSuccess(QueryFindingList)
       .addError(NotFoundError)
       .addError(BadRequestError)
       .addError(StoreUnavailableError)
       .addError(OverloadedError)
       .middleware(ReadAccess)
-      .annotate(OpenApi.Summary, "Every finding of one fingerprint, open and resolved, ranked by impact.")
+      .annotate(OpenApi.Summary, "Every finding of one fingerprint, open and resolved, ranked by impact, with the plans each compares.")
+  )
+  .add(
+    HttpApiEndpoint.get("suggestions", "/api/v1/suggestions")
+      .setUrlParams(ListSuggestionsParams)
+      .addSuccess(SuggestionList)
+      .addError(BadRequestError)
+      .addError(StoreUnavailableError)
+      .addError(OverloadedError)
+      .middleware(ReadAccess)
+      .annotate(
+        OpenApi.Summary,
+        "The open suggestions (an index to create…), each once with every query it serves, ranked by their total impact."
+      )
   )
   .annotate(OpenApi.Description, "Findings: what is wrong with a query and what to do, from the stages that analyze.") {}
 

@@ -166,23 +166,23 @@ ON CONFLICT (pipeline, stage, key) DO UPDATE SET value = excluded.value, updated
 const findingsSql = `${SLOWQ_MARKER}
 WITH input AS (
   SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
-    $10::text[], $11::text[], $12::jsonb[], $13::jsonb[], $14::float8[])
+    $10::text[], $11::text[], $12::jsonb[], $13::jsonb[], $14::float8[], $18::jsonb[])
     AS i(stage, scope, query_id, rule, subject, severity, source, message, evidence, advice, suggestion, verified,
-         reduction)
+         reduction, plans)
 ),
 examined AS (
   SELECT * FROM unnest($15::text[], $16::text[], $17::text[]) AS e(stage, scope, query_id)
 ),
 upserted AS (
   INSERT INTO slowq_findings AS f (pipeline, query_id, stage, scope, rule, subject, severity, source, message, evidence,
-    advice, suggestion, verified, reduction, first_seen, last_seen, resolved_at)
+    advice, suggestion, verified, reduction, plans, first_seen, last_seen, resolved_at)
   SELECT $1, query_id, stage, scope, rule, subject, severity, source, message, evidence, advice, suggestion, verified,
-    reduction, now(), now(), NULL
+    reduction, plans, now(), now(), NULL
   FROM input
   ON CONFLICT (pipeline, query_id, stage, scope, rule, subject) DO UPDATE SET
     severity = excluded.severity, source = excluded.source, message = excluded.message, evidence = excluded.evidence,
     advice = excluded.advice, suggestion = excluded.suggestion, verified = excluded.verified,
-    reduction = excluded.reduction, last_seen = excluded.last_seen, resolved_at = NULL
+    reduction = excluded.reduction, plans = excluded.plans, last_seen = excluded.last_seen, resolved_at = NULL
 )
 UPDATE slowq_findings f SET resolved_at = now()
 FROM examined e
@@ -261,7 +261,8 @@ const make = Effect.gen(function* () {
             rows.map((row) => Math.min(1, Math.max(0, row.finding.reduction ?? 0))),
             examined.map((e) => storableText(e.stage)),
             examined.map((e) => storableText(e.scope)),
-            examined.map((e) => storableText(e.queryId))
+            examined.map((e) => storableText(e.queryId)),
+            rows.map((row) => (row.finding.plans == null ? null : (storableJson(row.finding.plans) ?? null)))
           ])
           .pipe(
             Effect.asVoid,

@@ -1,6 +1,6 @@
 import { SqlSchema } from "@effect/sql"
 import { Context, Effect, Layer, Schema } from "effect"
-import { FindingSource, Severity, Suggestion, Verified } from "../plugin/Finding.js"
+import { FindingPlans, FindingSource, Severity, Suggestion, Verified } from "../plugin/Finding.js"
 import { SLOWQ_MARKER } from "../plugin/OwnStatement.js"
 import { StoreClient } from "./StoreClient.js"
 import { StoreError } from "./StoreError.js"
@@ -37,6 +37,46 @@ export const FindingView = Schema.Struct({
 }).annotations({ identifier: "Finding" })
 export interface FindingView extends Schema.Schema.Type<typeof FindingView> {}
 
+/** A finding as one query's page shows it: with the two plans it compares, which the ranked lists leave out. */
+export const QueryFindingView = Schema.Struct({
+  ...FindingView.fields,
+  plans: Schema.NullOr(FindingPlans).annotations({
+    description:
+      "The plans the finding compares, as the database printed them: without and with the suggested index, or before and after a plan change; null when it compares none."
+  })
+}).annotations({ identifier: "QueryFinding" })
+export interface QueryFindingView extends Schema.Schema.Type<typeof QueryFindingView> {}
+
+/** One query an index suggestion serves, with the planner's costs for it when verified. */
+export const ServedQuery = Schema.Struct({
+  query_id: Schema.String,
+  fingerprint: Schema.String,
+  rule: Schema.String.annotations({ description: "The finding that suggests it for this query." }),
+  cost_before: Schema.NullOr(Schema.Number),
+  cost_after: Schema.NullOr(Schema.Number),
+  impact_ms: Schema.Number
+})
+
+/**
+ * One change to make, once, with every query of the pipeline it serves: the open findings that carry the same
+ * suggestion (the same DDL), merged. Verified when it was proven for every one of them.
+ */
+export const SuggestionView = Schema.Struct({
+  pipeline: Schema.String,
+  kind: Schema.String.annotations({ description: "What the change is, e.g. create_index." }),
+  ddl: Schema.String.annotations({ description: "The exact statement to review and run." }),
+  severity: Severity.annotations({ description: "The highest of its findings." }),
+  verified: Schema.Boolean.annotations({ description: "Proven on a real planner for every query it serves." }),
+  impact_ms: Schema.Number.annotations({ description: "The sum of its findings' impacts: the ranking key." }),
+  queries: Schema.Array(ServedQuery).annotations({ description: "The queries it serves, most impact first." })
+}).annotations({ identifier: "Suggestion" })
+export interface SuggestionView extends Schema.Schema.Type<typeof SuggestionView> {}
+
+export interface ListSuggestionsOptions {
+  readonly pipeline?: string
+  readonly limit: number
+}
+
 export interface ListFindingsOptions {
   readonly pipeline?: string
   /** At least this severity. */
@@ -66,10 +106,29 @@ ORDER BY f.resolved_at IS NOT NULL, impact_ms DESC, ${rank("f.severity")} DESC, 
 LIMIT $4`
 
 const ofQuerySql = `${SLOWQ_MARKER}
-SELECT ${columns}
+SELECT ${columns}, f.plans
 FROM slowq_findings f JOIN slowq_queries q ON q.pipeline = f.pipeline AND q.query_id = f.query_id
 WHERE f.query_id = $1 AND f.pipeline = ANY($2::text[])
 ORDER BY f.resolved_at IS NOT NULL, impact_ms DESC, ${rank("f.severity")} DESC, f.pipeline, f.stage, f.scope, f.rule, f.subject`
+
+const suggestionsSql = `${SLOWQ_MARKER}
+WITH served AS (
+  SELECT f.pipeline, f.suggestion->>'kind' AS kind, f.suggestion->>'ddl' AS ddl, f.severity, f.verified, f.query_id,
+    q.fingerprint, f.rule, f.reduction * q.total_ms AS impact_ms
+  FROM slowq_findings f JOIN slowq_queries q ON q.pipeline = f.pipeline AND q.query_id = f.query_id
+  WHERE f.resolved_at IS NULL AND f.suggestion IS NOT NULL AND ($1::text IS NULL OR f.pipeline = $1)
+)
+SELECT pipeline, kind, ddl,
+  (ARRAY['info', 'warn', 'crit'])[max(${rank("severity")})] AS severity,
+  bool_and(verified IS NOT NULL) AS verified,
+  sum(impact_ms) AS impact_ms,
+  jsonb_agg(jsonb_build_object('query_id', query_id, 'fingerprint', fingerprint, 'rule', rule,
+    'cost_before', verified->'cost_before', 'cost_after', verified->'cost_after', 'impact_ms', impact_ms)
+    ORDER BY impact_ms DESC, query_id) AS queries
+FROM served
+GROUP BY pipeline, kind, ddl
+ORDER BY impact_ms DESC, pipeline, ddl
+LIMIT $2`
 
 const make = Effect.gen(function* () {
   const { sql, readPermits } = yield* StoreClient
@@ -101,7 +160,7 @@ const make = Effect.gen(function* () {
 
   const findOfQuery = SqlSchema.findAll({
     Request: Schema.Struct({ id: Schema.String, pipelines: Schema.Array(Schema.String) }),
-    Result: FindingView,
+    Result: QueryFindingView,
     execute: (r) => sql.unsafe(ofQuerySql, [r.id, r.pipelines])
   })
   /** Every finding of query `id` in `pipelines`, open ones first, by impact. */
@@ -112,7 +171,20 @@ const make = Effect.gen(function* () {
       Effect.withSpan("FindingReads.queryFindings")
     )
 
-  return { listFindings, queryFindings } as const
+  const findSuggestions = SqlSchema.findAll({
+    Request: Schema.Struct({ pipeline: Schema.NullOr(Schema.String), limit: Schema.Number }),
+    Result: SuggestionView,
+    execute: (r) => sql.unsafe(suggestionsSql, [r.pipeline, r.limit])
+  })
+  /** The open suggestions, each once with the queries it serves, by total impact. */
+  const listSuggestions = (options: ListSuggestionsOptions) =>
+    findSuggestions({ pipeline: options.pipeline ?? null, limit: options.limit }).pipe(
+      Effect.mapError(readError),
+      readPermits.withPermits(1),
+      Effect.withSpan("FindingReads.listSuggestions")
+    )
+
+  return { listFindings, queryFindings, listSuggestions } as const
 })
 
 /** The stages' findings, as the API and the report serve them. */

@@ -11,6 +11,7 @@ import migration0003 from "./migrations/0003_query_reads.js"
 import migration0004 from "./migrations/0004_plans.js"
 import migration0005 from "./migrations/0005_dropped_events.js"
 import migration0006 from "./migrations/0006_findings.js"
+import migration0007 from "./migrations/0007_finding_plans.js"
 import { StoreError } from "./StoreError.js"
 import { connectStore, type StoreLocation } from "./StoreConnection.js"
 import { makeStoreSchema, type StoreReadiness } from "./StoreSchema.js"
@@ -24,7 +25,8 @@ const coreMigrations = Migrator.fromRecord({
   "0003_query_reads": migration0003,
   "0004_plans": migration0004,
   "0005_dropped_events": migration0005,
-  "0006_findings": migration0006
+  "0006_findings": migration0006,
+  "0007_finding_plans": migration0007
 })
 
 /**
