@@ -300,6 +300,19 @@ export const FindingsLive = (api: SlowqApi) =>
             }).pipe(Effect.catchTag("StoreError", storeUnavailable))
           )
         )
+        .handle("suggestions", ({ urlParams }) =>
+          gate
+            .run(
+              findings.listSuggestions({
+                limit: urlParams.limit ?? 50,
+                ...(urlParams.pipeline === undefined ? {} : { pipeline: urlParams.pipeline })
+              })
+            )
+            .pipe(
+              Effect.catchTag("StoreError", storeUnavailable),
+              Effect.map((rows) => ({ suggestions: rows }))
+            )
+        )
     })
   )
 
