@@ -29,6 +29,10 @@ export const FindingView = Schema.Struct({
   impact_ms: Schema.Number.annotations({
     description: "The query's total time in the pipeline times the share the finding would remove: the ranking key."
   }),
+  impact_share: Schema.Number.annotations({
+    description:
+      "impact_ms as a share (0–1) of the pipeline's total time: how much of all the time the pipeline's queries take the finding would save."
+  }),
   first_seen: Schema.Date,
   last_seen: Schema.Date,
   resolved_at: Schema.NullOr(Schema.Date).annotations({
@@ -68,6 +72,7 @@ export const SuggestionView = Schema.Struct({
   severity: Severity.annotations({ description: "The highest of its findings." }),
   verified: Schema.Boolean.annotations({ description: "Proven on a real planner for every query it serves." }),
   impact_ms: Schema.Number.annotations({ description: "The sum of its findings' impacts: the ranking key." }),
+  impact_share: Schema.Number.annotations({ description: "impact_ms as a share (0–1) of the pipeline's total time." }),
   queries: Schema.Array(ServedQuery).annotations({ description: "The queries it serves, most impact first." })
 }).annotations({ identifier: "Suggestion" })
 export interface SuggestionView extends Schema.Schema.Type<typeof SuggestionView> {}
@@ -89,15 +94,22 @@ export interface ListFindingsOptions {
 
 const columns = `f.pipeline, f.query_id, q.fingerprint, f.stage, f.scope, f.rule, f.subject, f.severity, f.source, f.message,
   f.evidence, f.advice, f.suggestion, f.verified, f.reduction * q.total_ms AS impact_ms,
+  CASE WHEN t.total_ms > 0 THEN f.reduction * q.total_ms / t.total_ms ELSE 0 END AS impact_share,
   ${iso("f.first_seen")} AS first_seen, ${iso("f.last_seen")} AS last_seen,
   CASE WHEN f.resolved_at IS NULL THEN NULL ELSE ${iso("f.resolved_at")} END AS resolved_at`
 
 // Severity as a number, for "at least": crit > warn > info.
 const rank = (severity: string) => `CASE ${severity} WHEN 'crit' THEN 3 WHEN 'warn' THEN 2 ELSE 1 END`
 
+// Each pipeline's total time, the denominator of impact_share.
+const pipelineTotals = (where: string) => `JOIN (
+    SELECT pipeline, sum(total_ms) AS total_ms FROM slowq_queries WHERE ${where} GROUP BY pipeline
+  ) t ON t.pipeline = f.pipeline`
+
 const listSql = `${SLOWQ_MARKER}
 SELECT ${columns}
 FROM slowq_findings f JOIN slowq_queries q ON q.pipeline = f.pipeline AND q.query_id = f.query_id
+  ${pipelineTotals("$1::text IS NULL OR pipeline = $1")}
 WHERE ($1::text IS NULL OR f.pipeline = $1)
   AND ($2::text IS NULL OR ${rank("f.severity")} >= ${rank("$2::text")})
   AND ($3::text IS NULL OR f.rule = $3)
@@ -108,20 +120,24 @@ LIMIT $4`
 const ofQuerySql = `${SLOWQ_MARKER}
 SELECT ${columns}, f.plans
 FROM slowq_findings f JOIN slowq_queries q ON q.pipeline = f.pipeline AND q.query_id = f.query_id
+  ${pipelineTotals("pipeline = ANY($2::text[])")}
 WHERE f.query_id = $1 AND f.pipeline = ANY($2::text[])
 ORDER BY f.resolved_at IS NOT NULL, impact_ms DESC, ${rank("f.severity")} DESC, f.pipeline, f.stage, f.scope, f.rule, f.subject`
 
 const suggestionsSql = `${SLOWQ_MARKER}
 WITH served AS (
   SELECT f.pipeline, f.suggestion->>'kind' AS kind, f.suggestion->>'ddl' AS ddl, f.severity, f.verified, f.query_id,
-    q.fingerprint, f.rule, f.reduction * q.total_ms AS impact_ms
+    q.fingerprint, f.rule, f.reduction * q.total_ms AS impact_ms,
+    CASE WHEN t.total_ms > 0 THEN f.reduction * q.total_ms / t.total_ms ELSE 0 END AS impact_share
   FROM slowq_findings f JOIN slowq_queries q ON q.pipeline = f.pipeline AND q.query_id = f.query_id
+    ${pipelineTotals("$1::text IS NULL OR pipeline = $1")}
   WHERE f.resolved_at IS NULL AND f.suggestion IS NOT NULL AND ($1::text IS NULL OR f.pipeline = $1)
 )
 SELECT pipeline, kind, ddl,
   (ARRAY['info', 'warn', 'crit'])[max(${rank("severity")})] AS severity,
   bool_and(verified IS NOT NULL) AS verified,
   sum(impact_ms) AS impact_ms,
+  sum(impact_share) AS impact_share,
   jsonb_agg(jsonb_build_object('query_id', query_id, 'fingerprint', fingerprint, 'rule', rule,
     'cost_before', verified->'cost_before', 'cost_after', verified->'cost_after', 'impact_ms', impact_ms)
     ORDER BY impact_ms DESC, query_id) AS queries

@@ -136,6 +136,8 @@ describe("suggestions", () => {
         expect(rest).toEqual([])
         expect(first).toMatchObject({ pipeline: "advise_lab", kind: "create_index", ddl: byCustomer, severity: "warn", verified: true })
         expect(first.impact_ms).toBeCloseTo(1396.4, 6)
+        // Of the pipeline's 3,405 ms.
+        expect(first.impact_share).toBeCloseTo(1396.4 / 3405, 9)
         expect(
           first.queries.map((q: Record<string, unknown>) => [q.fingerprint, q.rule, q.cost_before, q.cost_after])
         ).toEqual([
@@ -143,6 +145,7 @@ describe("suggestions", () => {
           ["SELECT id FROM orders WHERE customer_id = $1 AND status = $2", "pg_index_suggestion", 4000, 16]
         ])
         expect(second).toMatchObject({ ddl: bySku, severity: "info", verified: false, impact_ms: 100 })
+        expect(second.impact_share).toBeCloseTo(100 / 3405, 9)
         expect(second.queries.map((q: Record<string, unknown>) => [q.cost_before, q.cost_after])).toEqual([[null, null]])
         expect((yield* get(base, "/api/v1/suggestions?limit=1")).body.suggestions.map((s: { ddl: string }) => s.ddl)).toEqual([
           byCustomer
@@ -153,6 +156,7 @@ describe("suggestions", () => {
         const queryId = first.queries[0].query_id
         const ofQuery = (yield* get(base, `/api/v1/queries/${queryId}/findings`)).body.findings
         expect(ofQuery.map((f: Record<string, unknown>) => f.plans)).toEqual([{ before: seqScan, after: indexScan }])
+        expect(ofQuery[0].impact_share).toBeCloseTo(998 / 3405, 9)
         const listedFindings = (yield* get(base, "/api/v1/findings?rule=pg_index_suggestion")).body.findings
         expect(listedFindings.map((f: Record<string, unknown>) => "plans" in f)).toEqual([false, false, false])
 
