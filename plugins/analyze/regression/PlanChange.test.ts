@@ -1,0 +1,135 @@
+import { describe, expect, it } from "@effect/vitest"
+import {
+  advancePlan,
+  type PlanMemory,
+  planChangedThresholds,
+  readPlanMemory
+} from "./PlanChange.js"
+
+const HOUR = 3_600_000
+const DAY = 24 * HOUR
+/** 2026-05-01 10:00 UTC */
+const t0 = Date.UTC(2026, 4, 1, 10, 0)
+
+const indexScan = [{ Plan: { "Node Type": "Index Scan", "Relation Name": "orders", "Index Name": "orders_customer" } }]
+const seqScan = [{ Plan: { "Node Type": "Seq Scan", "Relation Name": "orders" } }]
+const defaults = planChangedThresholds({})
+const batch = (calls: number, totalMs: number, at: number) => ({ calls, totalMs, firstAt: at, lastAt: at + 60_000 })
+
+const afterChange: PlanMemory = {
+  previous: { hash: "aaaa1111", plan: indexScan, since: t0 - 3 * DAY, calls: 100, totalMs: 50 },
+  current: { hash: "bbbb2222", plan: seqScan, since: t0, calls: 10, totalMs: 20 }
+}
+
+describe("plan_changed", () => {
+  it("remembers the first plan seen with the batch's figures, and finds nothing", () => {
+    const step = advancePlan(undefined, { hash: "aaaa1111", plan: indexScan }, batch(100, 50, t0 - 3 * DAY), defaults)
+    expect(step).toEqual({
+      memory: { current: { hash: "aaaa1111", plan: indexScan, since: t0 - 3 * DAY, calls: 100, totalMs: 50 } },
+      finding: undefined
+    })
+  })
+
+  it("knows nothing of a query no plan was ever given to", () => {
+    expect(advancePlan(undefined, undefined, batch(5, 5, t0), defaults)).toEqual({ memory: undefined, finding: undefined })
+  })
+
+  it("adds a batch to the current plan when the hash is the same or no plan came", () => {
+    const first = advancePlan(undefined, { hash: "aaaa1111", plan: indexScan }, batch(100, 50, t0), defaults)
+    const again = advancePlan(first.memory, undefined, batch(20, 12, t0 + HOUR), defaults)
+    const same = advancePlan(again.memory, { hash: "aaaa1111", plan: indexScan }, batch(1, 0.5, t0 + 2 * HOUR), defaults)
+    expect(same).toEqual({
+      memory: { current: { hash: "aaaa1111", plan: indexScan, since: t0, calls: 121, totalMs: 62.5 } },
+      finding: undefined
+    })
+  })
+
+  it("a new hash: both plans, both hashes, the old mean and the new plan's first figures; crit at 2× and more", () => {
+    const before = advancePlan(undefined, { hash: "aaaa1111", plan: indexScan }, batch(100, 50, t0 - 3 * DAY), defaults)
+    const step = advancePlan(before.memory, { hash: "bbbb2222", plan: seqScan }, batch(10, 20, t0), defaults)
+    expect(step.memory).toEqual(afterChange)
+    expect(step.finding).toEqual({
+      rule: "plan_changed",
+      severity: "crit",
+      message:
+        "Plan changed at 2026-05-01 10:00 UTC: 0.5 ms per call under the old plan (100 calls), 2 ms per call under the new plan (10 calls): 4.0× slower",
+      evidence: "plan aaaa1111 → bbbb2222",
+      advice:
+        "Compare the two plans; if the new one is slower, give back what the old one used: recreate a dropped index, ANALYZE tables whose statistics moved, revert the schema or setting changed at that time",
+      source: "regression",
+      subject: "aaaa1111→bbbb2222",
+      plans: { before: indexScan, after: seqScan },
+      reduction: 0.75
+    })
+  })
+
+  it("later batches update the new plan's figures, and the severity with them", () => {
+    const step = advancePlan(afterChange, undefined, batch(30, 5, t0 + HOUR), defaults)
+    // 40 calls, 25 ms: 0.625 ms per call, 1.25× the old 0.5 ms.
+    expect(step.memory?.current).toEqual({ hash: "bbbb2222", plan: seqScan, since: t0, calls: 40, totalMs: 25 })
+    expect(step.finding?.severity).toBe("warn")
+    expect(step.finding?.message).toBe(
+      "Plan changed at 2026-05-01 10:00 UTC: 0.5 ms per call under the old plan (100 calls), 0.625 ms per call under the new plan (40 calls): 1.3× slower"
+    )
+    expect(step.finding?.reduction).toBeCloseTo(0.2, 12)
+  })
+
+  it("a faster new plan is a warn with nothing to win back", () => {
+    const faster: PlanMemory = { ...afterChange, current: { ...afterChange.current, calls: 50, totalMs: 5 } }
+    const step = advancePlan(faster, undefined, batch(50, 5, t0 + HOUR), defaults)
+    expect(step.finding?.severity).toBe("warn")
+    expect(step.finding?.reduction).toBe(0)
+    expect(step.finding?.message).toBe(
+      "Plan changed at 2026-05-01 10:00 UTC: 0.5 ms per call under the old plan (100 calls), 0.1 ms per call under the new plan (100 calls): 5.0× faster"
+    )
+  })
+
+  it("the reduction is bounded to 95%", () => {
+    const slow: PlanMemory = { ...afterChange, current: { ...afterChange.current, calls: 1, totalMs: 1000 } }
+    expect(advancePlan(slow, undefined, batch(0, 0, t0), defaults).finding?.reduction).toBe(0.95)
+  })
+
+  it("no calls measured under the old plan: said so, warn, reduction 0", () => {
+    const none: PlanMemory = { ...afterChange, previous: { ...afterChange.previous!, calls: 0, totalMs: 0 } }
+    const finding = advancePlan(none, undefined, batch(0, 0, t0), defaults).finding
+    expect(finding?.message).toBe(
+      "Plan changed at 2026-05-01 10:00 UTC: no calls measured under the old plan, 2 ms per call under the new plan (10 calls)"
+    )
+    expect([finding?.severity, finding?.reduction]).toEqual(["warn", 0])
+  })
+
+  it("stays open for open_days after the change by the events' times, then resolves and forgets the old plan", () => {
+    const justBefore = advancePlan(afterChange, undefined, { calls: 1, totalMs: 2, firstAt: t0 + 7 * DAY - 1, lastAt: t0 + 7 * DAY - 1 }, defaults)
+    expect(justBefore.finding?.rule).toBe("plan_changed")
+    const at = advancePlan(afterChange, undefined, { calls: 1, totalMs: 2, firstAt: t0 + 7 * DAY, lastAt: t0 + 7 * DAY }, defaults)
+    expect(at).toEqual({
+      memory: { current: { hash: "bbbb2222", plan: seqScan, since: t0, calls: 11, totalMs: 22 } },
+      finding: undefined
+    })
+  })
+
+  it("a change back to the old plan is a new change, from the newer plan", () => {
+    const back = advancePlan(afterChange, { hash: "aaaa1111", plan: indexScan }, batch(4, 2, t0 + DAY), defaults)
+    expect(back.memory).toEqual({
+      previous: afterChange.current,
+      current: { hash: "aaaa1111", plan: indexScan, since: t0 + DAY, calls: 4, totalMs: 2 }
+    })
+    expect(back.finding?.subject).toBe("bbbb2222→aaaa1111")
+    expect(back.finding?.message).toBe(
+      "Plan changed at 2026-05-02 10:00 UTC: 2 ms per call under the old plan (10 calls), 0.5 ms per call under the new plan (4 calls): 4.0× faster"
+    )
+  })
+
+  it("thresholds from the pipeline: crit_factor and open_days", () => {
+    const lenient = planChangedThresholds({ thresholds: { plan_changed: { crit_factor: 5, open_days: 1 } } })
+    expect(lenient).toEqual({ critFactor: 5, openMs: DAY })
+    expect(advancePlan(afterChange, undefined, batch(0, 0, t0), lenient).finding?.severity).toBe("warn")
+    expect(advancePlan(afterChange, undefined, batch(0, 0, t0 + DAY), lenient).finding).toBeUndefined()
+  })
+
+  it("reads back only what it wrote: another shape starts afresh", () => {
+    expect(readPlanMemory(JSON.parse(JSON.stringify(afterChange)))).toEqual(afterChange)
+    expect(readPlanMemory({ hash: "aaaa1111" })).toBeUndefined()
+    expect(readPlanMemory(undefined)).toBeUndefined()
+  })
+})
