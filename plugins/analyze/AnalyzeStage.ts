@@ -2,13 +2,14 @@ import { Clock, Effect, Layer, Option } from "effect"
 import type { CollectedEvent } from "../../src/domain/CollectedEvent.js"
 import { attachedTo } from "../../src/plugin/Enrichment.js"
 import type { Finding, QueryFindings, Severity } from "../../src/plugin/Finding.js"
-import { type MemoryEntry, PipelineStage } from "../../src/plugin/PipelineStage.js"
+import { type MemoryEntry, PipelineStage, type StageError } from "../../src/plugin/PipelineStage.js"
 import type { StageContext } from "../../src/plugin/Plugin.js"
 import { explainEnrichment } from "../explain/PlanStore.js"
 import type { AnalyzeStep, BatchPlan, BatchTotals, BatchView } from "./AnalyzeStep.js"
 import type { Config } from "./config.js"
 import type { RuleDialect } from "./rules/Rule.js"
 import type { RuleOverrides } from "./rules/RunRules.js"
+import { makeAiStep } from "./steps/AiStep.js"
 import { postgresAdviceStep } from "./steps/PostgresAdviceStep.js"
 import { postgresConnection } from "./steps/PostgresConnection.js"
 import { planRulesStep, statementStep } from "./steps/RuleSteps.js"
@@ -63,12 +64,15 @@ export const make = (config: Config, context: StageContext<RuleDialect>) =>
     // from another.
     const connection = yield* postgresConnection(context, config.advice ? 2 : 1)
     const overrides: RuleOverrides = { disabled: new Set(config.disabled_rules), thresholds: config.thresholds }
+    // The AI advisor's provider lives in the stage's scope (one run); none without `ai:`. Last: it reads the others.
+    const ai = yield* makeAiStep(config, dialect, context.memory, connection)
     const steps: ReadonlyArray<AnalyzeStep> = [
       statementStep(overrides),
       planRulesStep(dialect, overrides, connection),
       ...(dialect === "postgres" && config.advice && Option.isSome(connection)
         ? [postgresAdviceStep(config, connection.value)]
-        : [])
+        : []),
+      ...ai
     ]
 
     const process = Effect.fn("AnalyzeStage.process")(function* (events: ReadonlyArray<CollectedEvent>) {
@@ -93,5 +97,5 @@ export const make = (config: Config, context: StageContext<RuleDialect>) =>
   })
 
 /** The stage as a layer of the port; its statistics connection lives and dies with the layer (one run). */
-export const layer = (config: Config, context: StageContext<RuleDialect>): Layer.Layer<PipelineStage> =>
+export const layer = (config: Config, context: StageContext<RuleDialect>): Layer.Layer<PipelineStage, StageError> =>
   Layer.scoped(PipelineStage, make(config, context))

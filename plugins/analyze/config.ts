@@ -1,4 +1,5 @@
 import { Schema } from "effect"
+import { AiConfig } from "./ai/config.js"
 import { mysqlPlanRules } from "./rules/MysqlPlanRules.js"
 import { postgresPlanRules } from "./rules/PostgresPlanRules.js"
 import type { RuleThresholds } from "./rules/Rule.js"
@@ -34,7 +35,11 @@ export const Config = Schema.Struct({
         "The time index advice may take for one query; each EXPLAIN it sends is also cut off at it on the server."
     }),
   max_advice_per_run: Schema.optionalWith(Schema.Int.pipe(Schema.between(0, 1000)), { exact: true, default: () => 20 })
-    .annotations({ description: "Queries given index advice per run, the slowest (by time in the batch) first." })
+    .annotations({ description: "Queries given index advice per run, the slowest (by time in the batch) first." }),
+  ai: Schema.optionalWith(AiConfig, { exact: true, default: () => ({ type: "none" as const }) }).annotations({
+    description:
+      "The AI advisor: { type: none } (the default: no AI) or { type: openai_compatible, base_url, model, … } (README.md); asked once per query and plan, within a daily budget, with no sample, literal or comment."
+  })
 }).pipe(
   // Unknown rules and thresholds are refused when the pipeline loads, as every other option is.
   Schema.filter((config) => {
