@@ -12,6 +12,7 @@ import type { RuleOverrides } from "./rules/RunRules.js"
 import { makeAiStep } from "./steps/AiStep.js"
 import { postgresAdviceStep } from "./steps/PostgresAdviceStep.js"
 import { postgresConnection } from "./steps/PostgresConnection.js"
+import { regressionStep } from "./steps/RegressionStep.js"
 import { planRulesStep, statementStep } from "./steps/RuleSteps.js"
 
 /**
@@ -72,6 +73,7 @@ export const make = (config: Config, context: StageContext<RuleDialect>) =>
       ...(dialect === "postgres" && config.advice && Option.isSome(connection)
         ? [postgresAdviceStep(config, connection.value)]
         : []),
+      regressionStep(context.memory, overrides),
       ...ai
     ]
 

@@ -5,9 +5,10 @@ import { postgresPlanRules } from "./rules/PostgresPlanRules.js"
 import type { RuleThresholds } from "./rules/Rule.js"
 import { overrideProblems } from "./rules/RunRules.js"
 import { statementRules } from "./rules/StatementRules.js"
+import { regressionRules } from "./steps/RegressionStep.js"
 
 /** Every rule the stage may run, of both families: what a pipeline's overrides are checked against. */
-export const allRules: ReadonlyArray<RuleThresholds> = [...statementRules, ...mysqlPlanRules, ...postgresPlanRules]
+export const allRules: ReadonlyArray<RuleThresholds> = [...statementRules, ...mysqlPlanRules, ...postgresPlanRules, ...regressionRules]
 
 const RuleId = Schema.String.pipe(Schema.pattern(/^[a-z][a-z0-9_]*$/)).annotations({
   message: (issue) => `Expected a rule id such as stmt_select_star, actual ${JSON.stringify(issue.actual)}`
