@@ -1,14 +1,23 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Context, Effect, HashMap, Layer, Logger, Option, Schema } from "effect"
+import type { CollectedEvent } from "../../src/domain/CollectedEvent.js"
+import { AiAdvisor } from "../../src/plugin/AiAdvisor.js"
+import type { QueryFindings } from "../../src/plugin/Finding.js"
+import { StageError } from "../../src/plugin/PipelineStage.js"
+import type { StageMemory } from "../../src/plugin/StageMemory.js"
 import { SLOWQ_MARKER } from "../../src/plugin/OwnStatement.js"
 import { runCli } from "../../test/support/Cli.js"
 import { type ChatReply, chatServer, completion, type ReceivedRequest } from "../../test/support/ai/TestChatServer.js"
-import { pgDatabase } from "../../test/support/explain/Harness.js"
+import { eventOf, memoryIn, pgDatabase } from "../../test/support/explain/Harness.js"
 import { pipelinesDir } from "../../test/support/Pipelines.js"
 import { freshStoreDatabase } from "../../test/support/StoreDatabase.js"
 import { storeClient } from "../../test/support/StoreQueries.js"
 import { systemPrompt } from "./ai/ChatRequest.js"
+import { OpenAiCompatibleConfig } from "./ai/config.js"
 import { normalizePlan, normalizeSqlText } from "./ai/NormalizePlan.js"
+import { layer as openAiCompatible } from "./ai/OpenAiCompatible.js"
+import type { BatchView } from "./AnalyzeStep.js"
+import { aiStep } from "./steps/AiStep.js"
 
 // pg_stat_statements → explain → analyze with `ai: openai_compatible`, each collection a `slowq once` process, the
 // model played by a local chat-completions server (no model is reachable from the test machines): what it receives,
@@ -419,5 +428,151 @@ describe("the AI step through the pipeline (pg_stat_statements → explain → a
         expect(stored!.n).toBe(8)
       }).pipe(Effect.scoped),
     120_000
+  )
+})
+
+// The step alone, on MySQL/MariaDB (no connection: no tables, no version, no planner check), with the stage memory
+// in a map and a batch made by hand: what it remembers, and what it does without its memory.
+describe("the AI step on its own", () => {
+  const NOW = Date.parse("2026-12-07T12:00:00Z")
+  const PLAN = { query_block: { select_id: 1, table: { table_name: "customers", access_type: "ALL", rows: 200000, attached_condition: "customers.email = 'x@example.org'" } } }
+
+  const batchOf = (events: ReadonlyArray<CollectedEvent>, hash = "h1"): BatchView => ({
+    dialect: "mysql",
+    events,
+    slowest: new Map(events.map((e) => [e.fingerprint.queryId, e])),
+    plans: new Map(events.map((e) => [e.fingerprint.queryId, { plan: PLAN, hash, method: "direct", capturedAt: new Date(NOW) }])),
+    totals: new Map(events.map((e) => [e.fingerprint.queryId, { calls: 1, totalMs: e.event.queryTimeMs, firstAt: NOW, lastAt: NOW }])),
+    now: NOW
+  })
+
+  const ANSWER = JSON.stringify({
+    findings: [
+      {
+        rule: "email_lookup",
+        severity: "warn",
+        message: "a full scan to find one email",
+        evidence: "customers ALL",
+        advice: "Index email.",
+        index: { table: "shop.customers", columns: ["email"] }
+      }
+    ]
+  })
+
+  const stepWith = (baseUrl: string, memory: StageMemory, dailyBudget = 100) =>
+    Effect.gen(function* () {
+      const logs: Array<string> = []
+      const logger = Logger.replace(
+        Logger.defaultLogger,
+        Logger.make(({ logLevel, message, annotations }) => {
+          const text = (Array.isArray(message) ? message : [message]).map(String).join(" ")
+          logs.push(`${logLevel.label} ${text} ${JSON.stringify(Object.fromEntries(HashMap.toEntries(annotations)))}`)
+        })
+      )
+      const config = Schema.decodeUnknownSync(OpenAiCompatibleConfig)({
+        type: "openai_compatible",
+        base_url: baseUrl,
+        model: "test-model",
+        daily_budget: dailyBudget
+      })
+      const advisor = Context.get(yield* Layer.build(openAiCompatible(config)), AiAdvisor)
+      const step = aiStep(advisor, { dialect: "mysql", dailyBudget, checkTimeoutMs: 1000 }, memory, Option.none())
+      const run = (batch: BatchView, earlier: ReadonlyArray<QueryFindings> = []) =>
+        step.run(batch, earlier).pipe(Effect.provide(logger))
+      return { run, logs }
+    })
+
+  it.scopedLive("MySQL: the index stays unverified and says why; the answer and the call are remembered; the same plan is not asked again", () =>
+    Effect.gen(function* () {
+      const server = yield* chatServer(() => ({ status: 200, body: completion(ANSWER) }))
+      const map = new Map<string, unknown>()
+      const { run } = yield* stepWith(server.baseUrl, memoryIn(map))
+      const event = eventOf("SELECT * FROM shop.customers WHERE email = ?", { queryTimeMs: 80 })
+      const id = event.fingerprint.queryId
+      const earlier: ReadonlyArray<QueryFindings> = [
+        {
+          queryId: id,
+          scope: "plan",
+          findings: [
+            { rule: "mysql_full_scan", severity: "warn", message: "full scan of customers: 200,000 rows", evidence: "e", advice: "a", source: "rule" }
+          ]
+        },
+        { queryId: "other", scope: "plan", findings: [{ rule: "x", severity: "crit", message: "m", evidence: "e", advice: "a", source: "rule" }] }
+      ]
+      const first = yield* run(batchOf([event]), earlier)
+      const finding = {
+        rule: "ai_email_lookup",
+        severity: "warn",
+        evidence: "customers ALL",
+        advice: "Index email.",
+        source: "ai",
+        subject: "shop.customers(email)",
+        message: "a full scan to find one email (index not verified: MySQL/MariaDB has no hypothetical indexes to check it with)",
+        suggestion: null,
+        verified: null,
+        reduction: 0.05
+      }
+      expect(first).toEqual({
+        findings: [{ queryId: id, scope: "ai", findings: [finding] }],
+        remember: [
+          { key: `ai:${id}`, value: { hash: "h1", findings: [finding], at: NOW } },
+          { key: "ai-budget:2026-12-07", value: 1 }
+        ]
+      })
+      const sent = JSON.parse((JSON.parse(server.received[0]!.body) as { messages: ReadonlyArray<{ content: string }> }).messages[1]!.content)
+      expect(sent).toEqual({
+        dialect: "MySQL/MariaDB",
+        server_version: "unknown",
+        sql: "SELECT * FROM shop.customers WHERE email = ?",
+        plan: { query_block: { select_id: 1, table: { table_name: "customers", access_type: "ALL", rows: 200000, attached_condition: "customers.email = ?" } } },
+        tables: [],
+        findings: [{ rule: "mysql_full_scan", severity: "warn", message: "full scan of customers: ?,? rows" }]
+      })
+      for (const { key, value } of first.remember) map.set(key, value)
+
+      // The same plan: the remembered findings, no call, nothing new to remember. A new plan hash: asked again.
+      expect(yield* run(batchOf([event]))).toEqual({ findings: [{ queryId: id, scope: "ai", findings: [finding] }], remember: [] })
+      expect(server.received).toHaveLength(1)
+      const renewed = yield* run(batchOf([event], "h2"))
+      expect(server.received).toHaveLength(2)
+      expect(renewed.remember).toEqual([
+        { key: `ai:${id}`, value: { hash: "h2", findings: [finding], at: NOW } },
+        { key: "ai-budget:2026-12-07", value: 2 }
+      ])
+    })
+  )
+
+  it.scopedLive("the budget is the memory's count: spent, no call; a day's count of another day does not count", () =>
+    Effect.gen(function* () {
+      const server = yield* chatServer(() => ({ status: 200, body: completion(ANSWER) }))
+      const slow = eventOf("SELECT * FROM shop.customers WHERE email = ?", { queryTimeMs: 900 })
+      const fast = eventOf("SELECT * FROM shop.customers WHERE name = ?", { queryTimeMs: 5 })
+      const spent = yield* stepWith(server.baseUrl, memoryIn(new Map([["ai-budget:2026-12-07", 2]])), 2)
+      expect(yield* spent.run(batchOf([slow, fast]))).toEqual({ findings: [], remember: [] })
+      expect(server.received).toHaveLength(0)
+      expect(spent.logs.filter((line) => line.startsWith("INFO") || line.startsWith("WARN"))).toEqual([])
+      // Yesterday's count: one call left of 2 after the first; the slower query gets it, the other waits.
+      const fresh = yield* stepWith(server.baseUrl, memoryIn(new Map([["ai-budget:2026-12-06", 2], ["ai-budget:2026-12-07", 1]])), 2)
+      const output = yield* fresh.run(batchOf([fast, slow]))
+      expect(output.findings.map((q) => q.queryId)).toEqual([slow.fingerprint.queryId])
+      expect(output.remember.map((entry) => entry.key)).toEqual([`ai:${slow.fingerprint.queryId}`, "ai-budget:2026-12-07"])
+      expect(output.remember[1]!.value).toBe(2)
+      expect(fresh.logs.filter((line) => line.startsWith("INFO")).map((line) => line.split(" {")[0])).toEqual([
+        "INFO analyze: AI call budget spent: 2 calls on 2026-12-07 (UTC); 1 queries not asked, no more calls until 00:00 UTC"
+      ])
+    })
+  )
+
+  it.scopedLive("without its memory the step asks nothing: it could not know the cache or the day's count", () =>
+    Effect.gen(function* () {
+      const server = yield* chatServer(() => ({ status: 200, body: completion(ANSWER) }))
+      const broken: StageMemory = { get: () => Effect.fail(new StageError({ stage: "analyze", message: "stage memory in the store failed: connection refused" })) }
+      const { run, logs } = yield* stepWith(server.baseUrl, broken)
+      expect(yield* run(batchOf([eventOf("SELECT 1 FROM shop.customers")]))).toEqual({ findings: [], remember: [] })
+      expect(server.received).toHaveLength(0)
+      expect(logs.map((line) => line.split(" {")[0])).toEqual([
+        "WARN analyze: no AI advice this batch: stage memory in the store failed: connection refused"
+      ])
+    })
   )
 })
