@@ -12,6 +12,7 @@ import { parseDuration } from "../pipeline/Duration.js"
 import type { AnyEnrichment } from "../plugin/Enrichment.js"
 import { Severity } from "../plugin/Finding.js"
 import { FindingView, QueryFindingView, SuggestionView } from "../store/FindingReads.js"
+import { SeriesPoint } from "../store/SeriesReads.js"
 import { QueryInterval, QueryListItem, QueryOrder, QuerySample, QueryStats } from "../store/QueryReads.js"
 
 // The API's one definition: routes, parameters, responses and errors. The server, the OpenAPI document and the
@@ -230,6 +231,47 @@ const GetQueryParams = Schema.Struct({
   bucket: Schema.optionalWith(BucketParam, { exact: true }),
   samples: Schema.optionalWith(integerParam(0, 100, "How many recent samples (default 10)."), { exact: true })
 }).annotations(strictParams)
+
+/** A series step: a whole number of minutes (rollups are per minute), from 1m to 100 days. */
+const StepParam = Schema.transformOrFail(
+  Schema.String.annotations({
+    description: "Width of the series' buckets in whole minutes: 1m, 5m, 1h, 1d… Chosen from the window when absent."
+  }),
+  Schema.Int.pipe(Schema.between(60, maxDurationDays * 86_400)),
+  {
+    strict: true,
+    decode: (text, _, ast) => {
+      const seconds = Option.map(parseDuration(text), (duration) => Math.round(Duration.toSeconds(duration)))
+      return Option.isSome(seconds) && seconds.value >= 60 && seconds.value % 60 === 0 && seconds.value <= maxDurationDays * 86_400
+        ? ParseResult.succeed(seconds.value)
+        : ParseResult.fail(
+            new ParseResult.Type(
+              ast,
+              text,
+              `Expected whole minutes from 1m to ${maxDurationDays}d such as 1m, 5m, 1h (the series is read from per-minute rollups), actual ${JSON.stringify(text)}`
+            )
+          )
+    },
+    encode: (seconds) => ParseResult.succeed(`${seconds / 60}m`)
+  }
+)
+
+const SeriesParams = Schema.Struct({
+  pipeline: Schema.optionalWith(PipelineName, { exact: true }).annotations({ description: "Only this pipeline's calls." }),
+  since: Schema.optionalWith(TimeParam, { exact: true }).annotations({ description: "Start of the series (default: 24 hours before `until`)." }),
+  until: Schema.optionalWith(TimeParam, { exact: true }).annotations({ description: "End of the series (default: now)." }),
+  step: Schema.optionalWith(StepParam, { exact: true })
+}).annotations(strictParams)
+
+export const RollupSeries = Schema.Struct({
+  query_id: Schema.String,
+  since: Schema.Date,
+  until: Schema.Date,
+  step_seconds: Schema.Number,
+  points: Schema.Array(SeriesPoint).annotations({
+    description: "Every bucket from the one holding `since` to the last before `until`, empty ones included."
+  })
+}).annotations({ identifier: "RollupSeries" })
 
 const ListFindingsParams = Schema.Struct({
   pipeline: Schema.optionalWith(PipelineName, { exact: true }).annotations({ description: "Only this pipeline." }),
@@ -528,6 +570,21 @@ const queriesGroup = (schemas: EnrichedQuerySchemas) =>
         .addError(OverloadedError)
         .middleware(ReadAccess)
         .annotate(OpenApi.Summary, "One fingerprint: totals, time series, recent samples, and the fields the stages add.")
+    )
+    .add(
+      HttpApiEndpoint.get("series", "/api/v1/queries/:id/series")
+        .setPath(Schema.Struct({ id: QueryId }))
+        .setUrlParams(SeriesParams)
+        .addSuccess(RollupSeries)
+        .addError(NotFoundError)
+        .addError(BadRequestError)
+        .addError(StoreUnavailableError)
+        .addError(OverloadedError)
+        .middleware(ReadAccess)
+        .annotate(
+          OpenApi.Summary,
+          "One fingerprint's time series from the per-minute rollups: calls, total and mean time, p50/p95/p99 per bucket."
+        )
     )
     .annotate(OpenApi.Description, "What slowq found, from its store.")
 

@@ -5,6 +5,7 @@ import { Supervisor } from "../pipeline/Supervisor.js"
 import { EnrichmentReads } from "../store/EnrichmentReads.js"
 import { FindingReads } from "../store/FindingReads.js"
 import { QueryReads } from "../store/QueryReads.js"
+import { SeriesReads } from "../store/SeriesReads.js"
 import { StoreClient } from "../store/StoreClient.js"
 import type { StoreError } from "../store/StoreError.js"
 import {
@@ -166,12 +167,12 @@ const niceBuckets = [60, 300, 900, 3600, 21_600, 86_400]
 export const chooseBucketSeconds = (spanMs: number): number =>
   niceBuckets.find((seconds) => spanMs / (seconds * 1000) <= TARGET_BUCKETS) ?? Math.ceil(spanMs / 1000 / TARGET_BUCKETS)
 
-const checkBucket = (seconds: number, spanMs: number) =>
+const checkBucket = (seconds: number, spanMs: number, parameter = "bucket") =>
   spanMs / (seconds * 1000) > MAX_BUCKETS
     ? Effect.fail(
         new BadRequestError({
-          message: `a bucket of ${seconds}s gives more than ${MAX_BUCKETS} points over the window; use a wider bucket or a shorter window`,
-          parameter: "bucket"
+          message: `a ${parameter} of ${seconds}s gives more than ${MAX_BUCKETS} points over the window; use a wider ${parameter} or a shorter window`,
+          parameter
         })
       )
     : Effect.succeed(seconds)
@@ -181,6 +182,7 @@ export const QueriesLive = (api: SlowqApi) =>
     Effect.gen(function* () {
       const queries = yield* QueryReads
       const enrichments = yield* EnrichmentReads
+      const series = yield* SeriesReads
       const gate = yield* ReadGate
       return handlers
         .handle("list", ({ urlParams }) =>
@@ -255,6 +257,30 @@ export const QueriesLive = (api: SlowqApi) =>
               series: { since, until, bucket_seconds: bucketSeconds, intervals },
               samples
             }
+          })
+        )
+        .handle("series", ({ path, urlParams }) =>
+          Effect.gen(function* () {
+            const now = yield* Clock.currentTimeMillis
+            const until = resolveTime(urlParams.until, now) ?? new Date(now)
+            const since = resolveTime(urlParams.since, now) ?? new Date(until.getTime() - DAY_MS)
+            yield* checkWindow(since, until)
+            const spanMs = until.getTime() - since.getTime()
+            const stepSeconds =
+              urlParams.step === undefined
+                ? chooseBucketSeconds(spanMs)
+                : yield* checkBucket(urlParams.step, spanMs, "step")
+            const reads = Effect.gen(function* () {
+              const stats = yield* queries.queryStats(path.id, urlParams.pipeline)
+              if (Option.isNone(stats)) {
+                return yield* new NotFoundError({
+                  message: `no query ${path.id}${urlParams.pipeline === undefined ? "" : ` in pipeline ${urlParams.pipeline}`}`
+                })
+              }
+              return yield* series.querySeries(path.id, { pipelines: stats.value.pipelines, since, until, stepSeconds })
+            }).pipe(Effect.catchTag("StoreError", storeUnavailable))
+            const points = yield* gate.run(reads)
+            return { query_id: path.id, since, until, step_seconds: stepSeconds, points }
           })
         )
     })

@@ -1,6 +1,7 @@
 import { SqlClient, SqlSchema } from "@effect/sql"
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import type { CollectedEvent } from "../domain/CollectedEvent.js"
+import { bucketSql } from "../domain/LatencyHistogram.js"
 import { attachedValues } from "../plugin/Enrichment.js"
 import { SLOWQ_MARKER } from "../plugin/OwnStatement.js"
 import type { Finding, QueryFindings } from "../plugin/Finding.js"
@@ -82,9 +83,9 @@ const refusal = (error: unknown): string | undefined => {
   return `${database.message}${detail} [SQLSTATE ${database.code}]`
 }
 
-// Events, their per-query totals and the checkpoint in ONE statement: PostgreSQL runs a statement with
-// data-modifying CTEs atomically, so a crash at any instant leaves either all of it or none of it, in one
-// round trip. Totals are added only for the events that were really inserted, so a replay counts nothing twice.
+// Events, their per-query totals, their per-minute rollups and the checkpoint in ONE statement: PostgreSQL runs a
+// statement with data-modifying CTEs atomically, so a crash at any instant leaves either all of it or none of it, in
+// one round trip. Totals and rollups add only the events that were really inserted, so a replay counts nothing twice.
 // A null checkpoint ($27) leaves it where it is: the parts of a batch split to find a refused event are stored
 // without it, and the last write carries it with the refused events' records ($28…$30).
 const writeBatchSql = `${SLOWQ_MARKER}
@@ -142,6 +143,31 @@ upserted AS (
     rows_affected = q.rows_affected + excluded.rows_affected,
     sample = CASE WHEN excluded.max_ms > q.max_ms THEN excluded.sample ELSE q.sample END
   RETURNING (xmax = 0) AS created
+),
+per_minute_bucket AS (
+  SELECT query_id, date_trunc('minute', start_time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS minute,
+    ${bucketSql("(query_time_ms / greatest(calls, 1))")} AS bucket,
+    count(*) AS events, sum(calls) AS calls, sum(query_time_ms) AS total_ms,
+    max(query_time_ms / greatest(calls, 1)) AS max_ms, sum(lock_time_ms) AS lock_ms, sum(rows_sent) AS rows_sent,
+    sum(rows_examined) AS rows_examined, sum(rows_affected) AS rows_affected
+  FROM inserted GROUP BY 1, 2, 3
+),
+rolled_up AS (
+  INSERT INTO slowq_rollups_minute AS r (pipeline, query_id, minute, events, calls, total_ms, max_ms, lock_ms,
+    rows_sent, rows_examined, rows_affected, histogram)
+  SELECT $1, query_id, minute, sum(events), sum(calls), sum(total_ms), max(max_ms), sum(lock_ms), sum(rows_sent),
+    sum(rows_examined), sum(rows_affected), coalesce(jsonb_object_agg(bucket, calls) FILTER (WHERE calls > 0), '{}'::jsonb)
+  FROM per_minute_bucket GROUP BY query_id, minute
+  ON CONFLICT (pipeline, query_id, minute) DO UPDATE SET
+    events = r.events + excluded.events,
+    calls = r.calls + excluded.calls,
+    total_ms = r.total_ms + excluded.total_ms,
+    max_ms = greatest(r.max_ms, excluded.max_ms),
+    lock_ms = r.lock_ms + excluded.lock_ms,
+    rows_sent = r.rows_sent + excluded.rows_sent,
+    rows_examined = r.rows_examined + excluded.rows_examined,
+    rows_affected = r.rows_affected + excluded.rows_affected,
+    histogram = slowq_histogram_merge(r.histogram, excluded.histogram)
 ),
 checkpoint AS (
   INSERT INTO slowq_checkpoints (pipeline, checkpoint) SELECT $1, $27::jsonb WHERE $27::jsonb IS NOT NULL

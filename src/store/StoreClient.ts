@@ -12,6 +12,7 @@ import migration0004 from "./migrations/0004_plans.js"
 import migration0005 from "./migrations/0005_dropped_events.js"
 import migration0006 from "./migrations/0006_findings.js"
 import migration0007 from "./migrations/0007_finding_plans.js"
+import migration0008 from "./migrations/0008_rollups.js"
 import { StoreError } from "./StoreError.js"
 import { connectStore, type StoreLocation } from "./StoreConnection.js"
 import { makeStoreSchema, type StoreReadiness } from "./StoreSchema.js"
@@ -26,7 +27,8 @@ const coreMigrations = Migrator.fromRecord({
   "0004_plans": migration0004,
   "0005_dropped_events": migration0005,
   "0006_findings": migration0006,
-  "0007_finding_plans": migration0007
+  "0007_finding_plans": migration0007,
+  "0008_rollups": migration0008
 })
 
 /**

@@ -4,6 +4,7 @@ import { EnrichmentReads } from "./EnrichmentReads.js"
 import { EventWriter } from "./EventWriter.js"
 import { FindingReads } from "./FindingReads.js"
 import { QueryReads } from "./QueryReads.js"
+import { SeriesReads } from "./SeriesReads.js"
 import { StageMemoryStore } from "./StageMemoryStore.js"
 import { StoreClient } from "./StoreClient.js"
 
@@ -14,7 +15,8 @@ export const storeServices = <E, R>(client: Layer.Layer<StoreClient, E, R>) =>
     StageMemoryStore.layer,
     QueryReads.layer,
     EnrichmentReads.layer,
-    FindingReads.layer
+    FindingReads.layer,
+    SeriesReads.layer
   ).pipe(
     Layer.provideMerge(client)
   )

@@ -481,6 +481,8 @@ layer(DaemonLive, { timeout: "120 seconds", excludeTestServices: true })("HTTP A
           ["GET /api/v1/queries/{id}", true],
           ["GET /api/v1/findings", true],
           ["GET /api/v1/queries/{id}/findings", true],
+          ["GET /api/v1/queries/{id}/series", true],
+          ["GET /api/v1/suggestions", true],
           ["GET /healthz", false],
           ["GET /readyz", false],
           ["GET /metrics", false]
