@@ -18,17 +18,30 @@ const databaseOf = (url: URL): string =>
   url.pathname.length > 1 ? decodeURIComponent(url.pathname.slice(1)) : decodeURIComponent(url.username)
 
 /**
- * On PostgreSQL, connections to the source's database for pg_stat_user_tables and index advice (the stale-statistics
- * rule and the table sizes the sequential-scan rule needs without actuals). None for MySQL, for a source without a
- * connection, or when it cannot connect: the plan rules then run without statistics, and the pipeline goes on.
+ * On PostgreSQL, connections to the source's database (or the stage's `database_url`, which overrides it) for
+ * pg_stat_user_tables and index advice (the stale-statistics rule and the table sizes the sequential-scan rule needs
+ * without actuals). None for MySQL, for a source without a connection and no `database_url`, for a `database_url`
+ * that is not PostgreSQL's (logged), or when it cannot connect: the plan rules then run without statistics, and the
+ * pipeline goes on.
  */
 export const postgresConnection = (
   context: StageContext<RuleDialect>,
-  maxConnections: number
+  maxConnections: number,
+  databaseUrl?: Redacted.Redacted<string>
 ): Effect.Effect<Option.Option<PostgresConnection>, never, Scope.Scope> => {
-  if (context.source.dialect !== "postgres" || Option.isNone(context.source.connection)) return Effect.succeed(Option.none())
-  const { url, password } = context.source.connection.value
+  if (context.source.dialect !== "postgres") return Effect.succeed(Option.none())
+  const target =
+    databaseUrl === undefined
+      ? context.source.connection
+      : Option.some({ url: databaseUrl, password: Option.none<Redacted.Redacted<string>>() })
+  if (Option.isNone(target)) return Effect.succeed(Option.none())
+  const { url, password } = target.value
   const base = new URL(Redacted.value(url))
+  if (base.protocol !== "postgres:" && base.protocol !== "postgresql:") {
+    return Effect.logWarning(
+      `analyze: database_url is not a PostgreSQL URL but source ${context.source.type} collects PostgreSQL statements; no table statistics or index advice`
+    ).pipe(Effect.as(Option.none()))
+  }
   if (Option.isSome(password)) base.password = encodeURIComponent(Redacted.value(password.value))
   return makeTaggedPgClient({
     url: Redacted.make(base.toString()),
