@@ -10,6 +10,7 @@ import type { Config } from "./config.js"
 import type { RuleDialect } from "./rules/Rule.js"
 import type { RuleOverrides } from "./rules/RunRules.js"
 import { makeAiStep } from "./steps/AiStep.js"
+import { mysqlAdviceStep } from "./steps/MysqlAdviceStep.js"
 import { postgresAdviceStep } from "./steps/PostgresAdviceStep.js"
 import { postgresConnection } from "./steps/PostgresConnection.js"
 import { regressionStep } from "./steps/RegressionStep.js"
@@ -63,7 +64,7 @@ export const make = (config: Config, context: StageContext<RuleDialect>) =>
     const dialect = context.source.dialect
     // A second connection for index advice: the advisor pins one, and an interrupted statement of it is cancelled
     // from another.
-    const connection = yield* postgresConnection(context, config.advice ? 2 : 1)
+    const connection = yield* postgresConnection(context, config.advice ? 2 : 1, config.database_url)
     const overrides: RuleOverrides = { disabled: new Set(config.disabled_rules), thresholds: config.thresholds }
     // The AI advisor's provider lives in the stage's scope (one run); none without `ai:`. Last: it reads the others.
     const ai = yield* makeAiStep(config, dialect, context.memory, connection)
@@ -73,6 +74,7 @@ export const make = (config: Config, context: StageContext<RuleDialect>) =>
       ...(dialect === "postgres" && config.advice && Option.isSome(connection)
         ? [postgresAdviceStep(config, connection.value)]
         : []),
+      ...(dialect === "mysql" && config.advice ? [yield* mysqlAdviceStep(config, context)] : []),
       regressionStep(context.memory, overrides),
       ...ai
     ]
