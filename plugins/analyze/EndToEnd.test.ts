@@ -129,7 +129,9 @@ describe("source → explain → analyze → store, through the CLI", () => {
         const after = (yield* storedFindings(store.url, "analyze_pg")).filter((f) => f.sample === byCustomer)
         expect(after).toEqual([
           { sample: byCustomer, scope: "index_advice", rule: "pg_index_suggestion", severity: "warn", open: false },
-          { sample: byCustomer, scope: "plan", rule: "pg_seq_scan_filter", severity: "warn", open: false }
+          { sample: byCustomer, scope: "plan", rule: "pg_seq_scan_filter", severity: "warn", open: false },
+          // The index made the plan change, for the better: news, not a problem.
+          { sample: byCustomer, scope: "regression", rule: "plan_changed", severity: "info", open: true }
         ])
       }).pipe(Effect.scoped),
     120_000

@@ -74,10 +74,10 @@ describe("plan_changed", () => {
     expect(step.finding?.reduction).toBeCloseTo(0.2, 12)
   })
 
-  it("a faster new plan is a warn with nothing to win back", () => {
+  it("a faster new plan is info (news, not a problem) with nothing to win back", () => {
     const faster: PlanMemory = { ...afterChange, current: { ...afterChange.current, calls: 50, totalMs: 5 } }
     const step = advancePlan(faster, undefined, batch(50, 5, t0 + HOUR), defaults)
-    expect(step.finding?.severity).toBe("warn")
+    expect(step.finding?.severity).toBe("info")
     expect(step.finding?.reduction).toBe(0)
     expect(step.finding?.message).toBe(
       "Plan changed at 2026-05-01 10:00 UTC: 0.5 ms per call under the old plan (100 calls), 0.1 ms per call under the new plan (100 calls): 5.0× faster"

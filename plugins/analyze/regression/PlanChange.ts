@@ -126,7 +126,8 @@ export const planChangedFinding = (before: PlanPeriod, after: PlanPeriod, thresh
     ratio === undefined ? "" : ratio > 1 ? `: ${formatRatio(ratio)} slower` : ratio < 1 ? `: ${formatRatio(1 / ratio)} faster` : ": as fast"
   return regressionFinding({
     rule: planChangedRule.id,
-    severity: ratio !== undefined && ratio >= thresholds.critFactor ? "crit" : "warn",
+    // A faster plan is news, not a problem (creating a suggested index does it): info, ranked last by its 0 reduction.
+    severity: ratio === undefined ? "warn" : ratio >= thresholds.critFactor ? "crit" : ratio < 1 ? "info" : "warn",
     message: `Plan changed at ${formatInstant(after.since)}: ${under(oldMean, before, "old")}, ${under(newMean, after, "new")}${verdict}`,
     evidence: `plan ${before.hash} → ${after.hash}`,
     advice:
