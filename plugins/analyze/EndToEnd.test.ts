@@ -223,9 +223,22 @@ describe("source → explain → analyze → store, through the CLI", () => {
         const found = (yield* storedFindings(store.url, "analyze_my")).filter((f) => f.sample.includes(marker))
         yield* truncateSlowLog
         expect(found.map((f) => [f.scope, f.rule, f.severity, f.open])).toEqual([
+          // No sandbox_url: the index the query needs, not verified.
+          ["index_advice", "mysql_index_suggestion", "info", true],
           ["plan", "mysql_full_scan", "warn", true],
           ["plan", "mysql_no_candidate_index", "warn", true],
           ["statement", "stmt_select_star", "info", true]
+        ])
+        const sql = yield* storeClient(store.url)
+        const advice = yield* sql.unsafe<{ subject: string; suggestion: unknown; verified: unknown }>(
+          "SELECT subject, suggestion, verified FROM slowq_findings WHERE pipeline = 'analyze_my' AND rule = 'mysql_index_suggestion'"
+        )
+        expect(advice).toEqual([
+          {
+            subject: "orders(customer)",
+            suggestion: { kind: "create_index", ddl: `ALTER TABLE \`${db.name}\`.\`orders\` ADD INDEX (\`customer\`);` },
+            verified: null
+          }
         ])
       }).pipe(Effect.scoped),
     120_000
