@@ -178,7 +178,10 @@ describe("per-minute rollups", () => {
         const until = new Date(t0 / 1000 + 10 * 60_000).toISOString()
         const response = yield* Effect.promise(() => fetch(`${base}/api/v1/queries/CCCC/series?since=${since}&until=${until}&step=5m`))
         expect(response.status).toBe(200)
-        const body = yield* Effect.promise(() => response.json())
+        const body = (yield* Effect.promise(() => response.json())) as {
+          readonly step_seconds: number
+          readonly points: ReadonlyArray<Record<"start", string> & Record<"calls" | "total_ms" | "max_ms" | "p50_ms" | "p95_ms" | "p99_ms", number>>
+        }
         expect(body.step_seconds).toBe(300)
         // 22:14:00 to 22:24:00 in buckets of 5 minutes from 22:10: the first minute, five minutes, the last four.
         expect(body.points.map((p: { start: string; calls: number }) => [p.start, p.calls])).toEqual([
