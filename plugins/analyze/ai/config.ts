@@ -1,7 +1,7 @@
 import { Duration, Option, ParseResult, Schema } from "effect"
 import { parseDuration } from "../../../src/pipeline/Duration.js"
 
-// The analyze stage's `ai:` block (wired into the stage next session): `type: none` (the default) or one
+// The analyze stage's `ai:` block (steps/AiStep.ts): `type: none` (the default) or one
 // OpenAI-compatible chat-completions endpoint.
 
 const DurationText = Schema.transformOrFail(Schema.String, Schema.DurationFromSelf, {
