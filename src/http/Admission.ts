@@ -1,6 +1,7 @@
 import * as Http from "node:http"
 import { MetricLabel } from "effect"
-import { httpRequestsTotal, requestsRefusedTotal } from "./Prometheus.js"
+import { type HostPolicy, hostAllowed, hostCheckExempt } from "./HostCheck.js"
+import { httpRequestSeconds, httpRequestsTotal, requestsRefusedTotal } from "./Prometheus.js"
 
 /**
  * Requests the API works on at once (running, or waiting for one of the store's 2 read slots); a request beyond this
@@ -29,18 +30,61 @@ const shedBody = JSON.stringify({
 })
 
 const startingBody = JSON.stringify({ _tag: "NotReadyError", message: "slowq is starting its HTTP API" })
+const stoppingBody = JSON.stringify({ _tag: "NotReadyError", message: "slowq is stopping its HTTP API" })
 
-const refuse = (request: Http.IncomingMessage, response: Http.ServerResponse, body: string) => {
-  httpRequestsTotal.unsafeUpdate(1, [MetricLabel.make("method", request.method ?? ""), MetricLabel.make("status", "503")])
-  response.writeHead(503, {
+/**
+ * A JSON answer written by Node, with the headers the API's own answers carry (see HttpApiServer's
+ * securityHeaders), counted and timed as the API counts its own.
+ */
+const answer = (request: Http.IncomingMessage, response: Http.ServerResponse, status: number, body: string, started: number) => {
+  httpRequestsTotal.unsafeUpdate(1, [MetricLabel.make("method", request.method ?? ""), MetricLabel.make("status", String(status))])
+  httpRequestSeconds.unsafeUpdate((performance.now() - started) / 1000, [])
+  response.writeHead(status, {
     "content-type": "application/json",
     "content-length": Buffer.byteLength(body),
-    "retry-after": String(retryAfterSeconds),
+    ...(status === 503 ? { "retry-after": String(retryAfterSeconds) } : {}),
     "cache-control": "no-store",
     "x-content-type-options": "nosniff"
   })
   response.end(body)
   return true
+}
+
+const refuse = (request: Http.IncomingMessage, response: Http.ServerResponse, body: string, started: number) =>
+  answer(request, response, 503, body, started)
+
+const healthBody = JSON.stringify({ status: "ok" })
+
+/**
+ * How long a readiness probe waits for the check it asked for before it is answered with the last check's result.
+ * The check is a store round trip: idle, a few milliseconds; with the pool busy with the API's reads and the
+ * pipelines' writes, longer than an orchestrator should wait for a probe.
+ */
+const readinessWaitMs = 80
+
+/**
+ * The last check's result is given instead of a fresh one only while it is this recent; an older one is not
+ * evidence of anything, and the probe waits for its check (bounded by the check's own store timeout).
+ */
+const readinessMaxAgeMs = 10_000
+
+/** A probe with no recent result to fall back on waits at most this for its check (which gives up after 2 s). */
+const readinessGiveUpMs = 3_000
+
+const uncheckedBody = JSON.stringify({ _tag: "NotReadyError", message: "the readiness check did not finish" })
+
+/** What `/readyz` answers: a status and its JSON body, encoded by Readiness.ts. */
+export interface ReadinessAnswer {
+  readonly status: number
+  readonly body: string
+}
+
+interface WaitingProbe {
+  readonly request: Http.IncomingMessage
+  readonly response: Http.ServerResponse
+  readonly started: number
+  /** The number of the check that answers it: the first one asked for after it arrived. */
+  readonly probe: number
 }
 
 /**
@@ -53,23 +97,45 @@ const refuse = (request: Http.IncomingMessage, response: Http.ServerResponse, bo
  * excess request costs a few microseconds and no fiber, so the event loop keeps accepting.
  */
 export class AdmittingServer extends Http.Server {
+  /**
+   * @param hosts whose Host headers are answered (see HostCheck.ts): the probes answered here are checked as the
+   *   API checks its requests.
+   */
+  constructor(
+    options: Http.ServerOptions,
+    private readonly hosts: HostPolicy
+  ) {
+    super(options)
+  }
+
   /** Requests handed to the API and not yet answered. */
   private inFlight = 0
   /** Requests refused since `takeShed` was last called. */
   private shed = 0
+
+  /** Asks the readiness checker for a check, numbered; undefined while none is attached (then the API answers). */
+  private askReadiness: ((probe: number) => void) | undefined
+  private readinessProbes = 0
+  private readiness: { readonly answer: ReadinessAnswer; readonly at: number } | undefined
+  private waitingProbes: Array<WaitingProbe> = []
 
   override emit(event: string, ...args: Array<unknown>): boolean {
     const [request, response] = args
     if (event !== "request" || !(request instanceof Http.IncomingMessage) || !(response instanceof Http.ServerResponse)) {
       return super.emit(event, ...args)
     }
+    const started = performance.now()
     // The server listens before the API attaches its handler: a request in between would wait forever.
-    if (this.listenerCount("request") === 0) return refuse(request, response, startingBody)
+    if (this.listenerCount("request") === 0) return refuse(request, response, startingBody, started)
+    if (this.answeredHere(request)) {
+      if (request.url === "/healthz") return answer(request, response, 200, healthBody, started)
+      return this.readinessProbe(request, response, started)
+    }
     if (alwaysAdmitted(request.url)) return super.emit(event, ...args)
     if (this.inFlight >= maxRequestsInFlight) {
       this.shed++
       requestsRefusedTotal.unsafeUpdate(1, [])
-      setTimeout(() => refuse(request, response, shedBody), shedDelayMs)
+      setTimeout(() => refuse(request, response, shedBody, started), shedDelayMs)
       return true
     }
     this.inFlight++
@@ -78,6 +144,56 @@ export class AdmittingServer extends Http.Server {
       this.inFlight--
     })
     return super.emit(event, ...args)
+  }
+
+  /**
+   * Probes are answered by Node itself, before the API, without a fiber: under a flood the API's requests wait for
+   * the event loop in batches, and a liveness probe that waited with them measured that queue, not the process.
+   * Only the exact paths, by GET, with a Host the API would accept; anything else goes to the API as before.
+   */
+  private answeredHere(request: Http.IncomingMessage): boolean {
+    const path = request.url
+    if (request.method !== "GET" || (path !== "/healthz" && path !== "/readyz")) return false
+    if (path === "/readyz" && this.askReadiness === undefined) return false
+    return hostCheckExempt(path) || hostAllowed(this.hosts, request.headers.host, request.socket.localAddress)
+  }
+
+  private readinessProbe(request: Http.IncomingMessage, response: Http.ServerResponse, started: number): boolean {
+    const probe = ++this.readinessProbes
+    this.waitingProbes.push({ request, response, started, probe })
+    this.askReadiness?.(probe)
+    const mine = (waiting: WaitingProbe) => waiting.response === response
+    setTimeout(() => {
+      const last = this.readiness
+      if (last !== undefined && performance.now() - last.at <= readinessMaxAgeMs) return this.answerProbes(mine, last.answer)
+      // The check times the store out itself; this only bounds a probe if the check never reports.
+      setTimeout(() => this.answerProbes(mine, { status: 503, body: uncheckedBody }), readinessGiveUpMs).unref()
+    }, readinessWaitMs).unref()
+    return true
+  }
+
+  private answerProbes(which: (waiting: WaitingProbe) => boolean, result: ReadinessAnswer) {
+    const answered = this.waitingProbes.filter(which)
+    if (answered.length === 0) return
+    this.waitingProbes = this.waitingProbes.filter((waiting) => !which(waiting))
+    for (const waiting of answered) answer(waiting.request, waiting.response, result.status, result.body, waiting.started)
+  }
+
+  /** From now on `/readyz` is answered here with the checks `ask` starts (see Readiness.ts). */
+  attachReadiness(ask: (probe: number) => void): void {
+    this.askReadiness = ask
+  }
+
+  /** Back to the API's own `/readyz` (the API is stopping); probes still waiting are told so. */
+  detachReadiness(): void {
+    this.askReadiness = undefined
+    this.answerProbes(() => true, { status: 503, body: stoppingBody })
+  }
+
+  /** The result of check number `probe`: the answer for every probe that arrived before it was asked for. */
+  publishReadiness(result: ReadinessAnswer, probe: number): void {
+    this.readiness = { answer: result, at: performance.now() }
+    this.answerProbes((waiting) => waiting.probe <= probe, result)
   }
 
   /** Requests in flight now. */

@@ -11,7 +11,6 @@ import type { StoreError } from "../store/StoreError.js"
 import {
   BadRequestError,
   NotFoundError,
-  NotReadyError,
   PipelineRunningError,
   type SlowqApi,
   StoreUnavailableError,
@@ -19,6 +18,7 @@ import {
 } from "./Api.js"
 import { gaugeFamilies, renderMetrics } from "./Prometheus.js"
 import { ReadGate } from "./ReadGate.js"
+import { checkReadiness } from "./Readiness.js"
 
 // ---------------------------------------------------------------------------------------------------------------------
 // Pipelines: views of the supervisor's statuses. Pipeline configs are never serialized (they hold the sources'
@@ -353,28 +353,9 @@ export const OperationsLive = (api: SlowqApi, expectedPipelines: number) =>
       const supervisor = yield* Supervisor
       return handlers
         .handle("healthz", () => Effect.succeed({ status: "ok" as const }))
+        // Node answers GET /readyz itself (Admission.ts, Readiness.ts); this serves the same check to the rest.
         .handle("readyz", () =>
-          Effect.gen(function* () {
-            // Ready means the store takes writes: it answers, is not read-only, and has slowq's schema.
-            const state = yield* readiness.pipe(
-              Effect.timeoutTo({
-                duration: "2 seconds",
-                onTimeout: () => ({ _tag: "NotReady", message: "store does not answer within 2 seconds" }) as const,
-                onSuccess: (readiness) => readiness
-              })
-            )
-            if (state._tag === "NotReady") yield* Effect.logWarning(`readiness: ${state.message}`)
-            const storeOk = state._tag === "Ready"
-            const loaded = (yield* supervisor.statuses).length
-            if (state._tag === "NotReady" || loaded < expectedPipelines || expectedPipelines === 0) {
-              return yield* new NotReadyError({
-                message: state._tag === "NotReady" ? state.message : "the pipelines are not loaded",
-                store: storeOk,
-                pipelines: loaded
-              })
-            }
-            return { status: "ready" as const, store: true, pipelines: loaded }
-          })
+          checkReadiness(readiness, Effect.map(supervisor.statuses, (statuses) => statuses.length), expectedPipelines)
         )
         .handle("metrics", () =>
           enrichments.metricFamilies().pipe(

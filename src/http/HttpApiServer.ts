@@ -11,6 +11,8 @@ import {
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Cause, Clock, Data, Effect, Exit, Layer, Metric, Option, Scheduler } from "effect"
 import * as PipelineMetrics from "../pipeline/PipelineMetrics.js"
+import { Supervisor } from "../pipeline/Supervisor.js"
+import { StoreClient } from "../store/StoreClient.js"
 import { Plugins, registeredEnrichments } from "../plugin/Plugin.js"
 import type { PipelineSpec } from "../pipeline/PipelineSpec.js"
 import { makeSlowqApi, NotFoundError, type SlowqApi } from "./Api.js"
@@ -20,6 +22,7 @@ import { handlersLayer } from "./Handlers.js"
 import type { HttpApiSettings } from "./HttpApiSettings.js"
 import { httpRequestSeconds, httpRequestsTotal, touchPipelineCounters } from "./Prometheus.js"
 import { AdmittingServer, maxRequestsInFlight, retryAfterSeconds } from "./Admission.js"
+import { checkReadiness, serveReadiness } from "./Readiness.js"
 
 /** The HTTP API could not start (its address is taken, …); the message names the address and the cause. */
 export class HttpApiStartError extends Data.TaggedError("HttpApiStartError")<{
@@ -41,14 +44,17 @@ const shutdownGraceMs = 3_000
 const listenBacklog = 4096
 
 // Node's own limits: a client that trickles its headers or body is cut off (408) instead of holding a socket.
-const makeNodeServer = () =>
-  new AdmittingServer({
-    headersTimeout: 10_000,
-    requestTimeout: 30_000,
-    keepAliveTimeout: 5_000,
-    maxHeaderSize: 16 * 1024,
-    connectionsCheckingInterval: 1_000
-  })
+const makeNodeServer = (hosts: HostPolicy) =>
+  new AdmittingServer(
+    {
+      headersTimeout: 10_000,
+      requestTimeout: 30_000,
+      keepAliveTimeout: 5_000,
+      maxHeaderSize: 16 * 1024,
+      connectionsCheckingInterval: 1_000
+    },
+    hosts
+  )
 
 /**
  * Request fibers run their steps in batches after Node's I/O poll (setImmediate) instead of in microtasks. Node drains
@@ -261,7 +267,7 @@ export const startHttpApi = Effect.fn("HttpApi.start")(function* (
   const definition = yield* makeSlowqApi(registeredEnrichments(yield* Plugins)).pipe(
     Effect.mapError((error) => new HttpApiStartError({ message: `cannot serve the HTTP API: ${error.message}`, cause: error }))
   )
-  const server = makeNodeServer()
+  const server = makeNodeServer(settings.hosts)
   const api = HttpApiBuilder.api(definition).pipe(
     Layer.provide(handlersLayer(definition, specs.length)),
     Layer.provide(apiAuthLayer(settings))
@@ -284,6 +290,12 @@ export const startHttpApi = Effect.fn("HttpApi.start")(function* (
     )
   )
   yield* Effect.forkScoped(logOverload(server))
+  const { readiness } = yield* StoreClient
+  const supervisor = yield* Supervisor
+  yield* serveReadiness(
+    server,
+    checkReadiness(readiness, Effect.map(supervisor.statuses, (statuses) => statuses.length), specs.length)
+  )
   // Runs before the server layer's own finalizer (finalizers run in reverse), which then finds it closed.
   yield* Effect.addFinalizer(() =>
     Effect.async<void>((resume) => {
