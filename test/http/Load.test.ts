@@ -47,21 +47,30 @@ const metric = (name: string, labels: Record<string, string> = {}) =>
   )
 
 /**
- * A monitoring agent's connection: kept alive, opened before the flood. A new connection waits in the kernel's
- * listen queue behind the flood's own, however fast the server answers (see Admission.ts); the benchmark reports
- * both.
+ * A monitoring agent's connection: kept alive, opened before the flood; a container health check opens a new
+ * connection per probe (`agent: false`). Both must be answered; how fast is the benchmark's to measure
+ * (npm run bench:http), not a test's on a shared machine.
  */
 const probeAgent = new Http.Agent({ keepAlive: true, maxSockets: 1 })
 
-/** One GET on the probe's connection: its status and milliseconds. */
-const probe = (base: string, path: string) =>
-  Effect.async<{ readonly status: number; readonly ms: number }>((resume) => {
-    const started = performance.now()
-    const req = Http.get(`${base}${path}`, { agent: probeAgent }, (response) => {
-      response.resume()
-      response.on("end", () => resume(Effect.succeed({ status: response.statusCode ?? 0, ms: performance.now() - started })))
+interface ProbeAnswer {
+  readonly status: number
+  readonly headers: Http.IncomingHttpHeaders
+  readonly body: string
+}
+
+/** One GET on the probe's kept-alive connection or on a new one: its status, headers and body. */
+const probe = (base: string, path: string, connection: "keep-alive" | "new" = "keep-alive") =>
+  Effect.async<ProbeAnswer>((resume) => {
+    const req = Http.get(`${base}${path}`, { agent: connection === "new" ? false : probeAgent }, (response) => {
+      let body = ""
+      response.setEncoding("utf8")
+      response.on("data", (chunk: string) => {
+        body += chunk
+      })
+      response.on("end", () => resume(Effect.succeed({ status: response.statusCode ?? 0, headers: response.headers, body })))
     })
-    req.on("error", () => resume(Effect.succeed({ status: 0, ms: performance.now() - started })))
+    req.on("error", () => resume(Effect.succeed({ status: 0, headers: {}, body: "" })))
   })
 
 const LoadResult = Schema.parseJson(
@@ -85,7 +94,7 @@ const load = (url: string, connections: number, seconds: number) =>
   ]).pipe(Effect.map((stdout) => Schema.decodeUnknownSync(LoadResult)(stdout.trim())))
 
 layer(DaemonLive, { timeout: "120 seconds", excludeTestServices: true })("the HTTP API under load", (it) => {
-  it.effect("300 connections: 200 or 503 with Retry-After, never 500; /healthz and /readyz answer within 1 s", () =>
+  it.effect("300 connections: 200 or 503 with Retry-After, never 500; every /healthz and /readyz probe is answered 200", () =>
     Effect.gen(function* () {
       const daemon = yield* Daemon
       // Ordered by average: a sort over every fingerprint, slow enough for the queue to fill.
@@ -94,11 +103,14 @@ layer(DaemonLive, { timeout: "120 seconds", excludeTestServices: true })("the HT
       // The probes start once the load has (autocannon takes a moment to open its connections).
       yield* Effect.sleep("1500 millis")
       const probes = yield* Effect.forEach(
-        Array.from({ length: 15 }),
+        Array.from({ length: 10 }),
         () =>
-          Effect.all([probe(daemon.base, "/healthz"), probe(daemon.base, "/readyz")]).pipe(
-            Effect.zipLeft(Effect.sleep("100 millis"))
-          ),
+          Effect.all([
+            probe(daemon.base, "/healthz"),
+            probe(daemon.base, "/readyz"),
+            probe(daemon.base, "/healthz", "new"),
+            probe(daemon.base, "/readyz", "new")
+          ]).pipe(Effect.zipLeft(Effect.sleep("100 millis"))),
         { concurrency: 1 }
       )
       const result = yield* flood
@@ -106,15 +118,17 @@ layer(DaemonLive, { timeout: "120 seconds", excludeTestServices: true })("the HT
       expect(Object.keys(result.statuses).sort()).toEqual(["200", "503"])
       expect(result.statuses["200"]).toBeGreaterThan(0)
       expect(result.statuses["503"]).toBeGreaterThan(0)
-      const health = probes.map(([h]) => h)
-      const ready = probes.map(([, r]) => r)
-      expect([health.map((p) => p.status), ready.map((p) => p.status)]).toEqual([
-        Array.from({ length: 15 }, () => 200),
-        Array.from({ length: 15 }, () => 200)
+      // Answered by Node before the API (Admission.ts), with the API's own bodies and headers.
+      const answers = probes.flat().map((answer) => [
+        answer.status,
+        answer.body,
+        answer.headers["content-type"],
+        answer.headers["cache-control"],
+        answer.headers["x-content-type-options"]
       ])
-      // A bound for a loaded CI machine that also runs the flood: before, probes waited 1.3 to 8 s.
-      expect(Math.max(...health.map((p) => p.ms))).toBeLessThan(1000)
-      expect(Math.max(...ready.map((p) => p.ms))).toBeLessThan(1000)
+      const health = [200, '{"status":"ok"}', "application/json", "no-store", "nosniff"]
+      const ready = [200, '{"status":"ready","store":true,"pipelines":1}', "application/json", "no-store", "nosniff"]
+      expect(answers).toEqual(Array.from({ length: 10 }, () => [health, ready, health, ready]).flat())
 
       // Nothing is left running once the load is over, nothing was a 500, and each refusal was counted.
       yield* eventually("no store read in flight", Effect.map(metric("slowq_http_store_reads_in_flight"), (n) => n === 0), "10 seconds")
