@@ -5,8 +5,9 @@
  * (test/support/explain/WebShopMix.ts) run for real, then collected by `slowq once` as a user would, through
  *   - PostgreSQL: pg_stat_statements → explain → analyze (index advice verified with HypoPG);
  *   - MariaDB: a slow log FILE written here from the statements as they ran (measured times; Rows_examined is not
- *     known from the client and written as 0) → explain → analyze. A generated file, not mysql.slow_log, so that the
- *     tests that share the server's slow log table are not disturbed.
+ *     known from the client and written as 0) → explain → analyze (index advice verified in a sandbox database of
+ *     the script's, with every row copied). A generated file, not mysql.slow_log, so that the tests that share the
+ *     server's slow log table are not disturbed.
  * into a scratch store database. Prints the open findings per rule, the index suggestions verified and unverified,
  * the median and quartiles of the verified cost reductions, and the analyzer's time: each source is collected three
  * times under three pipeline names (each explains and analyzes everything afresh), with debug logs, and the
@@ -16,7 +17,7 @@
  *
  * The schema is the mix's, its tables grown SCALE times (SCALE 5: 100,000 orders and order items, 25,000 customers
  * and sessions, 10,000 products), so that scans of the big tables cost what they cost in a shop. Every database
- * it makes (the watched PostgreSQL and MariaDB databases and the store) is dropped at the end.
+ * it makes (the watched PostgreSQL and MariaDB databases, the sandbox and the store) is dropped at the end.
  */
 import { execFileSync, spawnSync } from "node:child_process"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
@@ -32,6 +33,9 @@ const marker = `mix_${Date.now().toString(36)}`
 const pgDb = `slowq_${marker}`
 const myDb = `slowq_${marker}`
 const storeDb = `slowq_${marker}_store`
+const sandboxDb = `slowq_${marker}_sandbox`
+/** Rows per table the MariaDB advisor copies into its sandbox: all of them, so its plans are the watched ones'. */
+const sandboxRows = 1_000_000
 const pgBase = "postgres://postgres@127.0.0.1:5432"
 const storeUrl = `${pgBase}/${storeDb}`
 
@@ -60,7 +64,13 @@ INSERT INTO order_items SELECT seq, seq % ${2000 * s} + 1, 1, 9.99 FROM seq_2000
 INSERT INTO sessions SELECT MD5(seq), seq, NOW() + INTERVAL 1 DAY FROM seq_5001_to_${5000 * s};
 ANALYZE TABLE customers, products, orders, order_items, sessions;`
 
-const pipelineYaml = (name: string, source: ReadonlyArray<string>, analyze: boolean, explainUrl?: string) =>
+const pipelineYaml = (
+  name: string,
+  source: ReadonlyArray<string>,
+  analyze: boolean,
+  explainUrl?: string,
+  analyzeOptions: ReadonlyArray<string> = []
+) =>
   [
     `name: ${name}`,
     "schedule:",
@@ -71,7 +81,7 @@ const pipelineYaml = (name: string, source: ReadonlyArray<string>, analyze: bool
     "  - type: explain",
     "    max_per_run: 1000",
     ...(explainUrl === undefined ? [] : [`    explain_url: ${explainUrl}`]),
-    ...(analyze ? ["  - type: analyze", "    max_advice_per_run: 1000"] : []),
+    ...(analyze ? ["  - type: analyze", "    max_advice_per_run: 1000", ...analyzeOptions.map((line) => `    ${line}`)] : []),
     ""
   ].join("\n")
 
@@ -121,13 +131,18 @@ const ROUNDS = 3
  * Collects the same source ROUNDS times, each under a pipeline of its own (its own checkpoint and explain memory:
  * every run reads, explains and analyzes everything afresh). The findings reported are the first pipeline's.
  */
-const collect = (label: string, source: ReadonlyArray<string>, explainUrl?: string) => {
+const collect = (
+  label: string,
+  source: ReadonlyArray<string>,
+  explainUrl?: string,
+  analyzeOptions: ReadonlyArray<string> = []
+) => {
   const dir = mkdtempSync(join(tmpdir(), "slowq-mix-"))
   try {
     const analyzed: Array<Once> = []
     for (let round = 1; round <= ROUNDS; round++) {
       const name = `${label}_${round}`
-      writeFileSync(join(dir, `${name}.yaml`), pipelineYaml(name, source, true, explainUrl))
+      writeFileSync(join(dir, `${name}.yaml`), pipelineYaml(name, source, true, explainUrl, analyzeOptions))
       analyzed.push(once(name, dir))
     }
     return { pipeline: `${label}_1`, analyzed }
@@ -278,21 +293,27 @@ const main = async () => {
     report("PostgreSQL 15 (pg_stat_statements, HypoPG)", pg)
 
     // MariaDB: the same, through a slow log file written from the statements as they ran.
-    mariadb("test", `CREATE DATABASE ${myDb}`)
+    mariadb("test", `CREATE DATABASE ${myDb}; CREATE DATABASE ${sandboxDb}`)
     mariadb(myDb, `${mariadbSchema}\n${growMariadb(scale)}`)
     const logPath = join(logDir, "mariadb-slow.log")
     const failed = await mariadbSlowLog(mysqlStatements, logPath)
     const my = collect(
       "mixmy",
       ["  type: mysql_slow_log_file", `  path: ${logPath}`, "  settle_ms: 0"],
-      `mysql://root@127.0.0.1:3306/${myDb}`
+      `mysql://root@127.0.0.1:3306/${myDb}`,
+      // A file source reads no database: the advisor reads the catalog there, and verifies in a sandbox of its own.
+      [
+        `database_url: mysql://root@127.0.0.1:3306/${myDb}`,
+        `sandbox_url: mysql://root@127.0.0.1:3306/${sandboxDb}`,
+        `sandbox_sample_rows: ${sandboxRows}`
+      ]
     )
     report(`MariaDB 10.11 (slow log file${failed > 0 ? `, ${failed} statements failed` : ""})`, my)
   } finally {
     rmSync(logDir, { recursive: true, force: true })
     psql("postgres", `DROP DATABASE IF EXISTS ${pgDb} WITH (FORCE)`)
     psql("postgres", `DROP DATABASE IF EXISTS ${storeDb} WITH (FORCE)`)
-    mariadb("test", `DROP DATABASE IF EXISTS ${myDb}`)
+    mariadb("test", `DROP DATABASE IF EXISTS ${myDb}; DROP DATABASE IF EXISTS ${sandboxDb}`)
   }
 }
 
