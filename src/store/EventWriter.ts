@@ -149,14 +149,15 @@ per_minute_bucket AS (
     ${bucketSql("(query_time_ms / greatest(calls, 1))")} AS bucket,
     count(*) AS events, sum(calls) AS calls, sum(query_time_ms) AS total_ms,
     max(query_time_ms / greatest(calls, 1)) AS max_ms, sum(lock_time_ms) AS lock_ms, sum(rows_sent) AS rows_sent,
-    sum(rows_examined) AS rows_examined, sum(rows_affected) AS rows_affected
+    sum(rows_examined) AS rows_examined, sum(rows_affected) AS rows_affected, min(start_time) AS first_seen,
+    max(start_time) AS last_seen
   FROM inserted GROUP BY 1, 2, 3
 ),
 rolled_up AS (
   INSERT INTO slowq_rollups_minute AS r (pipeline, query_id, minute, events, calls, total_ms, max_ms, lock_ms,
-    rows_sent, rows_examined, rows_affected, histogram)
+    rows_sent, rows_examined, rows_affected, first_seen, last_seen, histogram)
   SELECT $1, query_id, minute, sum(events), sum(calls), sum(total_ms), max(max_ms), sum(lock_ms), sum(rows_sent),
-    sum(rows_examined), sum(rows_affected), coalesce(jsonb_object_agg(bucket, calls) FILTER (WHERE calls > 0), '{}'::jsonb)
+    sum(rows_examined), sum(rows_affected), min(first_seen), max(last_seen), coalesce(jsonb_object_agg(bucket, calls) FILTER (WHERE calls > 0), '{}'::jsonb)
   FROM per_minute_bucket GROUP BY query_id, minute
   ON CONFLICT (pipeline, query_id, minute) DO UPDATE SET
     events = r.events + excluded.events,
@@ -167,6 +168,8 @@ rolled_up AS (
     rows_sent = r.rows_sent + excluded.rows_sent,
     rows_examined = r.rows_examined + excluded.rows_examined,
     rows_affected = r.rows_affected + excluded.rows_affected,
+    first_seen = least(r.first_seen, excluded.first_seen),
+    last_seen = greatest(r.last_seen, excluded.last_seen),
     histogram = slowq_histogram_merge(r.histogram, excluded.histogram)
 ),
 checkpoint AS (

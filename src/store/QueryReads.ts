@@ -131,20 +131,22 @@ FROM (
 ) r
 ORDER BY ${orderSql[order]}`
 
-// Windowed ranking: aggregated from the events in [since, until), ranked and cut to the page BEFORE the join
-// with the per-query rows, so only one page of them is read. The scan uses the start_time index. The final ORDER BY
-// names output columns (r.*), which PostgreSQL prefers over the joined table's columns of the same name.
+// Windowed ranking: aggregated from the per-minute rollups (migration 0008) of the minutes in [since, until) — a
+// window is read at minute precision: `since` counts from the start of its minute —, ranked and cut to the page
+// BEFORE the join with the per-query rows, so only one page of them is read. The scan uses the (pipeline, minute)
+// index, or the primary key's minute per query. The final ORDER BY names output columns (r.*), which PostgreSQL
+// prefers over the joined table's columns of the same name.
 const listWindowSql = (order: QueryOrder) => `${SLOWQ_MARKER}
 WITH ranked AS (
   SELECT * FROM (
-    SELECT query_id AS id, pipeline, count(*)::float8 AS events, sum(calls)::float8 AS calls,
-      sum(query_time_ms) AS total_ms, sum(query_time_ms) / greatest(sum(calls), 1) AS avg_ms,
-      max(query_time_ms / greatest(calls, 1)) AS max_ms, sum(lock_time_ms) AS lock_ms, sum(rows_sent) AS rows_sent,
-      sum(rows_examined) AS rows_examined, sum(rows_affected) AS rows_affected, min(start_time) AS first_seen,
-      max(start_time) AS last_seen
-    FROM slowq_events
+    SELECT query_id AS id, pipeline, sum(events)::float8 AS events, sum(calls)::float8 AS calls,
+      sum(total_ms) AS total_ms, sum(total_ms) / greatest(sum(calls), 1) AS avg_ms, max(max_ms) AS max_ms,
+      sum(lock_ms) AS lock_ms, sum(rows_sent) AS rows_sent, sum(rows_examined) AS rows_examined,
+      sum(rows_affected) AS rows_affected, min(first_seen) AS first_seen, max(last_seen) AS last_seen
+    FROM slowq_rollups_minute
     WHERE ($1::text IS NULL OR pipeline = $1)
-      AND ($4::timestamptz IS NULL OR start_time >= $4) AND ($5::timestamptz IS NULL OR start_time < $5)
+      AND ($4::timestamptz IS NULL OR minute >= date_trunc('minute', $4::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')
+      AND ($5::timestamptz IS NULL OR minute < $5)
     GROUP BY pipeline, query_id
   ) w
   ORDER BY ${orderSql[order]}

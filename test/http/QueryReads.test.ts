@@ -161,20 +161,22 @@ describe.each([
             plan_known: false
           })
 
-          // A window [t0+25s, t0+100s): aggregated from the events in it.
-          const windowed = yield* page({ since: at(25), until: at(100) })
-          expect(ids(windowed)).toEqual(["p1/BBBB", "p2/AAAA", "p1/AAAA", "p1/CCCC"])
+          // A window [22:14:00, 22:15:00) (t0 + 40 s to t0 + 100 s): aggregated from the minutes' rollups in it.
+          const windowed = yield* page({ since: at(40), until: at(100) })
+          expect(ids(windowed)).toEqual(["p1/BBBB", "p2/AAAA", "p1/CCCC"])
           expect(windowed.queries.map((q) => [q.calls, q.total_ms, q.max_ms])).toEqual([
             [1, 100, 100],
             [1, 50, 50],
-            [1, 30, 30],
-            [3, 3, 1]
+            [2, 2, 1]
           ])
-          const c = windowed.queries[3]!
-          expect([c.first_seen, c.last_seen, c.tables]).toEqual([at(30), at(50), []])
-          expect(ids(yield* page({ since: at(25), until: at(100), order: "calls", limit: 1 }))).toEqual(["p1/CCCC"])
+          const c = windowed.queries[2]!
+          expect([c.first_seen, c.last_seen, c.tables]).toEqual([at(40), at(50), []])
+          // Windows are read at minute precision: a `since` inside a minute counts from its start.
+          expect(yield* page({ since: at(45), until: at(100) })).toEqual(windowed)
+          expect(ids(yield* page({ since: at(40), until: at(100), order: "calls", limit: 1 }))).toEqual(["p1/CCCC"])
           expect(ids(yield* page({ until: at(15) }))).toEqual(["p1/AAAA", "p1/CCCC"])
-          expect(ids(yield* page({ since: at(150) }))).toEqual(["p2/DDDD"])
+          // From t0 + 150 s, 22:15:50, so from 22:15:00: a3 (22:15:20) and d1 (22:16:40).
+          expect(ids(yield* page({ since: at(150) }))).toEqual(["p2/DDDD", "p1/AAAA"])
           expect(ids(yield* page({ since: at(1000) }))).toEqual([])
 
           // One query over both pipelines, then over one.

@@ -54,7 +54,8 @@ const rollupsOf = (url: string) =>
     const sql = yield* storeClient(url)
     return yield* sql.unsafe<Record<string, unknown>>(
       `SELECT pipeline, query_id, to_char(minute AT TIME ZONE 'UTC', 'HH24:MI') AS minute, events::int, calls::int,
-         total_ms, max_ms, lock_ms, rows_examined, histogram
+         total_ms, max_ms, lock_ms, rows_examined, to_char(first_seen AT TIME ZONE 'UTC', 'HH24:MI:SS.US') AS first,
+         to_char(last_seen AT TIME ZONE 'UTC', 'HH24:MI:SS.US') AS last, histogram
        FROM slowq_rollups_minute ORDER BY pipeline, query_id, minute`
     )
   })
@@ -70,6 +71,8 @@ const expected = [
     max_ms: 4,
     lock_ms: 1,
     rows_examined: 20,
+    first: "22:14:01.000000",
+    last: "22:14:59.999999",
     histogram: { [bucketOf(2)]: 1, [bucketOf(4)]: 1 }
   },
   {
@@ -82,6 +85,8 @@ const expected = [
     max_ms: 100,
     lock_ms: 0.5,
     rows_examined: 10,
+    first: "22:15:00.000000",
+    last: "22:15:00.000000",
     histogram: { [bucketOf(100)]: 1 }
   },
   {
@@ -94,6 +99,8 @@ const expected = [
     max_ms: 10,
     lock_ms: 1,
     rows_examined: 40,
+    first: "22:14:05.000000",
+    last: "22:14:06.000000",
     histogram: { [bucketOf(10)]: 3, "0": 1 }
   }
 ]
