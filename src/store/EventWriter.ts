@@ -83,9 +83,9 @@ const refusal = (error: unknown): string | undefined => {
   return `${database.message}${detail} [SQLSTATE ${database.code}]`
 }
 
-// Events, their per-query totals, their per-minute rollups and the checkpoint in ONE statement: PostgreSQL runs a
-// statement with data-modifying CTEs atomically, so a crash at any instant leaves either all of it or none of it, in
-// one round trip. Totals and rollups add only the events that were really inserted, so a replay counts nothing twice.
+// Events, their per-query totals, their per-minute and per-hour rollups and the checkpoint in ONE statement:
+// PostgreSQL runs a statement with data-modifying CTEs atomically, so a crash at any instant leaves either all of it
+// or none of it, in one round trip. Totals and rollups add only the events that were really inserted, so a replay counts nothing twice.
 // A null checkpoint ($27) leaves it where it is: the parts of a batch split to find a refused event are stored
 // without it, and the last write carries it with the refused events' records ($28…$30).
 const writeBatchSql = `${SLOWQ_MARKER}
@@ -160,6 +160,33 @@ rolled_up AS (
     sum(rows_examined), sum(rows_affected), min(first_seen), max(last_seen), coalesce(jsonb_object_agg(bucket, calls) FILTER (WHERE calls > 0), '{}'::jsonb)
   FROM per_minute_bucket GROUP BY query_id, minute
   ON CONFLICT (pipeline, query_id, minute) DO UPDATE SET
+    events = r.events + excluded.events,
+    calls = r.calls + excluded.calls,
+    total_ms = r.total_ms + excluded.total_ms,
+    max_ms = greatest(r.max_ms, excluded.max_ms),
+    lock_ms = r.lock_ms + excluded.lock_ms,
+    rows_sent = r.rows_sent + excluded.rows_sent,
+    rows_examined = r.rows_examined + excluded.rows_examined,
+    rows_affected = r.rows_affected + excluded.rows_affected,
+    first_seen = least(r.first_seen, excluded.first_seen),
+    last_seen = greatest(r.last_seen, excluded.last_seen),
+    histogram = slowq_histogram_merge(r.histogram, excluded.histogram)
+),
+per_hour_bucket AS (
+  SELECT query_id, date_trunc('hour', minute AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hour, bucket,
+    sum(events) AS events, sum(calls) AS calls, sum(total_ms) AS total_ms, max(max_ms) AS max_ms,
+    sum(lock_ms) AS lock_ms, sum(rows_sent) AS rows_sent, sum(rows_examined) AS rows_examined,
+    sum(rows_affected) AS rows_affected, min(first_seen) AS first_seen, max(last_seen) AS last_seen
+  FROM per_minute_bucket GROUP BY 1, 2, 3
+),
+rolled_up_hours AS (
+  INSERT INTO slowq_rollups_hour AS r (pipeline, query_id, hour, events, calls, total_ms, max_ms, lock_ms,
+    rows_sent, rows_examined, rows_affected, first_seen, last_seen, histogram)
+  SELECT $1, query_id, hour, sum(events), sum(calls), sum(total_ms), max(max_ms), sum(lock_ms), sum(rows_sent),
+    sum(rows_examined), sum(rows_affected), min(first_seen), max(last_seen),
+    coalesce(jsonb_object_agg(bucket, calls) FILTER (WHERE calls > 0), '{}'::jsonb)
+  FROM per_hour_bucket GROUP BY query_id, hour
+  ON CONFLICT (pipeline, query_id, hour) DO UPDATE SET
     events = r.events + excluded.events,
     calls = r.calls + excluded.calls,
     total_ms = r.total_ms + excluded.total_ms,

@@ -19,8 +19,8 @@ import { freshStoreDatabase } from "../support/StoreDatabase.js"
 import { storeClient } from "../support/StoreQueries.js"
 import { storeAt } from "../support/StoreServices.js"
 
-// Per-minute rollups are written by the statement that stores the events: exact sums, maxima and histograms per
-// pipeline, query and minute; a replay adds nothing; a store filled before rollups existed gets them when it is
+// Per-minute and per-hour rollups are written by the statement that stores the events: exact sums, maxima and
+// histograms per pipeline, query and minute (hour); a replay adds nothing; a store filled before rollups existed gets them when it is
 // upgraded; series read from them agree with the raw events within the histogram's error.
 
 const MINUTE_US = 60_000_000
@@ -57,6 +57,17 @@ const rollupsOf = (url: string) =>
          total_ms, max_ms, lock_ms, rows_examined, to_char(first_seen AT TIME ZONE 'UTC', 'HH24:MI:SS.US') AS first,
          to_char(last_seen AT TIME ZONE 'UTC', 'HH24:MI:SS.US') AS last, histogram
        FROM slowq_rollups_minute ORDER BY pipeline, query_id, minute`
+    )
+  })
+
+const hoursOf = (url: string) =>
+  Effect.gen(function* () {
+    const sql = yield* storeClient(url)
+    return yield* sql.unsafe<Record<string, unknown>>(
+      `SELECT query_id, to_char(hour AT TIME ZONE 'UTC', 'HH24:MI') AS hour, events::int, calls::int, total_ms, max_ms,
+         to_char(first_seen AT TIME ZONE 'UTC', 'HH24:MI:SS.US') AS first,
+         to_char(last_seen AT TIME ZONE 'UTC', 'HH24:MI:SS.US') AS last, histogram
+       FROM slowq_rollups_hour ORDER BY pipeline, query_id, hour`
     )
   })
 
@@ -127,6 +138,31 @@ describe("per-minute rollups", () => {
           histogram: { [bucketOf(2)]: 1, [bucketOf(4)]: 1, [bucketOf(8)]: 1 }
         })
         expect(after.slice(1)).toEqual(expected.slice(1))
+        // The hours hold the same as their minutes, merged.
+        expect(yield* hoursOf(db.url)).toEqual([
+          {
+            query_id: "AAAA",
+            hour: "22:00",
+            events: 4,
+            calls: 4,
+            total_ms: 114,
+            max_ms: 100,
+            first: "22:14:01.000000",
+            last: "22:15:00.000000",
+            histogram: { [bucketOf(2)]: 1, [bucketOf(4)]: 1, [bucketOf(8)]: 1, [bucketOf(100)]: 1 }
+          },
+          {
+            query_id: "BBBB",
+            hour: "22:00",
+            events: 2,
+            calls: 4,
+            total_ms: 30.0005,
+            max_ms: 10,
+            first: "22:14:05.000000",
+            last: "22:14:06.000000",
+            histogram: { [bucketOf(10)]: 3, "0": 1 }
+          }
+        ])
       }).pipe(Effect.provide(storeAt(db.url)))
     }).pipe(Effect.scoped)
   )
@@ -139,15 +175,22 @@ describe("per-minute rollups", () => {
       }).pipe(Effect.provide(storeAt(db.url)))
       // Back to the schema of migration 0007: no rollups, no merge function, 0008 not recorded.
       const sql = yield* storeClient(db.url)
+      const hoursBefore = yield* hoursOf(db.url)
+      yield* sql.unsafe("DROP TABLE slowq_rollups_hour")
       yield* sql.unsafe("DROP TABLE slowq_rollups_minute")
       yield* sql.unsafe("DROP FUNCTION slowq_histogram_merge(jsonb, jsonb)")
-      yield* sql.unsafe("DELETE FROM slowq_migrations WHERE migration_id = 8")
+      yield* sql.unsafe("DELETE FROM slowq_migrations WHERE migration_id IN (8, 9)")
       const eventsBefore = yield* sql.unsafe<{ n: number }>("SELECT count(*)::int AS n FROM slowq_events")
       // Opening the store runs the migration, which rolls the stored events up.
       yield* Effect.gen(function* () {
         yield* StoreClient
       }).pipe(Effect.provide(storeAt(db.url)))
       expect(yield* rollupsOf(db.url)).toEqual(expected)
+      expect(yield* hoursOf(db.url)).toEqual(hoursBefore)
+      expect(hoursBefore.map((h) => [h.query_id, h.events, h.calls])).toEqual([
+        ["AAAA", 3, 3],
+        ["BBBB", 2, 4]
+      ])
       expect(yield* sql.unsafe<{ n: number }>("SELECT count(*)::int AS n FROM slowq_events")).toEqual(eventsBefore)
     }).pipe(Effect.scoped)
   )
