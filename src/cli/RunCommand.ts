@@ -6,6 +6,8 @@ import { startHttpApi } from "../http/HttpApiServer.js"
 import { loadHttpApiSettings } from "../http/HttpApiSettings.js"
 import { Supervisor } from "../pipeline/Supervisor.js"
 import { Plugins, registeredEnrichments } from "../plugin/Plugin.js"
+import { loadRetention } from "../store/Retention.js"
+import { StorePruner } from "../store/StorePruner.js"
 import { CliFailure } from "./CliFailure.js"
 import { loadValidPipelines } from "./loadValidPipelines.js"
 
@@ -21,6 +23,7 @@ const run = ({ pipelines }: { readonly pipelines: string }) =>
       return yield* new CliFailure({ message: `no pipelines in ${pipelines}: nothing to run` })
     }
     const http = yield* loadHttpApiSettings.pipe(Effect.mapError((error) => new CliFailure({ message: error.message })))
+    const retention = yield* loadRetention.pipe(Effect.mapError((message) => new CliFailure({ message })))
     // Checked before any pipeline starts: two plugins claiming one field of the API is a configuration error.
     const api = makeSlowqApi(registeredEnrichments(yield* Plugins))
     if (Either.isLeft(api)) return yield* new CliFailure({ message: `cannot serve the HTTP API: ${api.left.message}` })
@@ -28,6 +31,8 @@ const run = ({ pipelines }: { readonly pipelines: string }) =>
       const supervisor = yield* Supervisor
       yield* supervisor.start(specs)
       yield* startHttpApi(http, specs)
+      // Retention in the background, in small batches beside the pipelines' writes; it ends with the daemon.
+      yield* Effect.forkScoped((yield* StorePruner).pruneForever(retention))
       yield* Effect.logInfo("slowq is running").pipe(Effect.annotateLogs({ pipelines: specs.length }))
       return yield* Effect.never
     }).pipe(

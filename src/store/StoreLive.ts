@@ -7,6 +7,7 @@ import { QueryReads } from "./QueryReads.js"
 import { SeriesReads } from "./SeriesReads.js"
 import { StageMemoryStore } from "./StageMemoryStore.js"
 import { StoreClient } from "./StoreClient.js"
+import { StorePruner } from "./StorePruner.js"
 
 /** Every store service on one client: built once per process, its pool shared by all of them. */
 export const storeServices = <E, R>(client: Layer.Layer<StoreClient, E, R>) =>
@@ -16,7 +17,8 @@ export const storeServices = <E, R>(client: Layer.Layer<StoreClient, E, R>) =>
     QueryReads.layer,
     EnrichmentReads.layer,
     FindingReads.layer,
-    SeriesReads.layer
+    SeriesReads.layer,
+    StorePruner.layer
   ).pipe(
     Layer.provideMerge(client)
   )

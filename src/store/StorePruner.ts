@@ -1,0 +1,113 @@
+import { Clock, Context, Duration, Effect, Layer, Metric } from "effect"
+import { SLOWQ_MARKER } from "../plugin/OwnStatement.js"
+import type { RetentionSettings } from "./Retention.js"
+import { StoreClient } from "./StoreClient.js"
+import { StoreError } from "./StoreError.js"
+
+/**
+ * Deletes what is older than its retention (Retention.ts), in small batches so that ingestion never waits on it:
+ * each batch is one short statement of its own, deleting rows no write of a batch touches.
+ *
+ * Events are kept at least a day behind their pipeline's newest event, whatever the retention: a source re-reads a
+ * little after a restart (mysql.slow_log's overlap, a file's last batch), and a re-read event is recognized as stored
+ * by its key in slowq_events. Deleted, it would be counted again in the totals and rollups.
+ */
+
+/** Rows per DELETE: a few milliseconds of work, short row locks. */
+export const PRUNE_BATCH = 5000
+
+/** A pipeline's newest events stay for at least this long, for replays to find. */
+export const REPLAY_MARGIN = Duration.days(1)
+
+export const prunedRowsTotal = Metric.counter("slowq_store_pruned_rows_total", {
+  description: "Rows deleted from the store by retention, by `table`.",
+  incremental: true
+})
+
+export interface PruneResult {
+  readonly events: number
+  readonly minutes: number
+  readonly hours: number
+}
+
+// Each DELETE picks a batch through an index (start_time, or the rollups' (pipeline, minute|hour)) and deletes it
+// by ctid: bounded work, whatever the backlog.
+const pruneEventsSql = `${SLOWQ_MARKER}
+WITH cutoffs AS (
+  SELECT pipeline, least($1::timestamptz, max(last_seen) - $2::float8 * interval '1 millisecond') AS cutoff
+  FROM slowq_queries GROUP BY pipeline
+),
+doomed AS (
+  SELECT e.ctid FROM slowq_events e JOIN cutoffs c ON c.pipeline = e.pipeline
+  WHERE e.start_time < $1::timestamptz AND e.start_time < c.cutoff
+  LIMIT $3
+)
+DELETE FROM slowq_events WHERE ctid IN (SELECT ctid FROM doomed) RETURNING 1 AS deleted`
+
+const pruneRollupsSql = (table: "slowq_rollups_minute" | "slowq_rollups_hour", column: "minute" | "hour") => `${SLOWQ_MARKER}
+DELETE FROM ${table} WHERE ctid IN (SELECT ctid FROM ${table} WHERE ${column} < $1::timestamptz LIMIT $2)
+RETURNING 1 AS deleted`
+
+const make = Effect.gen(function* () {
+  const { sql } = yield* StoreClient
+
+  /** Deletes in batches until a batch comes back short; the number of rows deleted. */
+  const drain = (table: string, statement: string, params: (batch: number) => ReadonlyArray<unknown>) =>
+    Effect.gen(function* () {
+      let deleted = 0
+      for (;;) {
+        // The deleted rows come back as one small row each: a count every driver (pg, PGlite) reports the same way.
+        const rows = yield* sql.unsafe(statement, params(PRUNE_BATCH)).pipe(
+          Effect.map((result) => result.length),
+          Effect.mapError(
+            (cause) => new StoreError({ operation: "write", message: `pruning ${table} failed: ${cause.message}`, cause })
+          )
+        )
+        deleted += rows
+        if (rows < PRUNE_BATCH) return deleted
+      }
+    }).pipe(Effect.tap((deleted) => Metric.incrementBy(prunedRowsTotal.pipe(Metric.tagged("table", table)), deleted)))
+
+  /** One pass over the three levels, each against its own retention, as of now. */
+  const pruneOnce = Effect.fn("StorePruner.pruneOnce")(function* (retention: RetentionSettings) {
+    const now = yield* Clock.currentTimeMillis
+    const before = (keep: Duration.Duration) => new Date(now - Duration.toMillis(keep))
+    const events = yield* drain("slowq_events", pruneEventsSql, (batch) => [
+      before(retention.events),
+      Duration.toMillis(REPLAY_MARGIN),
+      batch
+    ])
+    const minutes = yield* drain("slowq_rollups_minute", pruneRollupsSql("slowq_rollups_minute", "minute"), (batch) => [
+      before(retention.minutes),
+      batch
+    ])
+    const hours = yield* drain("slowq_rollups_hour", pruneRollupsSql("slowq_rollups_hour", "hour"), (batch) => [
+      before(retention.hours),
+      batch
+    ])
+    return { events, minutes, hours } satisfies PruneResult
+  })
+
+  /** Prunes every `retention.every` until interrupted; a failed pass is logged and the next one tried. */
+  const pruneForever = (retention: RetentionSettings) =>
+    Effect.gen(function* () {
+      for (;;) {
+        yield* pruneOnce(retention).pipe(
+          Effect.tap((pruned) =>
+            pruned.events + pruned.minutes + pruned.hours === 0
+              ? Effect.void
+              : Effect.logInfo("store pruned").pipe(Effect.annotateLogs({ ...pruned }))
+          ),
+          Effect.catchAll((error) => Effect.logWarning(`${error.message}; retrying in ${Duration.format(retention.every)}`))
+        )
+        yield* Effect.sleep(retention.every)
+      }
+    })
+
+  return { pruneOnce, pruneForever } as const
+})
+
+/** Retention, applied: the store's old rows deleted in the background. */
+export class StorePruner extends Context.Tag("slowq/store/StorePruner")<StorePruner, Effect.Effect.Success<typeof make>>() {
+  static readonly layer = Layer.effect(this, make)
+}
