@@ -5,8 +5,9 @@ import { SLOWQ_MARKER } from "../plugin/OwnStatement.js"
 import { StoreClient } from "./StoreClient.js"
 import { StoreError } from "./StoreError.js"
 
-// A query's time series from the per-minute rollups (migration 0008): every bucket of the window, its calls, time
-// and latency percentiles merged from the minutes' histograms. One index range scan of at most the window's minutes.
+// A query's time series from the rollups (migrations 0008, 0009): every bucket of the window, its calls, time and
+// latency percentiles merged from the minutes' (or, for a step of whole hours, the hours') histograms. One index
+// range scan of the query's rows in the window.
 
 /** One bucket of a query's series. */
 export const SeriesPoint = Schema.Struct({
@@ -42,11 +43,13 @@ const MinuteRow = Schema.Struct({
   histogram: Schema.Record({ key: Schema.String, value: Schema.Number })
 })
 
-const minutesSql = `${SLOWQ_MARKER}
-SELECT minute, calls::float8 AS calls, total_ms, max_ms, rows_examined, histogram
-FROM slowq_rollups_minute
-WHERE query_id = $1 AND pipeline = ANY($2::text[]) AND minute >= $3 AND minute < $4
-ORDER BY minute`
+// A step of whole hours reads the hour rollups: 60 times fewer rows, and kept longer (400 days against 30).
+const rollupsSql = (level: "minute" | "hour") => `${SLOWQ_MARKER}
+SELECT ${level} AS minute, calls::float8 AS calls, total_ms, max_ms, rows_examined, histogram
+FROM slowq_rollups_${level}
+WHERE query_id = $1 AND pipeline = ANY($2::text[])
+  AND ${level} >= date_trunc('${level}', $3::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AND ${level} < $4
+ORDER BY ${level}`
 
 interface Bucket {
   calls: number
@@ -117,15 +120,22 @@ const make = Effect.gen(function* () {
       id: Schema.String,
       pipelines: Schema.Array(Schema.String),
       since: Schema.DateFromSelf,
-      until: Schema.DateFromSelf
+      until: Schema.DateFromSelf,
+      hours: Schema.Boolean
     }),
     Result: MinuteRow,
-    execute: (r) => sql.unsafe(minutesSql, [r.id, r.pipelines, r.since, r.until])
+    execute: (r) => sql.unsafe(rollupsSql(r.hours ? "hour" : "minute"), [r.id, r.pipelines, r.since, r.until])
   })
 
   /** Query `id`'s series over the window from its rollups. */
   const querySeries = (id: string, options: SeriesOptions) =>
-    findMinutes({ id, pipelines: options.pipelines, since: options.since, until: options.until }).pipe(
+    findMinutes({
+      id,
+      pipelines: options.pipelines,
+      since: options.since,
+      until: options.until,
+      hours: options.stepSeconds % 3600 === 0
+    }).pipe(
       Effect.map((rows) => foldSeries(rows, options)),
       Effect.mapError((cause) => {
         const reason = cause.cause instanceof Error ? `${cause.message}: ${cause.cause.message}` : cause.message

@@ -251,6 +251,16 @@ describe("per-minute rollups", () => {
           }
           expect(i).toBeLessThan(3)
         }
+        // A step of whole hours reads the hour rollups: the same figures for the hour.
+        const hourly = (yield* Effect.promise(() =>
+          fetch(`${base}/api/v1/queries/CCCC/series?since=${since}&until=${until}&step=1h`).then((r) => r.json())
+        )) as { readonly points: ReadonlyArray<Record<string, unknown>> }
+        const sorted = [...latencies].sort((a, b) => a - b)
+        expect(hourly.points.map((p) => [p.start, p.calls])).toEqual([["2023-11-14T22:00:00.000Z", 600]])
+        for (const [q, key] of [[0.5, "p50_ms"], [0.99, "p99_ms"]] as const) {
+          const exact = sorted[Math.ceil(q * sorted.length) - 1]!
+          expect(Math.abs((hourly.points[0]![key] as number) - exact) / exact).toBeLessThanOrEqual(RELATIVE_ERROR)
+        }
         const bad = yield* Effect.promise(() => fetch(`${base}/api/v1/queries/CCCC/series?step=90s`))
         expect(bad.status).toBe(400)
         const missing = yield* Effect.promise(() => fetch(`${base}/api/v1/queries/DDDD/series`))
