@@ -95,14 +95,19 @@ describe("regressions, through the CLI", () => {
         )
         const queryId = query!.query_id
         expect(yield* regressionsOf(store.url, "regress_pg", queryId)).toEqual([])
-        const memoryOf = sql.unsafe<{ value: PlanMemory }>(
-          `SELECT value FROM slowq_stage_memory WHERE pipeline = 'regress_pg' AND stage = 'analyze' AND key = $1`,
-          [`plan:${queryId}`]
-        )
-        const [first] = yield* memoryOf
-        expect(first!.value.previous).toBeUndefined()
-        expect(first!.value.current.calls).toBe(3)
-        expect(nodeType(first!.value.current.plan)).toBe("Index Scan")
+        const memoryOf = <A>(key: string) =>
+          sql
+            .unsafe<{ value: A }>(
+              `SELECT value FROM slowq_stage_memory WHERE pipeline = 'regress_pg' AND stage = 'analyze' AND key = $1`,
+              [key]
+            )
+            .pipe(Effect.map((rows) => rows[0]?.value))
+        // The figures in plan:, the plan's JSON apart in plan-json: (written when the plan changes only).
+        const first = yield* memoryOf<PlanMemory>(`plan:${queryId}`)
+        expect(first?.previous).toBeUndefined()
+        expect(first?.current.calls).toBe(3)
+        expect(nodeType(yield* memoryOf(`plan-json:${queryId}`))).toBe("Index Scan")
+        expect(yield* memoryOf(`plan-before:${queryId}`)).toBeUndefined()
 
         // The index goes: the next EXPLAIN of the same query reads the whole table.
         yield* db.sql.unsafe("DROP INDEX orders_customer")
@@ -115,8 +120,9 @@ describe("regressions, through the CLI", () => {
         )
         expect(plans.map((p) => nodeType(p.plan))).toEqual(["Index Scan", "Seq Scan"])
         const [indexHash, seqHash] = plans.map((p) => p.hash)
-        const [second] = yield* memoryOf
-        const memory = second!.value
+        const memory = (yield* memoryOf<PlanMemory>(`plan:${queryId}`))!
+        expect(nodeType(yield* memoryOf(`plan-json:${queryId}`))).toBe("Seq Scan")
+        expect(nodeType(yield* memoryOf(`plan-before:${queryId}`))).toBe("Index Scan")
         expect([memory.previous?.hash, memory.previous?.calls, memory.current.hash, memory.current.calls]).toEqual([
           indexHash,
           3,
@@ -141,7 +147,7 @@ describe("regressions, through the CLI", () => {
         expect(finding.message).toMatch(
           /^Plan changed at \d{4}-\d\d-\d\d \d\d:\d\d UTC: [\d.,]+ ms per call under the old plan \(3 calls\), [\d.,]+ ms per call under the new plan \(5 calls\): /
         )
-        const expected = planChangedFinding(memory.previous!, memory.current, planChangedThresholds({}))
+        const expected = planChangedFinding(memory.previous!, memory.current, finding.plans!, planChangedThresholds({}))
         expect([finding.message, finding.severity, finding.reduction]).toEqual([
           expected.message,
           expected.severity,
@@ -240,13 +246,22 @@ describe("regressions, through the CLI", () => {
         ])
         // 1.5 ms against 1 ms: under the factor of 2.
         expect(yield* regressionsOf(store.url, "regress_log", customers!)).toEqual([])
-        // The memory holds the hours the rule looks at: the 168 baseline hours and the recent one.
-        const [hourly] = yield* sql.unsafe<{ value: { hours: ReadonlyArray<readonly [number, number, number]> } }>(
-          `SELECT value FROM slowq_stage_memory WHERE pipeline = 'regress_log' AND stage = 'analyze' AND key = $1`,
-          [`hourly:${orders}`]
-        )
-        expect(hourly!.value.hours.length).toBe(169)
-        expect(hourly!.value.hours.at(-1)).toEqual([start / 3600 + 168, 25, 125])
+        // The memory holds the hours the rule looks at: the 168 baseline hours, closed, in hourly:, and the recent
+        // one in hour:.
+        const storedValueOf = (key: string) =>
+          sql
+            .unsafe<{ value: unknown }>(
+              `SELECT value FROM slowq_stage_memory WHERE pipeline = 'regress_log' AND stage = 'analyze' AND key = $1`,
+              [key]
+            )
+            .pipe(Effect.map((rows) => rows[0]?.value))
+        const hourly = (yield* storedValueOf(`hourly:${orders}`)) as { hours: ReadonlyArray<readonly [number, number, number]> }
+        expect(hourly.hours.length).toBe(168)
+        expect([hourly.hours[0], hourly.hours.at(-1)]).toEqual([
+          [start / 3600, 2, 4],
+          [start / 3600 + 167, 2, 2]
+        ])
+        expect(yield* storedValueOf(`hour:${orders}`)).toEqual([start / 3600 + 168, 25, 125])
       }).pipe(Effect.scoped),
     120_000
   )

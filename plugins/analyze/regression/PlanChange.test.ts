@@ -2,8 +2,10 @@ import { describe, expect, it } from "@effect/vitest"
 import {
   advancePlan,
   type PlanMemory,
+  type PlanState,
   planChangedThresholds,
-  readPlanMemory
+  planJsonKeysOf,
+  readPlanState
 } from "./PlanChange.js"
 
 const HOUR = 3_600_000
@@ -16,38 +18,53 @@ const seqScan = [{ Plan: { "Node Type": "Seq Scan", "Relation Name": "orders" } 
 const defaults = planChangedThresholds({})
 const batch = (calls: number, totalMs: number, at: number) => ({ calls, totalMs, firstAt: at, lastAt: at + 60_000 })
 
-const afterChange: PlanMemory = {
-  previous: { hash: "aaaa1111", plan: indexScan, since: t0 - 3 * DAY, calls: 100, totalMs: 50 },
-  current: { hash: "bbbb2222", plan: seqScan, since: t0, calls: 10, totalMs: 20 }
+const changeMemory: PlanMemory = {
+  previous: { hash: "aaaa1111", since: t0 - 3 * DAY, calls: 100, totalMs: 50 },
+  current: { hash: "bbbb2222", since: t0, calls: 10, totalMs: 20 }
 }
+const stateOf = (memory: PlanMemory, current: unknown = seqScan, before: unknown = indexScan): PlanState => ({
+  memory,
+  jsons: { current, before: memory.previous === undefined ? undefined : before },
+  legacy: false
+})
+const afterChange = stateOf(changeMemory)
+const nothingWritten = { current: false, before: false }
 
 describe("plan_changed", () => {
   it("remembers the first plan seen with the batch's figures, and finds nothing", () => {
     const step = advancePlan(undefined, { hash: "aaaa1111", plan: indexScan }, batch(100, 50, t0 - 3 * DAY), defaults)
     expect(step).toEqual({
-      memory: { current: { hash: "aaaa1111", plan: indexScan, since: t0 - 3 * DAY, calls: 100, totalMs: 50 } },
+      state: stateOf({ current: { hash: "aaaa1111", since: t0 - 3 * DAY, calls: 100, totalMs: 50 } }, indexScan),
+      changed: { current: true, before: false },
       finding: undefined
     })
   })
 
   it("knows nothing of a query no plan was ever given to", () => {
-    expect(advancePlan(undefined, undefined, batch(5, 5, t0), defaults)).toEqual({ memory: undefined, finding: undefined })
+    expect(advancePlan(undefined, undefined, batch(5, 5, t0), defaults)).toEqual({
+      state: undefined,
+      changed: nothingWritten,
+      finding: undefined
+    })
   })
 
-  it("adds a batch to the current plan when the hash is the same or no plan came", () => {
+  it("adds a batch to the current plan when the hash is the same or no plan came; the plan's JSON is not rewritten", () => {
     const first = advancePlan(undefined, { hash: "aaaa1111", plan: indexScan }, batch(100, 50, t0), defaults)
-    const again = advancePlan(first.memory, undefined, batch(20, 12, t0 + HOUR), defaults)
-    const same = advancePlan(again.memory, { hash: "aaaa1111", plan: indexScan }, batch(1, 0.5, t0 + 2 * HOUR), defaults)
+    const again = advancePlan(first.state, undefined, batch(20, 12, t0 + HOUR), defaults)
+    // Same shape, other costs: the JSON first seen with the hash stays.
+    const recosted = [{ Plan: { ...indexScan[0]!.Plan, "Total Cost": 8.3 } }]
+    const same = advancePlan(again.state, { hash: "aaaa1111", plan: recosted }, batch(1, 0.5, t0 + 2 * HOUR), defaults)
     expect(same).toEqual({
-      memory: { current: { hash: "aaaa1111", plan: indexScan, since: t0, calls: 121, totalMs: 62.5 } },
+      state: stateOf({ current: { hash: "aaaa1111", since: t0, calls: 121, totalMs: 62.5 } }, indexScan),
+      changed: nothingWritten,
       finding: undefined
     })
   })
 
   it("a new hash: both plans, both hashes, the old mean and the new plan's first figures; crit at 2× and more", () => {
     const before = advancePlan(undefined, { hash: "aaaa1111", plan: indexScan }, batch(100, 50, t0 - 3 * DAY), defaults)
-    const step = advancePlan(before.memory, { hash: "bbbb2222", plan: seqScan }, batch(10, 20, t0), defaults)
-    expect(step.memory).toEqual(afterChange)
+    const step = advancePlan(before.state, { hash: "bbbb2222", plan: seqScan }, batch(10, 20, t0), defaults)
+    expect([step.state, step.changed]).toEqual([afterChange, { current: true, before: true }])
     expect(step.finding).toEqual({
       rule: "plan_changed",
       severity: "crit",
@@ -66,7 +83,8 @@ describe("plan_changed", () => {
   it("later batches update the new plan's figures, and the severity with them", () => {
     const step = advancePlan(afterChange, undefined, batch(30, 5, t0 + HOUR), defaults)
     // 40 calls, 25 ms: 0.625 ms per call, 1.25× the old 0.5 ms.
-    expect(step.memory?.current).toEqual({ hash: "bbbb2222", plan: seqScan, since: t0, calls: 40, totalMs: 25 })
+    expect(step.state?.memory.current).toEqual({ hash: "bbbb2222", since: t0, calls: 40, totalMs: 25 })
+    expect([step.changed, step.finding?.plans]).toEqual([nothingWritten, { before: indexScan, after: seqScan }])
     expect(step.finding?.severity).toBe("warn")
     expect(step.finding?.message).toBe(
       "Plan changed at 2026-05-01 10:00 UTC: 0.5 ms per call under the old plan (100 calls), 0.625 ms per call under the new plan (40 calls): 1.3× slower"
@@ -75,7 +93,7 @@ describe("plan_changed", () => {
   })
 
   it("a faster new plan is info (news, not a problem) with nothing to win back", () => {
-    const faster: PlanMemory = { ...afterChange, current: { ...afterChange.current, calls: 50, totalMs: 5 } }
+    const faster = stateOf({ ...changeMemory, current: { ...changeMemory.current, calls: 50, totalMs: 5 } })
     const step = advancePlan(faster, undefined, batch(50, 5, t0 + HOUR), defaults)
     expect(step.finding?.severity).toBe("info")
     expect(step.finding?.reduction).toBe(0)
@@ -85,12 +103,12 @@ describe("plan_changed", () => {
   })
 
   it("the reduction is bounded to 95%", () => {
-    const slow: PlanMemory = { ...afterChange, current: { ...afterChange.current, calls: 1, totalMs: 1000 } }
+    const slow = stateOf({ ...changeMemory, current: { ...changeMemory.current, calls: 1, totalMs: 1000 } })
     expect(advancePlan(slow, undefined, batch(0, 0, t0), defaults).finding?.reduction).toBe(0.95)
   })
 
   it("no calls measured under the old plan: said so, warn, reduction 0", () => {
-    const none: PlanMemory = { ...afterChange, previous: { ...afterChange.previous!, calls: 0, totalMs: 0 } }
+    const none = stateOf({ ...changeMemory, previous: { ...changeMemory.previous!, calls: 0, totalMs: 0 } })
     const finding = advancePlan(none, undefined, batch(0, 0, t0), defaults).finding
     expect(finding?.message).toBe(
       "Plan changed at 2026-05-01 10:00 UTC: no calls measured under the old plan, 2 ms per call under the new plan (10 calls)"
@@ -102,18 +120,20 @@ describe("plan_changed", () => {
     const justBefore = advancePlan(afterChange, undefined, { calls: 1, totalMs: 2, firstAt: t0 + 7 * DAY - 1, lastAt: t0 + 7 * DAY - 1 }, defaults)
     expect(justBefore.finding?.rule).toBe("plan_changed")
     const at = advancePlan(afterChange, undefined, { calls: 1, totalMs: 2, firstAt: t0 + 7 * DAY, lastAt: t0 + 7 * DAY }, defaults)
+    // The plan before is written as null: its JSON is not needed any more.
     expect(at).toEqual({
-      memory: { current: { hash: "bbbb2222", plan: seqScan, since: t0, calls: 11, totalMs: 22 } },
+      state: stateOf({ current: { hash: "bbbb2222", since: t0, calls: 11, totalMs: 22 } }),
+      changed: { current: false, before: true },
       finding: undefined
     })
   })
 
   it("a change back to the old plan is a new change, from the newer plan", () => {
     const back = advancePlan(afterChange, { hash: "aaaa1111", plan: indexScan }, batch(4, 2, t0 + DAY), defaults)
-    expect(back.memory).toEqual({
-      previous: afterChange.current,
-      current: { hash: "aaaa1111", plan: indexScan, since: t0 + DAY, calls: 4, totalMs: 2 }
-    })
+    expect(back.state).toEqual(
+      stateOf({ previous: changeMemory.current, current: { hash: "aaaa1111", since: t0 + DAY, calls: 4, totalMs: 2 } }, indexScan, seqScan)
+    )
+    expect([back.changed, back.finding?.plans]).toEqual([{ current: true, before: true }, { before: seqScan, after: indexScan }])
     expect(back.finding?.subject).toBe("bbbb2222→aaaa1111")
     expect(back.finding?.message).toBe(
       "Plan changed at 2026-05-02 10:00 UTC: 2 ms per call under the old plan (10 calls), 0.5 ms per call under the new plan (4 calls): 4.0× faster"
@@ -127,9 +147,36 @@ describe("plan_changed", () => {
     expect(advancePlan(afterChange, undefined, batch(0, 0, t0 + DAY), lenient).finding).toBeUndefined()
   })
 
-  it("reads back only what it wrote: another shape starts afresh", () => {
-    expect(readPlanMemory(JSON.parse(JSON.stringify(afterChange)))).toEqual(afterChange)
-    expect(readPlanMemory({ hash: "aaaa1111" })).toBeUndefined()
-    expect(readPlanMemory(undefined)).toBeUndefined()
+  it("reads back what it wrote: the figures, and the JSONs from their own keys (null: absent); another shape starts afresh", () => {
+    const stored = JSON.parse(JSON.stringify(changeMemory))
+    expect(readPlanState(stored, seqScan, indexScan)).toEqual(afterChange)
+    expect(readPlanState({ current: changeMemory.current }, seqScan, null)).toEqual(stateOf({ current: changeMemory.current }))
+    expect(readPlanState({ hash: "aaaa1111" }, seqScan, undefined)).toBeUndefined()
+    expect(readPlanState(undefined, seqScan, indexScan)).toBeUndefined()
+  })
+
+  it("reads the layout before the split (plan: with each period's JSON) with nothing lost, and writes its JSONs to their keys", () => {
+    const legacy = {
+      previous: { ...changeMemory.previous!, plan: indexScan },
+      current: { ...changeMemory.current, plan: seqScan }
+    }
+    const state = readPlanState(legacy, undefined, undefined)
+    expect(state).toEqual({ ...afterChange, legacy: true })
+    expect(planJsonKeysOf("q1", legacy, { hash: "cccc3333" })).toEqual([])
+    const step = advancePlan(state, undefined, batch(30, 5, t0 + HOUR), defaults)
+    expect([step.state?.legacy, step.changed, step.finding?.plans]).toEqual([
+      false,
+      { current: true, before: true },
+      { before: indexScan, after: seqScan }
+    ])
+  })
+
+  it("the JSONs are read only for a query whose plan changes in the batch or whose change is reported", () => {
+    const one = { current: changeMemory.current }
+    expect(planJsonKeysOf("q1", one, undefined)).toEqual([])
+    expect(planJsonKeysOf("q1", one, { hash: "bbbb2222" })).toEqual([])
+    expect(planJsonKeysOf("q1", one, { hash: "cccc3333" })).toEqual(["plan-json:q1"])
+    expect(planJsonKeysOf("q1", changeMemory, undefined)).toEqual(["plan-json:q1", "plan-before:q1"])
+    expect(planJsonKeysOf("q1", undefined, { hash: "cccc3333" })).toEqual([])
   })
 })

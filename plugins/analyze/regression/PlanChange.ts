@@ -1,5 +1,5 @@
 import { Option, Schema } from "effect"
-import type { Finding } from "../../../src/plugin/Finding.js"
+import type { Finding, FindingPlans } from "../../../src/plugin/Finding.js"
 import type { RuleOverrides } from "../rules/RunRules.js"
 import {
   DAY_MS,
@@ -38,27 +38,90 @@ export const planChangedThresholds = (overrides: RuleOverrides): PlanChangedThre
   openMs: Math.max(0, thresholdOf(planChangedRule, overrides, "open_days")) * DAY_MS
 })
 
-/** One plan's time in force for a query: since when (the first event under it), and its calls and time since. */
-const PlanPeriod = Schema.Struct({
-  hash: Schema.String,
-  plan: Schema.Unknown,
-  since: Schema.Number,
-  calls: Schema.Number,
-  totalMs: Schema.Number
-})
+/** One plan's time in force for a query: its shape hash, since when (the first event under it), its calls and time since. */
+const PlanPeriod = Schema.Struct({ hash: Schema.String, since: Schema.Number, calls: Schema.Number, totalMs: Schema.Number })
 export type PlanPeriod = typeof PlanPeriod.Type
 
-/** What is remembered per query (`plan:<query id>`): the current plan, and the one before it while the change is reported. */
+/**
+ * What is remembered per query in `plan:<query id>`, rewritten on each batch with calls: the current plan's
+ * figures, and the one's before it while the change is reported. Small (about 80 bytes, 160 with the plan before):
+ * the plans' JSON, often kilobytes, is kept apart, written only when the plan changes (`PlanJsons`).
+ */
 export const PlanMemory = Schema.Struct({ current: PlanPeriod, previous: Schema.optional(PlanPeriod) })
 export type PlanMemory = typeof PlanMemory.Type
 
+/**
+ * The plans' JSON: `plan-json:<query id>` the current plan as first seen with its hash (written when a new hash
+ * comes), `plan-before:<query id>` the plan before it (written at the change, set to null when the change stops
+ * being reported). Undefined when not known.
+ */
+export interface PlanJsons {
+  readonly current: unknown
+  readonly before: unknown
+}
+
+const noJsons: PlanJsons = { current: undefined, before: undefined }
+
+/** What the query's remembered entries give: its figures and the plans' JSON. */
+export interface PlanState {
+  readonly memory: PlanMemory
+  readonly jsons: PlanJsons
+  /**
+   * Read from the layout before the JSONs had keys of their own (`plan:<query id>` held each period's `plan`):
+   * nothing is lost, the JSONs are taken from it, and the batch writes them to their keys.
+   */
+  readonly legacy: boolean
+}
+
 const decodePlanMemory = Schema.decodeUnknownOption(PlanMemory)
 
-/** The remembered value, or undefined when absent or not of this shape (then the query starts afresh). */
-export const readPlanMemory = (value: unknown): PlanMemory | undefined =>
-  value === undefined ? undefined : Option.getOrUndefined(decodePlanMemory(value))
+const legacyPlanOf = (period: unknown): unknown =>
+  typeof period === "object" && period !== null && "plan" in period ? period.plan : undefined
+
+/**
+ * The remembered state from the values of `plan:`, `plan-json:` and `plan-before:` (undefined or null when not
+ * stored), or undefined when there is no `plan:` of a known shape (then the query starts afresh).
+ */
+export const readPlanState = (value: unknown, current: unknown, before: unknown): PlanState | undefined => {
+  if (value === undefined || value === null) return undefined
+  const memory = Option.getOrUndefined(decodePlanMemory(value))
+  if (memory === undefined) return undefined
+  const { current: legacyCurrent, previous: legacyPrevious } = value as { current: unknown; previous?: unknown }
+  if (legacyPlanOf(legacyCurrent) !== undefined) {
+    const { current: period, previous } = memory
+    return {
+      memory: { current: periodOf(period), ...(previous === undefined ? {} : { previous: periodOf(previous) }) },
+      jsons: { current: legacyPlanOf(legacyCurrent), before: legacyPlanOf(legacyPrevious) },
+      legacy: true
+    }
+  }
+  return { memory, jsons: { current: absentAsUndefined(current), before: absentAsUndefined(before) }, legacy: false }
+}
+
+/** Only the period's own fields: a legacy value's `plan` is left out. */
+const periodOf = ({ hash, since, calls, totalMs }: PlanPeriod): PlanPeriod => ({ hash, since, calls, totalMs })
+
+const absentAsUndefined = (value: unknown): unknown => (value === null ? undefined : value)
 
 export const planMemoryKey = (queryId: string) => `plan:${queryId}`
+export const planJsonKey = (queryId: string) => `plan-json:${queryId}`
+export const planBeforeKey = (queryId: string) => `plan-before:${queryId}`
+
+/**
+ * The JSON keys a batch needs read for a query, from its `plan:` value and the plan the batch brings: the current
+ * plan's when a new hash comes (it becomes the plan before), both while a change is reported; none otherwise, so
+ * the kilobytes of a plan are read only around a change.
+ */
+export const planJsonKeysOf = (
+  queryId: string,
+  value: unknown,
+  plan: { readonly hash: string } | undefined
+): ReadonlyArray<string> => {
+  const memory = value === undefined || value === null ? undefined : Option.getOrUndefined(decodePlanMemory(value))
+  if (memory === undefined || legacyPlanOf((value as { current: unknown }).current) !== undefined) return []
+  if (memory.previous !== undefined) return [planJsonKey(queryId), planBeforeKey(queryId)]
+  return plan !== undefined && plan.hash !== memory.current.hash ? [planJsonKey(queryId)] : []
+}
 
 /** The query's figures in a batch: calls and time, and its events' first and last time (epoch ms). */
 export interface PlanBatchFigures {
@@ -69,8 +132,10 @@ export interface PlanBatchFigures {
 }
 
 export interface PlanStep {
-  /** The memory to store, undefined when there is nothing to remember (no plan known yet). */
-  readonly memory: PlanMemory | undefined
+  /** The state after the batch, undefined when there is nothing to remember (no plan known yet). */
+  readonly state: PlanState | undefined
+  /** Which of the JSONs the batch changed (to be written); `before` changed to undefined is written as null. */
+  readonly changed: { readonly current: boolean; readonly before: boolean }
   readonly finding: Finding | undefined
 }
 
@@ -78,45 +143,62 @@ const meanOf = (period: PlanPeriod): number | undefined => (period.calls > 0 ? p
 
 /**
  * One batch of a query: the plan the explain stage gave it in the batch, if any, and its figures. The batch's calls
- * count for the plan in force after it: the first batch of a new plan gives the new plan its first figures.
+ * count for the plan in force after it: the first batch of a new plan gives the new plan its first figures. A plan
+ * of the same hash changes nothing of the JSONs (its costs and estimates may differ; slowq_plans keeps the latest).
  */
 export const advancePlan = (
-  remembered: PlanMemory | undefined,
+  remembered: PlanState | undefined,
   plan: { readonly hash: string; readonly plan: unknown } | undefined,
   batch: PlanBatchFigures,
   thresholds: PlanChangedThresholds
 ): PlanStep => {
+  const unchanged = { current: remembered?.legacy ?? false, before: remembered?.legacy ?? false }
   let memory: PlanMemory
+  let jsons = remembered?.jsons ?? noJsons
+  let changed = unchanged
   if (remembered === undefined) {
-    if (plan === undefined) return { memory: undefined, finding: undefined }
-    memory = { current: { hash: plan.hash, plan: plan.plan, since: batch.firstAt, calls: batch.calls, totalMs: batch.totalMs } }
-  } else if (plan === undefined || plan.hash === remembered.current.hash) {
-    const { current } = remembered
+    if (plan === undefined) return { state: undefined, changed, finding: undefined }
+    memory = { current: { hash: plan.hash, since: batch.firstAt, calls: batch.calls, totalMs: batch.totalMs } }
+    jsons = { current: plan.plan, before: undefined }
+    changed = { current: true, before: false }
+  } else if (plan === undefined || plan.hash === remembered.memory.current.hash) {
+    const { current } = remembered.memory
     memory = {
-      ...remembered,
-      // The latest plan of the same shape: its costs and estimates are the freshest.
-      current: {
-        ...current,
-        plan: plan === undefined ? current.plan : plan.plan,
-        calls: current.calls + batch.calls,
-        totalMs: current.totalMs + batch.totalMs
-      }
+      ...remembered.memory,
+      current: { ...current, calls: current.calls + batch.calls, totalMs: current.totalMs + batch.totalMs }
     }
   } else {
     memory = {
-      previous: remembered.current,
-      current: { hash: plan.hash, plan: plan.plan, since: batch.firstAt, calls: batch.calls, totalMs: batch.totalMs }
+      previous: remembered.memory.current,
+      current: { hash: plan.hash, since: batch.firstAt, calls: batch.calls, totalMs: batch.totalMs }
     }
+    jsons = { current: plan.plan, before: jsons.current }
+    changed = { current: true, before: true }
   }
   const { current, previous } = memory
-  if (previous === undefined) return { memory, finding: undefined }
+  if (previous === undefined) return { state: { memory, jsons, legacy: false }, changed, finding: undefined }
   // The change is reported for a while after it, by the events' times; after that it is history.
-  if (batch.lastAt - current.since >= thresholds.openMs) return { memory: { current }, finding: undefined }
-  return { memory, finding: planChangedFinding(previous, current, thresholds) }
+  if (batch.lastAt - current.since >= thresholds.openMs) {
+    return {
+      state: { memory: { current }, jsons: { current: jsons.current, before: undefined }, legacy: false },
+      changed: { current: changed.current, before: true },
+      finding: undefined
+    }
+  }
+  return {
+    state: { memory, jsons, legacy: false },
+    changed,
+    finding: planChangedFinding(previous, current, { before: jsons.before ?? null, after: jsons.current ?? null }, thresholds)
+  }
 }
 
 /** The finding of a change from `before` to `after`, with each plan's mean per call so far. */
-export const planChangedFinding = (before: PlanPeriod, after: PlanPeriod, thresholds: PlanChangedThresholds): Finding => {
+export const planChangedFinding = (
+  before: PlanPeriod,
+  after: PlanPeriod,
+  plans: typeof FindingPlans.Type,
+  thresholds: PlanChangedThresholds
+): Finding => {
   const oldMean = meanOf(before)
   const newMean = meanOf(after)
   const ratio = oldMean !== undefined && newMean !== undefined && oldMean > 0 ? newMean / oldMean : undefined
@@ -133,7 +215,7 @@ export const planChangedFinding = (before: PlanPeriod, after: PlanPeriod, thresh
     advice:
       "Compare the two plans; if the new one is slower, give back what the old one used: recreate a dropped index, ANALYZE tables whose statistics moved, revert the schema or setting changed at that time",
     subject: `${before.hash}→${after.hash}`,
-    plans: { before: before.plan, after: after.plan },
+    plans,
     reduction: oldMean === undefined || newMean === undefined ? 0 : regressionReduction(oldMean, newMean)
   })
 }

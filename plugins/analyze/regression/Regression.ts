@@ -55,3 +55,19 @@ export const regressionFinding = (
   fields: Pick<Finding, "rule" | "severity" | "message" | "evidence" | "advice" | "reduction"> &
     Partial<Pick<Finding, "subject" | "plans">>
 ): Finding => ({ ...fields, source: "regression" })
+
+/**
+ * Whether two JSON values are the same (key order aside: jsonb gives objects back with its own key order), so that
+ * an entry of the stage's memory whose value a batch did not change is not written again.
+ */
+export const sameJson = (a: unknown, b: unknown): boolean => {
+  if (a === b) return true
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false
+  if (Array.isArray(a) !== Array.isArray(b)) return false
+  const aKeys = Object.keys(a).filter((key) => (a as Record<string, unknown>)[key] !== undefined)
+  const bKeys = Object.keys(b).filter((key) => (b as Record<string, unknown>)[key] !== undefined)
+  return (
+    aKeys.length === bKeys.length &&
+    aKeys.every((key) => sameJson((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]))
+  )
+}

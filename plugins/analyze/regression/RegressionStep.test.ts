@@ -6,7 +6,7 @@ import { StageError } from "../../../src/plugin/PipelineStage.js"
 import type { BatchPlan, BatchTotals } from "../AnalyzeStep.js"
 import { overrideProblems } from "../rules/RunRules.js"
 import { allRules } from "../config.js"
-import { memoryKeysOf, regressionSettings, regressionStep, regressionsOf } from "../steps/RegressionStep.js"
+import { memoryKeysOf, planJsonKeysFor, regressionSettings, regressionStep, regressionsOf } from "../steps/RegressionStep.js"
 import type { PlanMemory } from "./PlanChange.js"
 
 const HOUR = 3_600_000
@@ -49,11 +49,38 @@ const plan = (hash: string, json: unknown): BatchPlan => ({ plan: json, hash, me
 
 // q1: 24 baseline hours at 1 ms, its plan changed at t0 from index to seq scan, 20 calls of 5 ms since. q2: one call.
 const events = [...Array.from({ length: 20 }, (_, i) => collected("q1", t0 + i * 60_000, 5)), collected("q2", t0, 1)]
+const baseline = Array.from({ length: 24 }, (_, i) => [h0 - 24 + i, 2, 2])
 const remembered = new Map<string, unknown>([
-  ["plan:q1", { current: { hash: "aaaa", plan: indexScan, since: t0 - 2 * 24 * HOUR, calls: 48, totalMs: 48 } } satisfies PlanMemory],
-  ["hourly:q1", { hours: Array.from({ length: 24 }, (_, i) => [h0 - 24 + i, 2, 2]) }]
+  ["plan:q1", { current: { hash: "aaaa", since: t0 - 2 * 24 * HOUR, calls: 48, totalMs: 48 } } satisfies PlanMemory],
+  ["plan-json:q1", indexScan],
+  ["hourly:q1", { hours: baseline.slice(0, 23) }],
+  ["hour:q1", baseline[23]]
 ])
 const batch = { events, plans: new Map([["q1", plan("bbbb", seqScan)]]), totals: totalsOf(events) }
+const changed = {
+  previous: { hash: "aaaa", since: t0 - 2 * 24 * HOUR, calls: 48, totalMs: 48 },
+  current: { hash: "bbbb", since: t0, calls: 20, totalMs: 100 }
+}
+
+/** The store as the runtime keeps it: JSON texts by key, with the keys each read asked for. */
+const storeOf = (entries: ReadonlyMap<string, unknown>) => {
+  const texts = new Map([...entries].map(([key, value]) => [key, JSON.stringify(value)]))
+  const reads: Array<ReadonlyArray<string>> = []
+  return {
+    reads,
+    texts,
+    memory: {
+      get: (keys: ReadonlyArray<string>) =>
+        Effect.sync(() => {
+          reads.push(keys)
+          return new Map(keys.flatMap((key) => (texts.has(key) ? [[key, JSON.parse(texts.get(key)!)] as const] : [])))
+        })
+    },
+    write: (remember: ReadonlyArray<{ readonly key: string; readonly value: unknown }>) => {
+      for (const { key, value } of remember) texts.set(key, JSON.stringify(value))
+    }
+  }
+}
 
 describe("the regression step", () => {
   it("examines every query of the batch: all its regressions now, both plans on each, and its memory", () => {
@@ -69,28 +96,76 @@ describe("the regression step", () => {
       ],
       ["q2", "regression", []]
     ])
+    // At the change, both JSONs are written; the hour h0 - 1 closes; q2 has no closed hour yet.
     expect(output.remember).toEqual([
-      {
-        key: "plan:q1",
-        value: {
-          previous: { hash: "aaaa", plan: indexScan, since: t0 - 2 * 24 * HOUR, calls: 48, totalMs: 48 },
-          current: { hash: "bbbb", plan: seqScan, since: t0, calls: 20, totalMs: 100 }
-        }
-      },
-      { key: "hourly:q1", value: { hours: [...Array.from({ length: 24 }, (_, i) => [h0 - 24 + i, 2, 2]), [h0, 20, 100]] } },
-      { key: "hourly:q2", value: { hours: [[h0, 1, 1]] } }
+      { key: "plan:q1", value: changed },
+      { key: "plan-json:q1", value: seqScan },
+      { key: "plan-before:q1", value: indexScan },
+      { key: "hourly:q1", value: { hours: baseline } },
+      { key: "hour:q1", value: [h0, 20, 100] },
+      { key: "hour:q2", value: [h0, 1, 1] }
     ])
+  })
+
+  it.effect("reads the small entries first and the plans' JSON after, only where needed; a later batch writes a few bytes per query", () =>
+    Effect.gen(function* () {
+      const store = storeOf(remembered)
+      const step = regressionStep(store.memory, {})
+      const view = { ...batch, dialect: "postgres" as const, slowest: new Map(), now: t0 }
+      const first = yield* step.run(view, [])
+      expect(store.reads).toEqual([
+        ["plan:q1", "plan:q2", "hourly:q1", "hour:q1", "hourly:q2", "hour:q2"],
+        ["plan-json:q1"]
+      ])
+      store.write(first.remember)
+      // The same hour, no new plan: the counters and the latest hour only; both JSONs read back for the findings.
+      const later = [collected("q1", t0 + 30 * 60_000, 5), collected("q2", t0 + 30 * 60_000, 1)]
+      const next = yield* step.run({ ...view, events: later, plans: new Map(), totals: totalsOf(later) }, [])
+      expect(store.reads.slice(2)).toEqual([
+        ["plan:q1", "plan:q2", "hourly:q1", "hour:q1", "hourly:q2", "hour:q2"],
+        ["plan-json:q1", "plan-before:q1"]
+      ])
+      expect(next.remember).toEqual([
+        { key: "plan:q1", value: { ...changed, current: { ...changed.current, calls: 21, totalMs: 105 } } },
+        { key: "hour:q1", value: [h0, 21, 105] },
+        { key: "hour:q2", value: [h0, 2, 2] }
+      ])
+      expect(next.findings[0]?.findings.map((f) => [f.rule, f.plans])).toEqual([
+        ["plan_changed", { before: indexScan, after: seqScan }],
+        ["slower_calls", { before: indexScan, after: seqScan }]
+      ])
+      expect(next.remember.map(({ key, value }) => key.length + JSON.stringify(value).length)).toEqual([154, 22, 19])
+      // A query without calls in the batch changes nothing: nothing is written.
+      const idle = [{ ...collected("q2", t0 + 40 * 60_000, 0), event: { ...collected("q2", t0 + 40 * 60_000, 0).event, calls: 0 } }]
+      const none = yield* step.run({ ...view, events: idle, plans: new Map(), totals: totalsOf(idle) }, [])
+      expect(none.remember).toEqual([])
+    })
+  )
+
+  it("memory of the layout before the split gives the same findings, and is rewritten in the new one", () => {
+    const legacy = new Map<string, unknown>([
+      ["plan:q1", { current: { hash: "aaaa", plan: indexScan, since: t0 - 2 * 24 * HOUR, calls: 48, totalMs: 48 } }],
+      ["hourly:q1", { hours: baseline }]
+    ])
+    expect(planJsonKeysFor(batch, legacy, regressionSettings({}))).toEqual([])
+    const output = regressionsOf(batch, legacy, regressionSettings({}))
+    const split = regressionsOf(batch, remembered, regressionSettings({}))
+    expect(output.findings).toEqual(split.findings)
+    // The old hourly:q1 (24 hours, the latest h0 - 1 among them) is already the closed hours after the batch.
+    expect(output.remember).toEqual(split.remember.filter((entry) => entry.key !== "hourly:q1"))
+    expect(split.remember.find((entry) => entry.key === "hourly:q1")?.value).toEqual(legacy.get("hourly:q1"))
   })
 
   it("a disabled rule is neither computed nor remembered, and its findings resolve (the query is still examined)", () => {
     const settings = regressionSettings({ disabled: new Set(["plan_changed"]) })
-    expect(memoryKeysOf(batch, settings)).toEqual(["hourly:q1", "hourly:q2"])
+    expect(memoryKeysOf(batch, settings)).toEqual(["hourly:q1", "hour:q1", "hourly:q2", "hour:q2"])
+    expect(planJsonKeysFor(batch, remembered, settings)).toEqual([])
     const output = regressionsOf(batch, remembered, settings)
     expect(output.findings.map((q) => [q.queryId, q.findings.map((f) => [f.rule, f.plans])])).toEqual([
       ["q1", [["slower_calls", undefined]]],
       ["q2", []]
     ])
-    expect(output.remember.map((entry) => entry.key)).toEqual(["hourly:q1", "hourly:q2"])
+    expect(output.remember.map((entry) => entry.key)).toEqual(["hourly:q1", "hour:q1", "hour:q2"])
     const none = regressionSettings({ disabled: new Set(["plan_changed", "slower_calls"]) })
     expect(regressionsOf(batch, remembered, none)).toEqual({
       findings: [

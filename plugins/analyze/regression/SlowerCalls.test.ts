@@ -1,6 +1,14 @@
 import { describe, expect, it } from "@effect/vitest"
 import { makeEvent } from "../../../src/domain/SlowQueryEvent.js"
-import { addEvents, figuresOf, type HourlyMemory, readHourlyMemory, slowerCallsFinding, slowerCallsThresholds } from "./SlowerCalls.js"
+import {
+  addEvents,
+  figuresOf,
+  type HourlyMemory,
+  readHourlyMemory,
+  slowerCallsFinding,
+  slowerCallsThresholds,
+  splitHourly
+} from "./SlowerCalls.js"
 
 const HOUR = 3_600_000
 const DAY = 24 * HOUR
@@ -61,6 +69,20 @@ describe("slower_calls: hourly buckets", () => {
     expect(memory).toEqual({ hours: [[h0, 3, 10]] })
     expect(readHourlyMemory(JSON.parse(JSON.stringify(memory)))).toEqual(memory)
     expect(readHourlyMemory({ hours: [["x", 1, 2]] })).toBeUndefined()
+  })
+
+  it("is stored as the closed hours and the latest one, and read back as the same hours", () => {
+    const memory: HourlyMemory = { hours: [[h0 - 2, 1, 1], [h0 - 1, 2, 4], [h0, 3, 9]] }
+    const { closed, latest } = splitHourly(memory)
+    expect([closed, latest]).toEqual([{ hours: [[h0 - 2, 1, 1], [h0 - 1, 2, 4]] }, [h0, 3, 9]])
+    expect(readHourlyMemory(JSON.parse(JSON.stringify(closed)), JSON.parse(JSON.stringify(latest)))).toEqual(memory)
+    expect(readHourlyMemory(undefined, [h0, 3, 9])).toEqual({ hours: [[h0, 3, 9]] })
+    expect(splitHourly({ hours: [[h0, 3, 9]] })).toEqual({ closed: { hours: [] }, latest: [h0, 3, 9] })
+    // The layout before the split: hourly: with the latest hour in it, no hour:. A latest hour not after the closed
+    // ones is stale and left out.
+    expect(readHourlyMemory(memory, undefined)).toEqual(memory)
+    expect(readHourlyMemory(memory, [h0 - 1, 5, 5])).toEqual(memory)
+    expect(readHourlyMemory(closed, ["x", 1, 1])).toEqual(closed)
   })
 })
 

@@ -17,7 +17,8 @@ import {
 // `slower_calls`: a query whose mean time per call in its latest hour(s) is `factor` times its usual one, the median
 // of its hourly means over the `baseline_days` before. The memory keeps per query the calls and time of each hour
 // (by the events' own times, so history read late — a slow log file of last week — lands in its own hours), bounded
-// to the hours the rule looks at.
+// to the hours the rule looks at; the closed hours apart from the latest one, so that they are written only when
+// they change.
 //
 // A log event (calls = 1) counts in the hour it started. An aggregate (pg_stat_statements: calls summed over an
 // interval that ends at `startTimeUs`) is spread over the hours of its interval in proportion to the overlap: its
@@ -56,17 +57,44 @@ export const slowerCallsThresholds = (overrides: RuleOverrides): SlowerCallsThre
   minBaselineHours: thresholdOf(slowerCallsRule, overrides, "min_baseline_hours")
 })
 
-/** Per hour (epoch ms / 1h, floored): calls and total time; in hour order. */
+/** Per hour (epoch ms / 1h, floored): calls and total time. */
 const Hour = Schema.Tuple(Schema.Int, Schema.Number, Schema.Number)
+export type Hour = typeof Hour.Type
+
+/** The query's hours the rule looks at, in hour order; the last one is the latest hour, still open to more calls. */
 export const HourlyMemory = Schema.Struct({ hours: Schema.Array(Hour) })
 export type HourlyMemory = typeof HourlyMemory.Type
 
 const decodeHourly = Schema.decodeUnknownOption(HourlyMemory)
+const decodeHour = Schema.decodeUnknownOption(Hour)
 
-export const readHourlyMemory = (value: unknown): HourlyMemory | undefined =>
-  value === undefined ? undefined : Option.getOrUndefined(decodeHourly(value))
-
+// Stored in two entries, so that a batch rewrites a few bytes per query rather than the 169 hours (~3 KB):
+// `hourly:<query id>` the closed hours (all but the latest), rewritten when they change, that is when an hour
+// closes (at most once an hour) or a late event lands in a closed hour; `hour:<query id>` the latest hour,
+// `[hour, calls, time]`, rewritten on each batch with calls. A store written before this split has `hourly:` with
+// the latest hour in it and no `hour:`: it reads as the same hours, and its first batch rewrites both.
 export const hourlyMemoryKey = (queryId: string) => `hourly:${queryId}`
+export const hourMemoryKey = (queryId: string) => `hour:${queryId}`
+
+/**
+ * The query's hours from the values of `hourly:` and `hour:`; undefined when neither holds a known shape. A latest
+ * hour not after the closed ones is left out: it can only be stale (an `hour:` left behind by a newer slowq that an
+ * older one did not update).
+ */
+export const readHourlyMemory = (closedValue: unknown, latestValue?: unknown): HourlyMemory | undefined => {
+  const closed = closedValue === undefined ? undefined : Option.getOrUndefined(decodeHourly(closedValue))
+  const latest = latestValue === undefined ? undefined : Option.getOrUndefined(decodeHour(latestValue))
+  if (latest === undefined) return closed
+  const hours = closed?.hours ?? []
+  const last = hours.at(-1)?.[0]
+  return last !== undefined && latest[0] <= last ? { hours } : { hours: [...hours, latest] }
+}
+
+/** What to store of the hours: the closed ones (`hourly:`) and the latest (`hour:`). */
+export const splitHourly = (memory: HourlyMemory): { readonly closed: HourlyMemory; readonly latest: Hour | undefined } => ({
+  closed: { hours: memory.hours.slice(0, -1) },
+  latest: memory.hours.at(-1)
+})
 
 interface Bucket {
   calls: number

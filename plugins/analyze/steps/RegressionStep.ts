@@ -7,17 +7,22 @@ import { type AnalyzeStep, type BatchView, noOutput, type StepOutput } from "../
 import {
   advancePlan,
   type PlanChangedThresholds,
+  planBeforeKey,
   planChangedRule,
   planChangedThresholds,
+  planJsonKey,
+  planJsonKeysOf,
   planMemoryKey,
-  readPlanMemory
+  readPlanState
 } from "../regression/PlanChange.js"
-import { isEnabled } from "../regression/Regression.js"
+import { isEnabled, sameJson } from "../regression/Regression.js"
 import {
   addEvents,
   comparedSpan,
   hourlyMemoryKey,
+  hourMemoryKey,
   readHourlyMemory,
+  splitHourly,
   type SlowerCallsThresholds,
   slowerCallsFinding,
   slowerCallsRule,
@@ -40,15 +45,32 @@ export const regressionSettings = (overrides: RuleOverrides): RegressionSettings
   slower: isEnabled(slowerCallsRule, overrides) ? slowerCallsThresholds(overrides) : undefined
 })
 
-/** The memory keys a batch needs read: those of its queries, for the rules that run. */
+/**
+ * The memory keys a batch needs read first: those of its queries, for the rules that run. All small: the plans'
+ * JSON is read after them, only for the queries that need it (`planJsonKeysFor`).
+ */
 export const memoryKeysOf = (batch: Pick<BatchView, "totals">, settings: RegressionSettings): ReadonlyArray<string> => {
   const ids = [...batch.totals.keys()]
-  return [...(settings.plan === undefined ? [] : ids.map(planMemoryKey)), ...(settings.slower === undefined ? [] : ids.map(hourlyMemoryKey))]
+  return [
+    ...(settings.plan === undefined ? [] : ids.map(planMemoryKey)),
+    ...(settings.slower === undefined ? [] : ids.flatMap((id) => [hourlyMemoryKey(id), hourMemoryKey(id)]))
+  ]
 }
+
+/** The plan JSON keys to read once the first keys are: for the queries whose plan changes in the batch or whose change is reported. */
+export const planJsonKeysFor = (
+  batch: Pick<BatchView, "plans" | "totals">,
+  remembered: ReadonlyMap<string, unknown>,
+  settings: RegressionSettings
+): ReadonlyArray<string> =>
+  settings.plan === undefined
+    ? []
+    : [...batch.totals.keys()].flatMap((id) => planJsonKeysOf(id, remembered.get(planMemoryKey(id)), batch.plans.get(id)))
 
 /**
  * The pure step: every query of the batch is examined, and gets back all of its regressions that hold now (none
- * resolves the earlier ones); the memory of each query moves on by the batch.
+ * resolves the earlier ones); the memory of each query moves on by the batch, and only the entries whose value
+ * changed are written.
  */
 export const regressionsOf = (
   batch: Pick<BatchView, "events" | "plans" | "totals">,
@@ -63,23 +85,47 @@ export const regressionsOf = (
   }
   const findings: Array<QueryFindings> = []
   const remember: Array<MemoryEntry> = []
+  const write = (key: string, value: unknown) => {
+    if (!sameJson(value, remembered.get(key))) remember.push({ key, value })
+  }
   for (const [queryId, totals] of batch.totals) {
     const found: Array<Finding> = []
     const plan =
       settings.plan === undefined
         ? undefined
-        : advancePlan(readPlanMemory(remembered.get(planMemoryKey(queryId))), batch.plans.get(queryId), totals, settings.plan)
-    if (plan?.memory !== undefined) remember.push({ key: planMemoryKey(queryId), value: plan.memory })
+        : advancePlan(
+            readPlanState(
+              remembered.get(planMemoryKey(queryId)),
+              remembered.get(planJsonKey(queryId)),
+              remembered.get(planBeforeKey(queryId))
+            ),
+            batch.plans.get(queryId),
+            totals,
+            settings.plan
+          )
+    const state = plan?.state
+    if (state !== undefined) {
+      write(planMemoryKey(queryId), state.memory)
+      if (plan?.changed.current === true) remember.push({ key: planJsonKey(queryId), value: state.jsons.current ?? null })
+      if (plan?.changed.before === true) remember.push({ key: planBeforeKey(queryId), value: state.jsons.before ?? null })
+    }
     if (plan?.finding !== undefined) found.push(plan.finding)
     if (settings.slower !== undefined) {
-      const hourly = addEvents(readHourlyMemory(remembered.get(hourlyMemoryKey(queryId))), eventsOf.get(queryId) ?? [], settings.slower)
-      remember.push({ key: hourlyMemoryKey(queryId), value: hourly })
+      const closedKey = hourlyMemoryKey(queryId)
+      const hourly = addEvents(
+        readHourlyMemory(remembered.get(closedKey), remembered.get(hourMemoryKey(queryId))),
+        eventsOf.get(queryId) ?? [],
+        settings.slower
+      )
+      const { closed, latest } = splitHourly(hourly)
+      if (closed.hours.length > 0 || remembered.get(closedKey) !== undefined) write(closedKey, closed)
+      if (latest !== undefined) write(hourMemoryKey(queryId), latest)
       // Both plans when the plan changed within the hours compared: the likely cause, shown with the figures.
       const span = comparedSpan(hourly, settings.slower)
-      const change = plan?.memory
+      const change = state?.memory
       const plans =
         change?.previous !== undefined && span !== undefined && change.current.since >= span[0] && change.current.since < span[1]
-          ? { before: change.previous.plan, after: change.current.plan }
+          ? { before: state?.jsons.before ?? null, after: state?.jsons.current ?? null }
           : undefined
       const slower = slowerCallsFinding(hourly, settings.slower, plans)
       if (slower !== undefined) found.push(slower)
@@ -91,7 +137,8 @@ export const regressionsOf = (
 
 /**
  * Regressions (scope `regression`): `plan_changed` and `slower_calls` over each query of the batch, from what the
- * stage's memory holds of its plans and hours. Reading the memory failing leaves the batch unexamined (its
+ * stage's memory holds of its plans and hours: the small entries of every query first, then the plans' JSON of
+ * the queries whose plan changes or whose change is reported. Reading the memory failing leaves the batch unexamined (its
  * findings stay open, its figures are not counted), logged; it never fails the batch.
  */
 export const regressionStep = (memory: StageMemory, overrides: RuleOverrides): AnalyzeStep => {
@@ -102,7 +149,9 @@ export const regressionStep = (memory: StageMemory, overrides: RuleOverrides): A
       function* (batch) {
         const keys = memoryKeysOf(batch, settings)
         const remembered = keys.length === 0 ? new Map<string, unknown>() : yield* memory.get(keys)
-        return regressionsOf(batch, remembered, settings)
+        const jsonKeys = planJsonKeysFor(batch, remembered, settings)
+        const jsons = jsonKeys.length === 0 ? new Map<string, unknown>() : yield* memory.get(jsonKeys)
+        return regressionsOf(batch, new Map([...remembered, ...jsons]), settings)
       },
       (effect) =>
         effect.pipe(
