@@ -25,6 +25,7 @@ import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import autocannon from "autocannon"
 import { Schema } from "effect"
+import { hoursFromMinutesSql, minutesFromEventsSql } from "../../src/store/RollupBackfill.js"
 
 const seconds = Number(process.argv[2] ?? 15)
 const fingerprints = 100_000
@@ -57,6 +58,8 @@ SELECT pipeline, query_id,
   sum(calls), sum(query_time_ms), max(query_time_ms), sum(lock_time_ms), sum(rows_sent), sum(rows_examined), 0,
   (array_agg(sql_text ORDER BY query_time_ms DESC))[1]
 FROM slowq_events WHERE pipeline = 'bench_seed' GROUP BY pipeline, query_id;
+${minutesFromEventsSql("pipeline = 'bench_seed'")};
+${hoursFromMinutesSql("pipeline = 'bench_seed'")};
 ANALYZE;`
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))

@@ -6,9 +6,23 @@ import { Effect, Redacted } from "effect"
 export const storeClient = (url: string) =>
   PgClient.make({ url: Redacted.make(url), maxConnections: 1 }).pipe(Effect.provide(Reactivity.layer))
 
+/** Rollups of one level that disagree with the events they were written from: counts, sums, or histogram counts. */
+const rollupMismatchesSql = (table: "slowq_rollups_minute" | "slowq_rollups_hour", level: "minute" | "hour") => `
+    SELECT pipeline, query_id
+    FROM ${table} r
+    FULL JOIN (
+      SELECT pipeline, query_id, date_trunc('${level}', start_time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS ${level},
+        count(*) AS events, sum(calls) AS calls, sum(query_time_ms) AS total_ms
+      FROM slowq_events GROUP BY 1, 2, 3
+    ) e USING (pipeline, query_id, ${level})
+    WHERE r.events IS DISTINCT FROM e.events OR r.calls IS DISTINCT FROM e.calls
+       OR abs(r.total_ms - e.total_ms) > 1e-6 * greatest(1, e.total_ms)
+       OR (SELECT coalesce(sum(value::bigint), 0) FROM jsonb_each_text(r.histogram)) IS DISTINCT FROM r.calls`
+
 /**
- * The store's own consistency: per pipeline, the totals must be exactly the sums over the stored events
- * (a double-counted replay or a torn write would break it).
+ * The store's own consistency: the queries whose stored totals, or minute or hour rollups, are not exactly the sums
+ * over their stored events (a double-counted replay or a torn write would break it): none, when every batch stored
+ * its events, totals and rollups together.
  */
 export const totalsMismatches = (sql: PgClient.PgClient) =>
   sql.unsafe<{ pipeline: string; query_id: string }>(`
@@ -19,4 +33,6 @@ export const totalsMismatches = (sql: PgClient.PgClient) =>
       FROM slowq_events GROUP BY pipeline, query_id
     ) e USING (pipeline, query_id)
     WHERE q.events IS DISTINCT FROM e.events OR q.calls IS DISTINCT FROM e.calls
-       OR abs(q.total_ms - e.total_ms) > 1e-6 * greatest(1, e.total_ms)`)
+       OR abs(q.total_ms - e.total_ms) > 1e-6 * greatest(1, e.total_ms)
+    UNION ${rollupMismatchesSql("slowq_rollups_minute", "minute")}
+    UNION ${rollupMismatchesSql("slowq_rollups_hour", "hour")}`)

@@ -1,6 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
-import { bucketSql } from "../../domain/LatencyHistogram.js"
+import { minutesFromEventsSql } from "../RollupBackfill.js"
 
 // Per-minute rollups (issue 13): per pipeline, query and minute, the events' counts, sums and maxima and a latency
 // histogram (src/domain/LatencyHistogram.ts), written by the statement that stores the events, so that they can
@@ -41,21 +41,5 @@ export default Effect.gen(function* () {
       PRIMARY KEY (pipeline, query_id, minute)
     )`
   yield* sql`CREATE INDEX slowq_rollups_minute_time ON slowq_rollups_minute (pipeline, minute)`
-  yield* sql.unsafe(`
-    INSERT INTO slowq_rollups_minute (pipeline, query_id, minute, events, calls, total_ms, max_ms, lock_ms, rows_sent,
-      rows_examined, rows_affected, first_seen, last_seen, histogram)
-    SELECT pipeline, query_id, minute, sum(events), sum(calls), sum(total_ms), max(max_ms), sum(lock_ms),
-      sum(rows_sent), sum(rows_examined), sum(rows_affected), min(first_seen), max(last_seen),
-      coalesce(jsonb_object_agg(bucket, calls) FILTER (WHERE calls > 0), '{}'::jsonb)
-    FROM (
-      SELECT pipeline, query_id, date_trunc('minute', start_time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS minute,
-        ${bucketSql("(query_time_ms / greatest(calls, 1))")} AS bucket,
-        count(*) AS events, sum(calls) AS calls, sum(query_time_ms) AS total_ms,
-        max(query_time_ms / greatest(calls, 1)) AS max_ms, sum(lock_time_ms) AS lock_ms, sum(rows_sent) AS rows_sent,
-        sum(rows_examined) AS rows_examined, sum(rows_affected) AS rows_affected, min(start_time) AS first_seen,
-        max(start_time) AS last_seen
-      FROM slowq_events
-      GROUP BY 1, 2, 3, 4
-    ) AS per_bucket
-    GROUP BY pipeline, query_id, minute`)
+  yield* sql.unsafe(minutesFromEventsSql())
 })

@@ -1,5 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
+import { hoursFromMinutesSql } from "../RollupBackfill.js"
 
 // Per-hour rollups (issue 13): the same figures as the minutes', kept longer (400 days by default against the
 // minutes' 30). Written by the statement that stores the events, like the minutes, rather than compacted from them
@@ -26,17 +27,5 @@ export default Effect.gen(function* () {
       PRIMARY KEY (pipeline, query_id, hour)
     )`
   yield* sql`CREATE INDEX slowq_rollups_hour_time ON slowq_rollups_hour (pipeline, hour)`
-  yield* sql`
-    INSERT INTO slowq_rollups_hour (pipeline, query_id, hour, events, calls, total_ms, max_ms, lock_ms, rows_sent,
-      rows_examined, rows_affected, first_seen, last_seen, histogram)
-    SELECT pipeline, query_id, hour, sum(events), sum(calls), sum(total_ms), max(max_ms), sum(lock_ms), sum(rows_sent),
-      sum(rows_examined), sum(rows_affected), min(first_seen), max(last_seen),
-      coalesce((SELECT jsonb_object_agg(bucket, n) FROM (
-        SELECT b.key AS bucket, sum(b.value::bigint) AS n
-        FROM unnest(array_agg(histogram)) AS h(histogram), jsonb_each_text(h.histogram) AS b
-        GROUP BY b.key) AS summed), '{}'::jsonb)
-    FROM (
-      SELECT *, date_trunc('hour', minute AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hour FROM slowq_rollups_minute
-    ) AS minutes
-    GROUP BY pipeline, query_id, hour`
+  yield* sql.unsafe(hoursFromMinutesSql())
 })
