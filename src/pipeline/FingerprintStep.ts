@@ -12,8 +12,15 @@ import { EventFingerprinter } from "../plugin/EventFingerprinter.js"
 import type { SourceError } from "../plugin/SlowQuerySource.js"
 import type { PipelineSpec } from "./PipelineSpec.js"
 
-// Fingerprinting is synchronous CPU work; between slices of a large batch other fibers get their turn.
-const SLICE = 2000
+// Fingerprinting is synchronous CPU work. Between slices of a batch (a few milliseconds each) the step lets the event
+// loop run: Effect's own yield runs other fibers in microtasks, but the HTTP server's sockets (health probes, API
+// answers) are served only from the loop's I/O phase, which setImmediate lets in.
+const SLICE = 250
+
+const yieldToEventLoop = Effect.async<void>((resume) => {
+  const handle = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(handle))
+})
 
 export type FingerprintStep = (events: ReadonlyArray<SlowQueryEvent>) => Effect.Effect<Array<CollectedEvent>>
 
@@ -46,7 +53,7 @@ export const makeFingerprintStep = (
       Effect.gen(function* () {
         const out: Array<CollectedEvent> = new Array(events.length)
         for (let i = 0; i < events.length; i++) {
-          if (i > 0 && i % SLICE === 0) yield* Effect.yieldNow()
+          if (i > 0 && i % SLICE === 0) yield* yieldToEventLoop
           const event = events[i]!
           out[i] = { event, fingerprint: fingerprintOf(event) }
         }
