@@ -10,7 +10,8 @@ import { StoreError } from "./StoreError.js"
  *
  * Events are kept at least a day behind their pipeline's newest event, whatever the retention: a source re-reads a
  * little after a restart (mysql.slow_log's overlap, a file's last batch), and a re-read event is recognized as stored
- * by its key in slowq_events. Deleted, it would be counted again in the totals and rollups.
+ * by its key in slowq_events. Deleted, it would be counted again in the totals and rollups. A rollup is kept while
+ * any event it sums is, so that the rollups always cover the stored events.
  */
 
 /** Rows per DELETE: a few milliseconds of work, short row locks. */
@@ -30,23 +31,35 @@ export interface PruneResult {
   readonly hours: number
 }
 
+// Per pipeline, the time before which its events may go: the retention's cutoff, but never within REPLAY_MARGIN of
+// the pipeline's newest event ($1: the retention's cutoff, $2: the margin in ms).
+const eventCutoffs = `event_cutoffs AS (
+  SELECT pipeline, least($1::timestamptz, max(last_seen) - $2::float8 * interval '1 millisecond') AS cutoff
+  FROM slowq_queries GROUP BY pipeline
+)`
+
 // Each DELETE picks a batch through an index (start_time, or the rollups' (pipeline, minute|hour)) and deletes it
 // by ctid: bounded work, whatever the backlog.
 const pruneEventsSql = `${SLOWQ_MARKER}
-WITH cutoffs AS (
-  SELECT pipeline, least($1::timestamptz, max(last_seen) - $2::float8 * interval '1 millisecond') AS cutoff
-  FROM slowq_queries GROUP BY pipeline
-),
+WITH ${eventCutoffs},
 doomed AS (
-  SELECT e.ctid FROM slowq_events e JOIN cutoffs c ON c.pipeline = e.pipeline
-  WHERE e.start_time < $1::timestamptz AND e.start_time < c.cutoff
+  SELECT e.ctid FROM slowq_events e JOIN event_cutoffs c ON c.pipeline = e.pipeline
+  WHERE e.start_time < c.cutoff
   LIMIT $3
 )
 DELETE FROM slowq_events WHERE ctid IN (SELECT ctid FROM doomed) RETURNING 1 AS deleted`
 
+// A rollup goes once it is past its own retention ($4) AND every event it sums is past the events' cutoff: it is never
+// pruned while events it sums are still kept (a re-read old log's events stay for the replay margin, and so do their
+// minutes), so the rollups always cover the stored events.
 const pruneRollupsSql = (table: "slowq_rollups_minute" | "slowq_rollups_hour", column: "minute" | "hour") => `${SLOWQ_MARKER}
-DELETE FROM ${table} WHERE ctid IN (SELECT ctid FROM ${table} WHERE ${column} < $1::timestamptz LIMIT $2)
-RETURNING 1 AS deleted`
+WITH ${eventCutoffs},
+doomed AS (
+  SELECT r.ctid FROM ${table} r JOIN event_cutoffs c ON c.pipeline = r.pipeline
+  WHERE r.${column} < $4::timestamptz AND r.${column} + interval '1 ${column}' <= c.cutoff
+  LIMIT $3
+)
+DELETE FROM ${table} WHERE ctid IN (SELECT ctid FROM doomed) RETURNING 1 AS deleted`
 
 const make = Effect.gen(function* () {
   const { sql } = yield* StoreClient
@@ -72,18 +85,20 @@ const make = Effect.gen(function* () {
   const pruneOnce = Effect.fn("StorePruner.pruneOnce")(function* (retention: RetentionSettings) {
     const now = yield* Clock.currentTimeMillis
     const before = (keep: Duration.Duration) => new Date(now - Duration.toMillis(keep))
-    const events = yield* drain("slowq_events", pruneEventsSql, (batch) => [
-      before(retention.events),
-      Duration.toMillis(REPLAY_MARGIN),
-      batch
-    ])
+    const eventsBefore = before(retention.events)
+    const margin = Duration.toMillis(REPLAY_MARGIN)
+    const events = yield* drain("slowq_events", pruneEventsSql, (batch) => [eventsBefore, margin, batch])
     const minutes = yield* drain("slowq_rollups_minute", pruneRollupsSql("slowq_rollups_minute", "minute"), (batch) => [
-      before(retention.minutes),
-      batch
+      eventsBefore,
+      margin,
+      batch,
+      before(retention.minutes)
     ])
     const hours = yield* drain("slowq_rollups_hour", pruneRollupsSql("slowq_rollups_hour", "hour"), (batch) => [
-      before(retention.hours),
-      batch
+      eventsBefore,
+      margin,
+      batch,
+      before(retention.hours)
     ])
     return { events, minutes, hours } satisfies PruneResult
   })

@@ -1,17 +1,21 @@
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Duration, Effect } from "effect"
+import { writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { ConfigProvider, Duration, Effect, Fiber } from "effect"
 import type { CollectedEvent } from "../../src/domain/CollectedEvent.js"
 import { makeEvent } from "../../src/domain/SlowQueryEvent.js"
 import { EventWriter } from "../../src/store/EventWriter.js"
 import { defaultRetention, loadRetention } from "../../src/store/Retention.js"
 import { StorePruner } from "../../src/store/StorePruner.js"
+import { startCli, waitForExit, waitForLog } from "../support/Cli.js"
+import { pipelinesDir, tempDir } from "../support/Pipelines.js"
 import { freshStoreDatabase } from "../support/StoreDatabase.js"
 import { storeClient } from "../support/StoreQueries.js"
 import { storeAt } from "../support/StoreServices.js"
 
 // Retention: old events and rollups go in batches, recent ones and the all-time totals stay, a pipeline's newest day
-// of events stays whatever the retention (a re-read after a restart must find them), and such a re-read after
-// pruning stores nothing twice.
+// of events stays whatever the retention (a re-read after a restart must find them) and so do the rollups that sum
+// them, and such a re-read after pruning stores nothing twice.
 
 const HOUR_US = 3_600_000_000
 const DAY_US = 24 * HOUR_US
@@ -71,11 +75,12 @@ describe("retention", () => {
           hours: Duration.days(11)
         })
         // Events: p1's two older than 2 days, p2's older than its newest day, p3's 12,000.
-        // Minutes: older than 4 days (e_old's, f_a's, f_b's, p3's old one). Hours: older than 11 days (f_a's).
-        expect(pruned).toEqual({ events: 12_003, minutes: 4, hours: 1 })
+        // Minutes: older than 4 days and with no event kept (e_old's, f_a's, p3's old one; f_b's stays with f_b).
+        // Hours: older than 11 days (f_a's).
+        expect(pruned).toEqual({ events: 12_003, minutes: 3, hours: 1 })
         const after = yield* state(db.url)
         expect(after.events).toEqual(["e_new", "f_b", "g_new"])
-        expect([after.minutes, after.hours]).toEqual([3, 6])
+        expect([after.minutes, after.hours]).toEqual([4, 6])
         expect(after.totals).toEqual(before.totals)
         expect(after.totals).toEqual([
           { pipeline: "p1", calls: 3, total_ms: 7 },
@@ -96,6 +101,42 @@ describe("retention", () => {
       }).pipe(Effect.provide(storeAt(db.url)))
     }).pipe(Effect.scoped),
     120_000
+  )
+
+  it.live("slowq run prunes on its schedule, logging what it deleted", () =>
+    Effect.gen(function* () {
+      const db = yield* freshStoreDatabase
+      const now = Date.now() * 1000
+      yield* Effect.gen(function* () {
+        yield* (yield* EventWriter).writeBatch(
+          "p1",
+          "mysql",
+          [event("old", "AAAA", now - 10 * DAY_US, 1), event("new", "AAAA", now - HOUR_US, 1)],
+          1
+        )
+      }).pipe(Effect.provide(storeAt(db.url)))
+      const logs = yield* tempDir("slowq-retention-")
+      const path = join(logs, "slow.log")
+      writeFileSync(path, "")
+      const dir = yield* pipelinesDir({
+        "idle.yaml": `name: idle\nschedule:\n  every: 1h\nsource:\n  type: mysql_slow_log_file\n  path: ${path}\n`
+      })
+      const daemon = startCli(["run", "--pipelines", dir], {
+        SLOWQ_STORE_URL: db.url,
+        SLOWQ_RETAIN_EVENTS: "2d",
+        SLOWQ_RETAIN_MINUTES: "4d",
+        SLOWQ_RETAIN_HOURS: "11d"
+      })
+      const exited = yield* Effect.fork(waitForExit(daemon))
+      yield* waitForLog(daemon, 'message="store pruned"').pipe(Effect.timeout("60 seconds"))
+      daemon.kill("SIGTERM")
+      const result = yield* Fiber.join(exited)
+      expect(result.code).toBe(0)
+      const line = result.stderr.split("\n").find((l) => l.includes('message="store pruned"')) ?? ""
+      expect(["events=1", "minutes=1", "hours=0"].filter((field) => !line.split(" ").includes(field))).toEqual([])
+      expect((yield* state(db.url)).events).toEqual(["new"])
+    }).pipe(Effect.scoped),
+    90_000
   )
 
   it.effect("settings: defaults, durations from the environment, and clear refusals", () =>

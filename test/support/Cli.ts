@@ -12,11 +12,17 @@ export interface CliResult {
   readonly stderr: string
 }
 
+/**
+ * Keeps everything the tests store: their logs are dated 2024, and a daemon would prune those events under the
+ * default retention (7 days) while a test checks them. test/store/Retention.test.ts tests retention itself.
+ */
+const keepEverything = { SLOWQ_RETAIN_EVENTS: "36500d", SLOWQ_RETAIN_MINUTES: "36500d", SLOWQ_RETAIN_HOURS: "36500d" }
+
 /** Starts `slowq ARGS…` as a user would, in its own process. */
 export const startCli = (args: ReadonlyArray<string>, env: Record<string, string> = {}): ChildProcess =>
   spawn(process.execPath, [cliPath, ...args], {
     cwd: projectRoot,
-    env: { ...process.env, SLOWQ_LOG_LEVEL: "info", SLOWQ_HTTP_ADDR: "127.0.0.1:0", ...env },
+    env: { ...process.env, SLOWQ_LOG_LEVEL: "info", SLOWQ_HTTP_ADDR: "127.0.0.1:0", ...keepEverything, ...env },
     stdio: ["ignore", "pipe", "pipe"]
   })
 
