@@ -177,6 +177,27 @@ const checkBucket = (seconds: number, spanMs: number, parameter = "bucket") =>
       )
     : Effect.succeed(seconds)
 
+/**
+ * A series' window and bucket width: `until` defaults to now, `since` to a day before it, the width to one giving
+ * at most TARGET_BUCKETS points; 400 when the window is empty or would need more than MAX_BUCKETS points.
+ */
+const seriesWindow = (
+  sinceParam: TimeParam | undefined,
+  untilParam: TimeParam | undefined,
+  widthParam: number | undefined,
+  parameter: "bucket" | "step"
+) =>
+  Effect.gen(function* () {
+    const now = yield* Clock.currentTimeMillis
+    const until = resolveTime(untilParam, now) ?? new Date(now)
+    const since = resolveTime(sinceParam, now) ?? new Date(until.getTime() - DAY_MS)
+    yield* checkWindow(since, until)
+    const spanMs = until.getTime() - since.getTime()
+    const bucketSeconds =
+      widthParam === undefined ? chooseBucketSeconds(spanMs) : yield* checkBucket(widthParam, spanMs, parameter)
+    return { since, until, bucketSeconds }
+  })
+
 export const QueriesLive = (api: SlowqApi) =>
   HttpApiBuilder.group(api, "queries", (handlers) =>
     Effect.gen(function* () {
@@ -221,13 +242,7 @@ export const QueriesLive = (api: SlowqApi) =>
         )
         .handle("get", ({ path, urlParams }) =>
           Effect.gen(function* () {
-            const now = yield* Clock.currentTimeMillis
-            const until = resolveTime(urlParams.until, now) ?? new Date(now)
-            const since = resolveTime(urlParams.since, now) ?? new Date(until.getTime() - DAY_MS)
-            yield* checkWindow(since, until)
-            const spanMs = until.getTime() - since.getTime()
-            const bucketSeconds =
-              urlParams.bucket === undefined ? chooseBucketSeconds(spanMs) : yield* checkBucket(urlParams.bucket, spanMs)
+            const { since, until, bucketSeconds } = yield* seriesWindow(urlParams.since, urlParams.until, urlParams.bucket, "bucket")
             const pipeline = urlParams.pipeline === undefined ? {} : { pipeline: urlParams.pipeline }
             // All the reads of one request in one slot of the gate, one after the other.
             const reads = Effect.gen(function* () {
@@ -261,15 +276,9 @@ export const QueriesLive = (api: SlowqApi) =>
         )
         .handle("series", ({ path, urlParams }) =>
           Effect.gen(function* () {
-            const now = yield* Clock.currentTimeMillis
-            const until = resolveTime(urlParams.until, now) ?? new Date(now)
-            const since = resolveTime(urlParams.since, now) ?? new Date(until.getTime() - DAY_MS)
-            yield* checkWindow(since, until)
-            const spanMs = until.getTime() - since.getTime()
-            const stepSeconds =
-              urlParams.step === undefined
-                ? chooseBucketSeconds(spanMs)
-                : yield* checkBucket(urlParams.step, spanMs, "step")
+            const window = yield* seriesWindow(urlParams.since, urlParams.until, urlParams.step, "step")
+            const { since, until } = window
+            const stepSeconds = window.bucketSeconds
             const reads = Effect.gen(function* () {
               const stats = yield* queries.queryStats(path.id, urlParams.pipeline)
               if (Option.isNone(stats)) {

@@ -83,6 +83,28 @@ const refusal = (error: unknown): string | undefined => {
   return `${database.message}${detail} [SQLSTATE ${database.code}]`
 }
 
+// The upsert of one level of rollups from its per-bucket rows: sums add, maxima and first/last seen widen, histograms
+// merge bucket by bucket.
+const rollupUpsert = (level: "minute" | "hour", from: string) => `
+  INSERT INTO slowq_rollups_${level} AS r (pipeline, query_id, ${level}, events, calls, total_ms, max_ms, lock_ms,
+    rows_sent, rows_examined, rows_affected, first_seen, last_seen, histogram)
+  SELECT $1, query_id, ${level}, sum(events), sum(calls), sum(total_ms), max(max_ms), sum(lock_ms), sum(rows_sent),
+    sum(rows_examined), sum(rows_affected), min(first_seen), max(last_seen),
+    coalesce(jsonb_object_agg(bucket, calls) FILTER (WHERE calls > 0), '{}'::jsonb)
+  FROM ${from} GROUP BY query_id, ${level}
+  ON CONFLICT (pipeline, query_id, ${level}) DO UPDATE SET
+    events = r.events + excluded.events,
+    calls = r.calls + excluded.calls,
+    total_ms = r.total_ms + excluded.total_ms,
+    max_ms = greatest(r.max_ms, excluded.max_ms),
+    lock_ms = r.lock_ms + excluded.lock_ms,
+    rows_sent = r.rows_sent + excluded.rows_sent,
+    rows_examined = r.rows_examined + excluded.rows_examined,
+    rows_affected = r.rows_affected + excluded.rows_affected,
+    first_seen = least(r.first_seen, excluded.first_seen),
+    last_seen = greatest(r.last_seen, excluded.last_seen),
+    histogram = slowq_histogram_merge(r.histogram, excluded.histogram)`
+
 // Events, their per-query totals, their per-minute and per-hour rollups and the checkpoint in ONE statement:
 // PostgreSQL runs a statement with data-modifying CTEs atomically, so a crash at any instant leaves either all of it
 // or none of it, in one round trip. Totals and rollups add only the events that were really inserted, so a replay counts nothing twice.
@@ -153,24 +175,7 @@ per_minute_bucket AS (
     max(start_time) AS last_seen
   FROM inserted GROUP BY 1, 2, 3
 ),
-rolled_up AS (
-  INSERT INTO slowq_rollups_minute AS r (pipeline, query_id, minute, events, calls, total_ms, max_ms, lock_ms,
-    rows_sent, rows_examined, rows_affected, first_seen, last_seen, histogram)
-  SELECT $1, query_id, minute, sum(events), sum(calls), sum(total_ms), max(max_ms), sum(lock_ms), sum(rows_sent),
-    sum(rows_examined), sum(rows_affected), min(first_seen), max(last_seen), coalesce(jsonb_object_agg(bucket, calls) FILTER (WHERE calls > 0), '{}'::jsonb)
-  FROM per_minute_bucket GROUP BY query_id, minute
-  ON CONFLICT (pipeline, query_id, minute) DO UPDATE SET
-    events = r.events + excluded.events,
-    calls = r.calls + excluded.calls,
-    total_ms = r.total_ms + excluded.total_ms,
-    max_ms = greatest(r.max_ms, excluded.max_ms),
-    lock_ms = r.lock_ms + excluded.lock_ms,
-    rows_sent = r.rows_sent + excluded.rows_sent,
-    rows_examined = r.rows_examined + excluded.rows_examined,
-    rows_affected = r.rows_affected + excluded.rows_affected,
-    first_seen = least(r.first_seen, excluded.first_seen),
-    last_seen = greatest(r.last_seen, excluded.last_seen),
-    histogram = slowq_histogram_merge(r.histogram, excluded.histogram)
+rolled_up AS (${rollupUpsert("minute", "per_minute_bucket")}
 ),
 per_hour_bucket AS (
   SELECT query_id, date_trunc('hour', minute AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hour, bucket,
@@ -179,25 +184,7 @@ per_hour_bucket AS (
     sum(rows_affected) AS rows_affected, min(first_seen) AS first_seen, max(last_seen) AS last_seen
   FROM per_minute_bucket GROUP BY 1, 2, 3
 ),
-rolled_up_hours AS (
-  INSERT INTO slowq_rollups_hour AS r (pipeline, query_id, hour, events, calls, total_ms, max_ms, lock_ms,
-    rows_sent, rows_examined, rows_affected, first_seen, last_seen, histogram)
-  SELECT $1, query_id, hour, sum(events), sum(calls), sum(total_ms), max(max_ms), sum(lock_ms), sum(rows_sent),
-    sum(rows_examined), sum(rows_affected), min(first_seen), max(last_seen),
-    coalesce(jsonb_object_agg(bucket, calls) FILTER (WHERE calls > 0), '{}'::jsonb)
-  FROM per_hour_bucket GROUP BY query_id, hour
-  ON CONFLICT (pipeline, query_id, hour) DO UPDATE SET
-    events = r.events + excluded.events,
-    calls = r.calls + excluded.calls,
-    total_ms = r.total_ms + excluded.total_ms,
-    max_ms = greatest(r.max_ms, excluded.max_ms),
-    lock_ms = r.lock_ms + excluded.lock_ms,
-    rows_sent = r.rows_sent + excluded.rows_sent,
-    rows_examined = r.rows_examined + excluded.rows_examined,
-    rows_affected = r.rows_affected + excluded.rows_affected,
-    first_seen = least(r.first_seen, excluded.first_seen),
-    last_seen = greatest(r.last_seen, excluded.last_seen),
-    histogram = slowq_histogram_merge(r.histogram, excluded.histogram)
+rolled_up_hours AS (${rollupUpsert("hour", "per_hour_bucket")}
 ),
 checkpoint AS (
   INSERT INTO slowq_checkpoints (pipeline, checkpoint) SELECT $1, $27::jsonb WHERE $27::jsonb IS NOT NULL
