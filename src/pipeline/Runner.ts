@@ -93,12 +93,21 @@ const make = Effect.gen(function* () {
       )
       const checkpoint = yield* writer.readCheckpoint(spec.name)
       return yield* source.read(checkpoint).pipe(
-        Stream.runFoldEffect(emptyTotals, (totals, batch) =>
+        // slowq's own statements (a watched server logs the polls, the EXPLAINs and a store on it) are dropped here,
+        // once for every source, before any stage sees them; the checkpoint still moves past them. Then every event
+        // is fingerprinted, before any stage, by the fingerprinter of the source's dialect.
+        Stream.mapEffect((batch) =>
+          Effect.map(fingerprint(batch.events.filter((event) => !isOwnStatement(event.sqlText))), (collected) => ({
+            batch,
+            collected
+          }))
+        ),
+        // The next batch is read and fingerprinted while this one goes through the stages and into the store (one
+        // batch ahead, no more): the store's work and slowq's overlap. Batches are still stored in order, each with
+        // its checkpoint, so a failure or a crash keeps exactly what it kept before.
+        Stream.buffer({ capacity: 1 }),
+        Stream.runFoldEffect(emptyTotals, (totals, { batch, collected }) =>
           Effect.gen(function* () {
-            // slowq's own statements (a watched server logs the polls, the EXPLAINs and a store on it) are dropped
-            // here, once for every source, before any stage sees them; the checkpoint still moves past them.
-            // Then every event is fingerprinted, before any stage, by the fingerprinter of the source's dialect.
-            const collected = yield* fingerprint(batch.events.filter((event) => !isOwnStatement(event.sqlText)))
             const own = batch.events.length - collected.length
             for (const stage of skippedStages) {
               yield* Metric.incrementBy(stageEventsSkipped(spec.name, stage, "dialect"), collected.length)
