@@ -8,19 +8,21 @@ import { minutesFromEventsSql } from "../RollupBackfill.js"
 // pruned. A store that already holds events gets their rollups here, so an upgrade loses nothing.
 export default Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
-  // Histograms are sparse jsonb objects {bucket: count}; merging adds counts bucket by bucket.
+  // Histograms are sparse jsonb objects {bucket: count}; merging adds counts bucket by bucket. PL/pgSQL: a loop over
+  // the (few) buckets of one side is about twice as fast as a set-returning query with an aggregate, and every batch
+  // merges one histogram per query, minute and hour it touches.
   yield* sql`
-    CREATE FUNCTION slowq_histogram_merge(a jsonb, b jsonb) RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
-      SELECT coalesce(jsonb_object_agg(bucket, total), '{}'::jsonb)
-      FROM (
-        SELECT bucket, sum(count::bigint) AS total
-        FROM (
-          SELECT key AS bucket, value AS count FROM jsonb_each_text(coalesce(a, '{}'::jsonb))
-          UNION ALL
-          SELECT key, value FROM jsonb_each_text(coalesce(b, '{}'::jsonb))
-        ) AS both_sides
-        GROUP BY bucket
-      ) AS summed
+    CREATE FUNCTION slowq_histogram_merge(a jsonb, b jsonb) RETURNS jsonb LANGUAGE plpgsql IMMUTABLE AS $$
+    DECLARE
+      bucket text;
+      count text;
+      merged jsonb := coalesce(a, '{}'::jsonb);
+    BEGIN
+      FOR bucket, count IN SELECT key, value FROM jsonb_each_text(coalesce(b, '{}'::jsonb)) LOOP
+        merged := jsonb_set(merged, ARRAY[bucket], to_jsonb(coalesce((merged->>bucket)::bigint, 0) + count::bigint));
+      END LOOP;
+      RETURN merged;
+    END
     $$`
   yield* sql`
     CREATE TABLE slowq_rollups_minute (
