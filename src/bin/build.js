@@ -11,6 +11,27 @@ import { rmSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 
+/**
+ * @effect/cli imports yaml, toml and ini statically for options that read a config file, which slowq does not
+ * use: bundled, they were 416 KB of the 2.2 MB every command parses (`slowq digest --help` peaked at 91 MB of RSS,
+ * 73 MB without them). For @effect/cli alone they become a parse function that loads the package from
+ * node_modules when first called; the copy of yaml that slowq's own code imports stays bundled.
+ */
+const lazyCliFileParsers = {
+  name: "lazy-cli-file-parsers",
+  setup(build) {
+    build.onResolve({ filter: /^(yaml|toml|ini)$/ }, (args) =>
+      /[\\/]@effect[\\/]cli[\\/]/.test(args.importer) ? { path: args.path, namespace: "lazy-cli-file-parser" } : undefined
+    )
+    build.onLoad({ filter: /.*/, namespace: "lazy-cli-file-parser" }, (args) => ({
+      contents: `import { createRequire } from "node:module"
+const load = createRequire(import.meta.url)
+export const parse = (text) => load(${JSON.stringify(args.path)}).parse(text)`,
+      loader: "js"
+    }))
+  }
+}
+
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..")
 const out = join(root, "dist")
 
@@ -33,5 +54,6 @@ await build({
   external: ["@electric-sql/*", "@libpg-query/*", "pg", "pg-*", "mysql2"],
   // Bundled CommonJS packages (yaml, …) call require(); ESM output has none of its own.
   banner: { js: "import { createRequire as __slowqCreateRequire } from 'node:module'; const require = __slowqCreateRequire(import.meta.url);" },
+  plugins: [lazyCliFileParsers],
   logLevel: "warning"
 })
