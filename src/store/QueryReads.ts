@@ -131,32 +131,100 @@ FROM (
 ) r
 ORDER BY ${orderSql[order]}`
 
-// Windowed ranking: aggregated from the per-minute rollups (migration 0008) of the minutes in [since, until) — a
-// window is read at minute precision: `since` counts from the start of its minute —, ranked and cut to the page
-// BEFORE the join with the per-query rows, so only one page of them is read. The scan uses the (pipeline, minute)
-// index, or the primary key's minute per query. The final ORDER BY names output columns (r.*), which PostgreSQL
-// prefers over the joined table's columns of the same name.
-const listWindowSql = (order: QueryOrder) => `${SLOWQ_MARKER}
+// Windowed ranking, read at minute precision: the minutes in [since, until), `since` counted from the start of its
+// minute. The whole hours of the window are read from the hour rollups (migration 0009) and only the minutes of its
+// partial hours at either end from the minute rollups (0008): the same sums, since the statement that stores the
+// events writes both, and 60 times fewer rows for a query seen every minute. The bounds come as parameters
+// (`windowBounds`), text so that an open end is `-infinity`/`infinity` and the predicates stay plain ranges the
+// time-first indexes of migration 0010 serve; a pipeline is a second statement rather than a `$n IS NULL OR` that
+// would hide the range from the planner.
+//
+// The ranking aggregates only the column it ranks by (a 24 h window of a busy store groups ~10^5 queries: every
+// other column summed there would be summed for all of them), cuts the page, and only then sums the page's figures
+// from its queries' own rollup rows (primary key: pipeline, query, time) and joins their per-query rows.
+interface WindowBounds {
+  /** The window's first minute. */
+  readonly since: string
+  /** The end of its last minute. */
+  readonly until: string
+  /** The whole hours read from the hour rollups: [fromHour, toHour); none when toHour <= fromHour. */
+  readonly fromHour: string
+  readonly toHour: string
+}
+
+const MINUTE_MS = 60_000
+const HOUR_MS = 3_600_000
+const floorTo = (ms: number, unit: number) => Math.floor(ms / unit) * unit
+const ceilTo = (ms: number, unit: number) => Math.ceil(ms / unit) * unit
+const isoOr = (ms: number | undefined, open: string) => (ms === undefined ? open : new Date(ms).toISOString())
+
+/** [since, until) as minute and hour bounds (UTC; a time zone's offset is a whole number of minutes, not of hours). */
+export const windowBounds = (window: TimeWindow): WindowBounds => {
+  const since = window.since === undefined ? undefined : floorTo(window.since.getTime(), MINUTE_MS)
+  // A minute is in the window when it starts before `until`: every minute before until rounded up.
+  const until = window.until === undefined ? undefined : ceilTo(window.until.getTime(), MINUTE_MS)
+  return {
+    since: isoOr(since, "-infinity"),
+    until: isoOr(until, "infinity"),
+    fromHour: isoOr(since === undefined ? undefined : ceilTo(since, HOUR_MS), "-infinity"),
+    toHour: isoOr(until === undefined ? undefined : floorTo(until, HOUR_MS), "infinity")
+  }
+}
+
+const rankKeySql: Record<QueryOrder, string> = {
+  total_ms: "sum(total_ms)",
+  avg_ms: "sum(total_ms) / greatest(sum(calls), 1)",
+  calls: "sum(calls)::float8",
+  max_ms: "max(max_ms)"
+}
+const rankColumnsSql: Record<QueryOrder, string> = {
+  total_ms: "total_ms",
+  avg_ms: "total_ms, calls",
+  calls: "calls",
+  max_ms: "max_ms"
+}
+
+// $1 limit, $2 offset, $3 since, $4 until, $5 fromHour, $6 toHour, $7 the pipeline (`onePipeline` only).
+const windowRowsSql = (columns: string, onePipeline: boolean) => {
+  const pipeline = onePipeline ? " AND pipeline = $7" : ""
+  return `SELECT ${columns} FROM slowq_rollups_hour
+    WHERE hour >= $5::timestamptz AND hour < $6::timestamptz${pipeline}
+    UNION ALL
+    SELECT ${columns} FROM slowq_rollups_minute
+    WHERE minute >= $3::timestamptz AND minute < $4::timestamptz
+      AND (minute < $5::timestamptz OR minute >= $6::timestamptz)${pipeline}`
+}
+
+const listWindowSql = (order: QueryOrder, onePipeline: boolean, withSample = false) => `${SLOWQ_MARKER}
 WITH ranked AS (
-  SELECT * FROM (
-    SELECT query_id AS id, pipeline, sum(events)::float8 AS events, sum(calls)::float8 AS calls,
-      sum(total_ms) AS total_ms, sum(total_ms) / greatest(sum(calls), 1) AS avg_ms, max(max_ms) AS max_ms,
-      sum(lock_ms) AS lock_ms, sum(rows_sent) AS rows_sent, sum(rows_examined) AS rows_examined,
-      sum(rows_affected) AS rows_affected, min(first_seen) AS first_seen, max(last_seen) AS last_seen
-    FROM slowq_rollups_minute
-    WHERE ($1::text IS NULL OR pipeline = $1)
-      AND ($4::timestamptz IS NULL OR minute >= date_trunc('minute', $4::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')
-      AND ($5::timestamptz IS NULL OR minute < $5)
-    GROUP BY pipeline, query_id
-  ) w
-  ORDER BY ${orderSql[order]}
-  LIMIT $2 OFFSET $3
+  SELECT pipeline, query_id, ${rankKeySql[order]} AS rank_key
+  FROM (${windowRowsSql(`pipeline, query_id, ${rankColumnsSql[order]}`, onePipeline)}) w
+  GROUP BY pipeline, query_id
+  ORDER BY rank_key DESC, pipeline, query_id
+  LIMIT $1 OFFSET $2
 )
-SELECT r.id, r.pipeline, q.fingerprint, q.dialect, q.statement_type, q.read_only, q.tables, r.events, r.calls,
-  r.total_ms, r.avg_ms, r.max_ms, r.lock_ms, r.rows_sent, r.rows_examined, r.rows_affected,
-  ${iso("r.first_seen")} AS first_seen, ${iso("r.last_seen")} AS last_seen
-FROM ranked r JOIN slowq_queries q ON q.pipeline = r.pipeline AND q.query_id = r.id
-ORDER BY ${orderSql[order]}`
+SELECT r.query_id AS id, r.pipeline, q.fingerprint, q.dialect, q.statement_type, q.read_only, q.tables, f.events,
+  f.calls, f.total_ms, f.avg_ms, f.max_ms, f.lock_ms, f.rows_sent, f.rows_examined, f.rows_affected,
+  ${iso("f.first_seen")} AS first_seen, ${iso("f.last_seen")} AS last_seen${withSample ? ", q.sample" : ""}
+FROM ranked r
+CROSS JOIN LATERAL (
+  SELECT sum(events)::float8 AS events, sum(calls)::float8 AS calls, sum(total_ms) AS total_ms,
+    sum(total_ms) / greatest(sum(calls), 1) AS avg_ms, max(max_ms) AS max_ms, sum(lock_ms) AS lock_ms,
+    sum(rows_sent) AS rows_sent, sum(rows_examined) AS rows_examined, sum(rows_affected) AS rows_affected,
+    min(first_seen) AS first_seen, max(last_seen) AS last_seen
+  FROM (
+    SELECT events, calls, total_ms, max_ms, lock_ms, rows_sent, rows_examined, rows_affected, first_seen, last_seen
+    FROM slowq_rollups_hour h
+    WHERE h.pipeline = r.pipeline AND h.query_id = r.query_id AND h.hour >= $5::timestamptz AND h.hour < $6::timestamptz
+    UNION ALL
+    SELECT events, calls, total_ms, max_ms, lock_ms, rows_sent, rows_examined, rows_affected, first_seen, last_seen
+    FROM slowq_rollups_minute m
+    WHERE m.pipeline = r.pipeline AND m.query_id = r.query_id AND m.minute >= $3::timestamptz
+      AND m.minute < $4::timestamptz AND (m.minute < $5::timestamptz OR m.minute >= $6::timestamptz)
+  ) own
+) f
+JOIN slowq_queries q ON q.pipeline = r.pipeline AND q.query_id = r.query_id
+ORDER BY r.rank_key DESC, r.pipeline, r.query_id`
 
 // One query over the pipelines that hold it (all of them, or the one asked for). The query_id index of
 // migration 0003 finds them without a pipeline. Its classification is the same in every pipeline (the id is a
@@ -206,8 +274,8 @@ WHERE q.query_id = $1 AND ($2::text IS NULL OR q.pipeline = $2)
 ORDER BY e.start_time DESC, e.pipeline, e.event_key
 LIMIT $5`
 
-/** The top queries of `slowq report`, all time. */
-export interface TopQueriesOptions {
+/** The top queries of `slowq report`: all time, or over a window read like the API's (rollups, minute precision). */
+export interface TopQueriesOptions extends TimeWindow {
   readonly top: number
   readonly pipeline?: string
   /** Leave out baseline events: the history a source found when it first looked (pg_stat_statements). */
@@ -263,6 +331,10 @@ WHERE ($1::text IS NULL OR pipeline = $1)
 ORDER BY total_ms DESC, query_id
 LIMIT $2`
 
+// A window's ranking as the report shows it: the API's row, and the query's slowest sample (of all time: samples are
+// kept per query, not per minute).
+const WindowQuerySummary = Schema.Struct({ ...QueryListItem.fields, sample: Schema.String })
+
 const ByQuery = Schema.Struct({ id: Schema.String, pipeline: Schema.NullOr(Schema.String) })
 
 const make = Effect.gen(function* () {
@@ -281,6 +353,13 @@ const make = Effect.gen(function* () {
   const asRead = <A, R>(effect: Effect.Effect<A, { readonly message: string; readonly cause?: unknown }, R>) =>
     effect.pipe(Effect.mapError(readError), readPermits.withPermits(1))
 
+  /** The parameters of listWindowSql: `rows` rows from `offset` on. */
+  const windowParams = (window: TimeWindow & { readonly pipeline?: string }, rows: number, offset: number) => {
+    const bounds = windowBounds(window)
+    const params = [rows, offset, bounds.since, bounds.until, bounds.fromHour, bounds.toHour]
+    return window.pipeline === undefined ? params : [...params, window.pipeline]
+  }
+
   const findListItems = (text: string, params: ReadonlyArray<unknown>) =>
     SqlSchema.findAll({ Request: Schema.Void, Result: QueryListItem, execute: () => sql.unsafe(text, params) })(undefined)
 
@@ -291,15 +370,10 @@ const make = Effect.gen(function* () {
   const listQueries = Effect.fn("QueryReads.listQueries")(function* (options: ListQueriesOptions) {
     const windowed = options.since !== undefined || options.until !== undefined
     const read = windowed
-      ? withAggregateMemory(
-          findListItems(listWindowSql(options.order), [
-            options.pipeline ?? null,
-            options.limit + 1,
-            options.offset,
-            options.since ?? null,
-            options.until ?? null
-          ])
-        )
+      ? withAggregateMemory(findListItems(
+          listWindowSql(options.order, options.pipeline !== undefined),
+          windowParams(options, options.limit + 1, options.offset)
+        ))
       : findListItems(listAllTimeSql(options.order), [options.pipeline ?? null, options.limit + 1, options.offset])
     const rows = yield* asRead(read)
     return { queries: rows.slice(0, options.limit), more: rows.length > options.limit } satisfies ListQueriesResult
@@ -356,12 +430,25 @@ const make = Effect.gen(function* () {
       Result: QuerySummary,
       execute: (r) => sql.unsafe(topQueriesSql(excludeBaseline), [r.pipeline, r.top])
     })
-  /** The report's ranking: the top queries by total time, all time. */
-  const topQueries = (options: TopQueriesOptions) =>
-    findTop(options.excludeBaseline === true)({ pipeline: options.pipeline ?? null, top: options.top }).pipe(
-      Effect.mapError(readError),
-      Effect.withSpan("QueryReads.topQueries")
-    )
+  const findWindowTop = (options: TopQueriesOptions) =>
+    SqlSchema.findAll({
+      Request: Schema.Void,
+      Result: WindowQuerySummary,
+      execute: () =>
+        sql.unsafe(
+          listWindowSql("total_ms", options.pipeline !== undefined, true),
+          windowParams(options, options.top, 0)
+        )
+    })(undefined)
+  /**
+   * The report's ranking: the top queries by total time, all time; over [since, until) when either is given, through
+   * the windowed ranking of the API (ties broken by pipeline then id, as there).
+   */
+  const topQueries = (options: TopQueriesOptions): Effect.Effect<ReadonlyArray<QuerySummary>, StoreError> =>
+    (options.since !== undefined || options.until !== undefined
+      ? withAggregateMemory(findWindowTop(options))
+      : findTop(options.excludeBaseline === true)({ pipeline: options.pipeline ?? null, top: options.top })
+    ).pipe(Effect.mapError(readError), Effect.withSpan("QueryReads.topQueries"))
 
   return { listQueries, queryStats, queryIntervals, querySamples, topQueries } as const
 })
