@@ -1,5 +1,6 @@
 import { Command, Options } from "@effect/cli"
-import { Console, Effect, Option } from "effect"
+import { Clock, Console, Effect, Option } from "effect"
+import { TimeParam } from "../http/Api.js"
 import { EnrichmentReads } from "../store/EnrichmentReads.js"
 import { FindingReads, type FindingView } from "../store/FindingReads.js"
 import { QueryReads, type QuerySummary } from "../store/QueryReads.js"
@@ -12,6 +13,19 @@ const excludeBaseline = Options.boolean("exclude-baseline").pipe(
   Options.withDescription(
     "Leave out baseline events (what pg_stat_statements had counted before slowq first looked); included by default."
   )
+)
+// The API's grammar of a time (ISO 8601, or a duration back from now), so `--since 24h` reads as `?since=24h` does.
+const since = Options.text("since").pipe(
+  Options.withSchema(TimeParam),
+  Options.withDescription(
+    "Rank over the window from this time (inclusive, from the start of its minute): ISO 8601 or a duration back from now (90s, 15m, 24h, 7d). Read from the rollups, as GET /api/v1/queries?since= is."
+  ),
+  Options.optional
+)
+const until = Options.text("until").pipe(
+  Options.withSchema(TimeParam),
+  Options.withDescription("End of the window (exclusive; default now): ISO 8601 or a duration back from now."),
+  Options.optional
 )
 const format = Options.choice("format", ["table", "json"]).pipe(Options.withDefault("table" as const))
 
@@ -76,12 +90,31 @@ export const formatTable = (queries: ReadonlyArray<QuerySummary>, topFindings: R
   return [line(header), ...rows.map(line)].join("\n")
 }
 
-export const reportCommand = Command.make("report", { top, pipeline, format, excludeBaseline }, ({ top, pipeline, format, excludeBaseline }) =>
+const resolveTime = (param: TimeParam, now: number) => (param._tag === "At" ? param.date : new Date(now - param.millis))
+
+const options = { top, pipeline, format, excludeBaseline, since, until }
+
+export const reportCommand = Command.make("report", options, ({ top, pipeline, format, excludeBaseline, since, until }) =>
   Effect.gen(function* () {
+    const now = yield* Clock.currentTimeMillis
+    const window = {
+      ...Option.match(since, { onNone: () => ({}), onSome: (t) => ({ since: resolveTime(t, now) }) }),
+      ...Option.match(until, { onNone: () => ({}), onSome: (t) => ({ until: resolveTime(t, now) }) })
+    }
+    // Windows are read from the rollups, which sum every stored event: the baseline is a mark on raw events only.
+    if (excludeBaseline && (window.since !== undefined || window.until !== undefined)) {
+      return yield* new CliFailure({
+        message: "--exclude-baseline cannot be combined with --since/--until: a window is read from the rollups, which count baseline events"
+      })
+    }
+    if (window.since !== undefined && window.until !== undefined && window.since.getTime() >= window.until.getTime()) {
+      return yield* new CliFailure({ message: "--since must be before --until" })
+    }
     const reads = yield* QueryReads
     const queries = yield* reads.topQueries({
       top,
       excludeBaseline,
+      ...window,
       ...Option.match(pipeline, { onNone: () => ({}), onSome: (p) => ({ pipeline: p }) })
     })
     const findingReads = yield* FindingReads
@@ -104,4 +137,4 @@ export const reportCommand = Command.make("report", { top, pipeline, format, exc
     Effect.provide(StoreLive),
     Effect.catchTag("StoreError", (error) => new CliFailure({ message: error.message }))
   )
-).pipe(Command.withDescription("Top fingerprints from the store by total time."))
+).pipe(Command.withDescription("Top fingerprints from the store by total time, all time or over a window."))
