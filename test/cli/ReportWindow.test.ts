@@ -8,8 +8,8 @@ import { runCli } from "../support/Cli.js"
 import { freshStoreDatabase } from "../support/StoreDatabase.js"
 
 // `slowq report --since/--until`: the ranking over a window, read from the rollups as GET /api/v1/queries?since= is,
-// through the CLI as a user runs it. Events across three hours, so that the window is read from hours (its whole
-// hour) and minutes (its partial hours at either end).
+// through the CLI as a user runs it. Events across four hours, so that the window is read from hours (its whole
+// hours) and minutes (its partial hour at the end).
 const at = (iso: string) => Date.parse(`2024-05-01T${iso}Z`)
 
 const event = (key: string, queryId: string, time: string, queryTimeMs: number): CollectedEvent => ({
