@@ -1,17 +1,20 @@
 /**
- * npm run bench:http [-- SECONDS]
+ * npm run bench:http [-- SECONDS [all|reads|load] [EVENTS]]
  *
  * The HTTP API under load, on loopback, while a pipeline collects: starts `slowq run` on a fresh store database
- * with one MariaDB pipeline running every second, seeds 100k fingerprints (300k events over the last 24 hours) into
- * the store, keeps MariaDB's slow log growing, then drives autocannon at the API for SECONDS (default 15) per run:
+ * with one MariaDB pipeline running every second, seeds 100k fingerprints and EVENTS events (default 300k, at least
+ * 3 per fingerprint) over the last 24 hours into the store, rollups included, keeps MariaDB's slow log growing, then
+ * drives autocannon at the API for SECONDS (default 15) per run:
  *
- * 1. four read scenarios at 10 connections: p50/p99 latency, throughput, errors;
+ * 1. read scenarios at 10 connections (rankings all-time and over windows, one query's series): p50/p99 latency,
+ *    throughput, errors;
  * 2. GET /api/v1/queries?limit=50 at 10, 200 and 1000 connections: throughput, p50/p99, 2xx/503/other answers, the
  *    server's peak RSS, /healthz and /readyz latency measured meanwhile from a separate process (a new connection
  *    per probe, as a container health check does, and a kept-alive one, as a monitoring agent does), and how long
  *    after the load /readyz answers 200.
  *
- * `-- SECONDS load` skips the read scenarios of 1.
+ * `-- SECONDS load` skips the read scenarios of 1, `-- SECONDS reads` the loads of 2. `-- 15 reads 1000000` measures
+ * the issue's figures: a 24 h ranking and a series with 1M events in the window.
  *
  * SLOWQ_BENCH_ROOT=/path/to/another/checkout runs that checkout's daemon instead (a before/after comparison).
  * Everything it creates is dropped at the end.
@@ -28,6 +31,8 @@ import { Schema } from "effect"
 import { hoursFromMinutesSql, minutesFromEventsSql } from "../../src/store/RollupBackfill.js"
 
 const seconds = Number(process.argv[2] ?? 15)
+const mode = process.argv[3] ?? "all"
+const events = Math.max(Number(process.argv[4] ?? 300_000), 300_000)
 const fingerprints = 100_000
 const loads = [10, 200, 1000]
 const root = process.env.SLOWQ_BENCH_ROOT ?? fileURLToPath(new URL("../..", import.meta.url))
@@ -38,6 +43,11 @@ const token = randomBytes(16).toString("hex")
 const psql = (db: string, sql: string) =>
   execFileSync("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-U", "postgres", "-d", db, "-c", sql])
 
+// Every fingerprint has 3 events spread over the last 24 hours; EVENTS beyond those go to the 1,000 hottest ones
+// (ids 1 to 1,000, log-uniformly: each tenfold of ids gets about as many events), as a busy server's log has a few
+// statements that make most of its volume and a long tail seen a few times a day.
+const hot = "0000000000000001"
+const tail = "0000000000003039"
 const seedSql = `
 INSERT INTO slowq_events (pipeline, event_key, query_id, start_time, start_us, interval_start, calls, query_time_ms,
   lock_time_ms, rows_sent, rows_examined, rows_affected, db, user_host, thread_id, sql_text, multi_statement,
@@ -49,6 +59,9 @@ SELECT 'bench_seed', 'k' || q || '_' || e, upper(lpad(to_hex(q), 16, '0')), t, (
   false, false, '{}', '{}', '{}'
 FROM (
   SELECT q, e, now() - random() * interval '24 hours' AS t FROM generate_series(1, ${fingerprints}) q, generate_series(1, 3) e
+  UNION ALL
+  SELECT least(1000, floor(exp(random() * ln(1000)))::int), e, now() - random() * interval '24 hours'
+  FROM generate_series(${fingerprints * 3 + 1}, ${events}) e
 ) s;
 INSERT INTO slowq_queries (pipeline, query_id, fingerprint, dialect, statement_type, read_only, tables, first_seen,
   last_seen, events, calls, total_ms, max_ms, lock_ms, rows_sent, rows_examined, rows_affected, sample)
@@ -203,7 +216,7 @@ const run = async () => {
     const address = /HTTP API listening on (http:\/\/[\d.:]+)/.exec(log)?.[1]
     if (address === undefined) throw new Error(`slowq run did not start:\n${log}`)
     const pid = daemon.pid!
-    process.stdout.write(`seeding ${fingerprints.toLocaleString("en-US")} fingerprints (${(fingerprints * 3).toLocaleString("en-US")} events)… `)
+    process.stdout.write(`seeding ${fingerprints.toLocaleString("en-US")} fingerprints (${events.toLocaleString("en-US")} events)… `)
     const seeded = Date.now()
     psql(database, seedSql)
     console.log(`${((Date.now() - seeded) / 1000).toFixed(1)} s`)
@@ -223,11 +236,18 @@ const run = async () => {
       ["top 50 by total time, all time (default)", "/api/v1/queries"],
       ["top 50 by average time, all time", "/api/v1/queries?order=avg_ms"],
       ["top 50 by total time, last hour", "/api/v1/queries?since=1h"],
+      ["top 50 by total time, last 24 hours", "/api/v1/queries?since=24h"],
+      ["top 50 by average time, last 24 hours, one pipeline", "/api/v1/queries?since=24h&order=avg_ms&pipeline=bench_seed"],
+      // Query 1 is the hottest of the seed (with 1M events, ~70k in the day: a row in every minute), 12345 one of the
+      // tail (3 events); the default window is the last 24 hours, in buckets of 15 minutes.
+      ["series of the hottest query, last 24 hours (15 min steps)", `/api/v1/queries/${hot}/series`],
+      ["series of the hottest query, last 24 hours (1 h steps)", `/api/v1/queries/${hot}/series?step=1h`],
+      ["series of a tail query, last 24 hours (15 min steps)", `/api/v1/queries/${tail}/series`],
       ["page 200 (offset 10000), one pipeline", "/api/v1/queries?pipeline=bench_seed&offset=10000"]
     ] as const
     const before = await pipelineStatus(address)
     const rows: Array<string> = []
-    for (const [name, path] of process.argv[3] === "load" ? [] : scenarios) {
+    for (const [name, path] of mode === "load" ? [] : scenarios) {
       const result = await autocannon({
         url: `${address}${path}`,
         connections: 10,
@@ -243,7 +263,7 @@ const run = async () => {
     const loadRows: Array<string> = []
     const probeRows: Array<string> = []
     const readyRows: Array<string> = []
-    for (const connections of loads) {
+    for (const connections of mode === "reads" ? [] : loads) {
       const rss = rssSampler(pid)
       const rssBefore = rss.stop()
       const sampler = rssSampler(pid)
@@ -290,7 +310,9 @@ const run = async () => {
     feeding = false
     await feed
     console.log("")
-    console.log(`${seconds} s per run, loopback, ${fingerprints.toLocaleString("en-US")} fingerprints in the store`)
+    console.log(
+      `${seconds} s per run, loopback, ${fingerprints.toLocaleString("en-US")} fingerprints and ${events.toLocaleString("en-US")} events of the last 24 hours in the store`
+    )
     console.log("")
     console.log("Read scenarios at 10 connections:")
     console.log("")
