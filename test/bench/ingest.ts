@@ -1,67 +1,140 @@
 /**
- * npm run bench:ingest [-- ROWS]
+ * npm run bench:ingest [-- EVENTS [file|table|all]]
  *
- * End-to-end ingest rate: fills the local MariaDB's mysql.slow_log with ROWS statements (default 100k; the
- * table is truncated first), then times `slowq once` reading them into a fresh store database and reports
- * rows/s and the peak RSS of the slowq process (GNU time). No peer exists for this path; pt-query-digest
- * cannot read a slow_log table into a store.
+ * End-to-end ingest into the store, in the same run as its peers:
+ *
+ * - file (default): a generated slow log file of EVENTS entries (default 100k; the digest benchmark's generator)
+ *   read by `slowq once` into a fresh PostgreSQL store database, against pt-query-digest reading the same file (it
+ *   aggregates in memory and stores nothing: the bar slowq must beat while also storing every event), and against a
+ *   raw `COPY` of the stored rows into an empty copy of slowq_events (the floor for writing them). Then the same
+ *   file into the embedded store (PGlite), reported on its own. Peak RSS of each process (GNU time).
+ * - table: MariaDB's mysql.slow_log filled with EVENTS statements (the table is truncated first) read by `slowq once`
+ *   (no peer reads a slow_log table into a store).
+ *
+ * Everything it creates is removed at the end. Run `npm run build` first to measure what users run (the bundle).
  */
 import { execFileSync, spawnSync } from "node:child_process"
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { writeSlowLog } from "../support/slowlog/GenerateSlowLog.js"
 
-const rows = Number(process.argv[2] ?? 100_000)
+const events = Number(process.argv[2] ?? 100_000)
+const mode = process.argv[3] ?? "file"
 const root = fileURLToPath(new URL("../..", import.meta.url))
 const marker = `bench_${Date.now().toString(36)}`
 const database = `slowq_bench_${marker}`
+const storeUrl = `postgres://postgres@127.0.0.1:5432/${database}`
 const mariadb = (sql: string) =>
   execFileSync("mariadb", ["-c", "-N", "-B", "-h", "127.0.0.1", "-uroot", "test"], { input: sql, maxBuffer: 1 << 30 }).toString()
-const psql = (sql: string) => execFileSync("psql", ["-X", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-c", sql])
+const psql = (db: string, sql: string) =>
+  execFileSync("psql", ["-X", "-q", "-t", "-A", "-h", "127.0.0.1", "-U", "postgres", "-d", db, "-c", sql]).toString()
 
-mariadb("TRUNCATE TABLE mysql.slow_log")
-const statements: Array<string> = []
-for (let i = 0; i < rows; i++) {
-  statements.push(
-    i % 3 === 0
-      ? `SELECT /* ${marker} */ ${i} AS n FROM DUAL WHERE ${i} IN (1, 2, ${i});`
-      : i % 3 === 1
-        ? `SELECT /* ${marker} */ 'user-${i}@example.com' AS email, ${i} * 2 AS twice;`
-        : `DO /* ${marker} */ ${i};`
-  )
+interface Timed {
+  readonly seconds: number
+  readonly peakMb: number
+  readonly stdout: string
 }
-process.stdout.write(`filling mysql.slow_log with ${rows} rows… `)
-mariadb(statements.join("\n"))
-const inLog = Number(mariadb("SELECT COUNT(*) FROM mysql.slow_log").trim())
-console.log(`${inLog} rows in mysql.slow_log`)
 
-psql(`CREATE DATABASE ${database}`)
-const dir = mkdtempSync(join(tmpdir(), "slowq-bench-"))
-writeFileSync(
-  join(dir, "bench.yaml"),
-  "name: bench_lab\nschedule:\n  every: 1h\nsource:\n  type: mysql_slow_log_table\n  url: mysql://root@127.0.0.1:3306/test\n"
-)
-try {
+/** Runs a command under GNU time: wall seconds and peak RSS. */
+const timed = (command: string, args: ReadonlyArray<string>, env: Record<string, string | undefined> = {}): Timed => {
+  const merged: Record<string, string | undefined> = { ...process.env, SLOWQ_LOG_LEVEL: "warning", ...env }
+  for (const [key, value] of Object.entries(merged)) if (value === undefined) delete merged[key]
   const started = process.hrtime.bigint()
-  const run = spawnSync("/usr/bin/time", ["-f", "%M", process.execPath, join(root, "src/bin/slowq.js"), "once", "bench_lab", "--pipelines", dir], {
-    env: { ...process.env, SLOWQ_STORE_URL: `postgres://postgres@127.0.0.1:5432/${database}`, SLOWQ_LOG_LEVEL: "warning" },
-    encoding: "utf8"
-  })
+  const run = spawnSync("/usr/bin/time", ["-f", "%M", command, ...args], { cwd: root, encoding: "utf8", maxBuffer: 1 << 30, env: merged })
   const seconds = Number(process.hrtime.bigint() - started) / 1e9
-  if (run.status !== 0) throw new Error(`slowq once failed:\n${run.stdout}\n${run.stderr}`)
-  const peakKb = Number(run.stderr.trim().split("\n").at(-1))
-  const written = Number(/written=(\d+)/.exec(run.stdout)?.[1])
-  console.log(run.stdout.trim())
+  if (run.status !== 0) throw new Error(`${command} ${args.join(" ")} failed (${run.status}):\n${run.stdout}\n${run.stderr}`)
+  return { seconds, peakMb: Number(run.stderr.trim().split("\n").at(-1)) / 1024, stdout: run.stdout }
+}
+
+const rate = (n: number, seconds: number) => `${Math.round(n / seconds).toLocaleString("en-US")}/s`
+const slowqOnce = (dir: string, name: string, env: Record<string, string | undefined>) =>
+  timed(process.execPath, [join(root, "src/bin/slowq.js"), "once", name, "--pipelines", dir], env)
+const written = (run: Timed) => Number(/written=(\d+)/.exec(run.stdout)?.[1])
+
+const pipeline = (name: string, source: string) => `name: ${name}\nschedule:\n  every: 1h\nsource:\n${source}\n`
+
+const benchFile = async (dir: string) => {
+  const log = join(dir, "slow.log")
+  process.stdout.write(`writing a ${events.toLocaleString("en-US")}-entry slow log… `)
+  await writeSlowLog(log, { events, seed: 42 })
+  const mb = statSync(log).size / 1e6
+  console.log(`${mb.toFixed(0)} MB`)
+  const pipelines = join(dir, "pipelines")
+  execFileSync("mkdir", ["-p", pipelines])
+  writeFileSync(
+    join(pipelines, "file.yaml"),
+    pipeline("bench_file", `  type: mysql_slow_log_file\n  path: ${log}\n  settle_ms: 0\n  batch_size: 1000`)
+  )
+
+  psql("postgres", `CREATE DATABASE ${database}`)
+  const slowq = slowqOnce(pipelines, "bench_file", { SLOWQ_STORE_URL: storeUrl })
+  const stored = written(slowq)
+  // The floor: the same rows written by COPY into an empty copy of the table, indexes included.
+  const copyFile = join(dir, "events.copy")
+  execFileSync("chmod", ["777", dir])
+  psql(database, `COPY slowq_events TO '${copyFile}'`)
+  psql(database, "CREATE TABLE copy_target (LIKE slowq_events INCLUDING ALL)")
+  const copyStarted = process.hrtime.bigint()
+  psql(database, `COPY copy_target FROM '${copyFile}'`)
+  const copySeconds = Number(process.hrtime.bigint() - copyStarted) / 1e9
+  const bytesPerEvent = Number(psql(database, "SELECT pg_database_size(current_database())").trim()) / stored
+  const pt = timed("pt-query-digest", ["--limit", "20", log])
+  const embeddedDir = join(dir, "embedded")
+  const pglite = slowqOnce(pipelines, "bench_file", { SLOWQ_STORE_DIR: embeddedDir, SLOWQ_STORE_URL: undefined })
+
   console.log("")
-  console.log("| what | figure |")
-  console.log("|---|---|")
-  console.log(`| slow_log rows stored | ${written} |`)
-  console.log(`| wall time (process start to exit) | ${seconds.toFixed(2)} s |`)
-  console.log(`| ingest rate | ${Math.round(written / seconds).toLocaleString("en-US")} rows/s |`)
-  console.log(`| peak RSS of slowq | ${(peakKb / 1024).toFixed(0)} MB |`)
+  console.log(`| ${events.toLocaleString("en-US")} events, ${mb.toFixed(0)} MB | wall s | events/s | peak RSS MB | vs slowq → PostgreSQL |`)
+  console.log("|---|---|---|---|---|")
+  console.log(`| slowq once → PostgreSQL store (${stored} stored) | ${slowq.seconds.toFixed(2)} | ${rate(stored, slowq.seconds)} | ${slowq.peakMb.toFixed(0)} | 1.00 |`)
+  console.log(`| pt-query-digest (aggregates in memory, stores nothing) | ${pt.seconds.toFixed(2)} | ${rate(events, pt.seconds)} | ${pt.peakMb.toFixed(0)} | ${(pt.seconds / slowq.seconds).toFixed(2)}× slowq's time |`)
+  console.log(`| raw COPY of the stored rows (indexes included) | ${copySeconds.toFixed(2)} | ${rate(stored, copySeconds)} | - | slowq takes ${(slowq.seconds / copySeconds).toFixed(2)}× |`)
+  console.log(`| slowq once → embedded store (PGlite) (${written(pglite)} stored) | ${pglite.seconds.toFixed(2)} | ${rate(written(pglite), pglite.seconds)} | ${pglite.peakMb.toFixed(0)} | ${(pglite.seconds / slowq.seconds).toFixed(2)}× slowq's time |`)
+  console.log("")
+  console.log(`store size per event (PostgreSQL database, all tables and indexes): ${bytesPerEvent.toFixed(0)} bytes`)
+}
+
+const benchTable = (dir: string) => {
+  mariadb("TRUNCATE TABLE mysql.slow_log")
+  const statements: Array<string> = []
+  for (let i = 0; i < events; i++) {
+    statements.push(
+      i % 3 === 0
+        ? `SELECT /* ${marker} */ ${i} AS n FROM DUAL WHERE ${i} IN (1, 2, ${i});`
+        : i % 3 === 1
+          ? `SELECT /* ${marker} */ 'user-${i}@example.com' AS email, ${i} * 2 AS twice;`
+          : `DO /* ${marker} */ ${i};`
+    )
+  }
+  process.stdout.write(`filling mysql.slow_log with ${events} rows… `)
+  mariadb(statements.join("\n"))
+  console.log(`${Number(mariadb("SELECT COUNT(*) FROM mysql.slow_log").trim())} rows in mysql.slow_log`)
+  const pipelines = join(dir, "table-pipelines")
+  execFileSync("mkdir", ["-p", pipelines])
+  writeFileSync(
+    join(pipelines, "table.yaml"),
+    pipeline("bench_table", "  type: mysql_slow_log_table\n  url: mysql://root@127.0.0.1:3306/test")
+  )
+  const db = `${database}_table`
+  psql("postgres", `CREATE DATABASE ${db}`)
+  try {
+    const run = slowqOnce(pipelines, "bench_table", { SLOWQ_STORE_URL: `postgres://postgres@127.0.0.1:5432/${db}` })
+    console.log("")
+    console.log("| mysql.slow_log → PostgreSQL store | wall s | rows/s | peak RSS MB |")
+    console.log("|---|---|---|---|")
+    console.log(`| slowq once (${written(run)} stored) | ${run.seconds.toFixed(2)} | ${rate(written(run), run.seconds)} | ${run.peakMb.toFixed(0)} |`)
+  } finally {
+    psql("postgres", `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`)
+    mariadb("TRUNCATE TABLE mysql.slow_log")
+  }
+}
+
+const dir = mkdtempSync(join(tmpdir(), "slowq-bench-ingest-"))
+try {
+  if (mode === "file" || mode === "all") await benchFile(dir)
+  if (mode === "table" || mode === "all") benchTable(dir)
 } finally {
   rmSync(dir, { recursive: true, force: true })
-  psql(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)
-  mariadb("TRUNCATE TABLE mysql.slow_log")
+  psql("postgres", `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)
 }
