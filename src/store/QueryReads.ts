@@ -195,19 +195,8 @@ const windowRowsSql = (columns: string, onePipeline: boolean) => {
       AND (minute < $5::timestamptz OR minute >= $6::timestamptz)${pipeline}`
 }
 
-const listWindowSql = (order: QueryOrder, onePipeline: boolean, withSample = false) => `${SLOWQ_MARKER}
-WITH ranked AS (
-  SELECT pipeline, query_id, ${rankKeySql[order]} AS rank_key
-  FROM (${windowRowsSql(`pipeline, query_id, ${rankColumnsSql[order]}`, onePipeline)}) w
-  GROUP BY pipeline, query_id
-  ORDER BY rank_key DESC, pipeline, query_id
-  LIMIT $1 OFFSET $2
-)
-SELECT r.query_id AS id, r.pipeline, q.fingerprint, q.dialect, q.statement_type, q.read_only, q.tables, f.events,
-  f.calls, f.total_ms, f.avg_ms, f.max_ms, f.lock_ms, f.rows_sent, f.rows_examined, f.rows_affected,
-  ${iso("f.first_seen")} AS first_seen, ${iso("f.last_seen")} AS last_seen${withSample ? ", q.sample" : ""}
-FROM ranked r
-CROSS JOIN LATERAL (
+// The window's figures of one query `r` (its own rollup rows: primary key ranges).
+const ownFiguresSql = `
   SELECT sum(events)::float8 AS events, sum(calls)::float8 AS calls, sum(total_ms) AS total_ms,
     sum(total_ms) / greatest(sum(calls), 1) AS avg_ms, max(max_ms) AS max_ms, sum(lock_ms) AS lock_ms,
     sum(rows_sent) AS rows_sent, sum(rows_examined) AS rows_examined, sum(rows_affected) AS rows_affected,
@@ -221,10 +210,66 @@ CROSS JOIN LATERAL (
     FROM slowq_rollups_minute m
     WHERE m.pipeline = r.pipeline AND m.query_id = r.query_id AND m.minute >= $3::timestamptz
       AND m.minute < $4::timestamptz AND (m.minute < $5::timestamptz OR m.minute >= $6::timestamptz)
-  ) own
-) f
+  ) own`
+
+const listItemSql = (withSample: boolean) => `r.query_id AS id, r.pipeline, q.fingerprint, q.dialect, q.statement_type,
+  q.read_only, q.tables, f.events, f.calls, f.total_ms, f.avg_ms, f.max_ms, f.lock_ms, f.rows_sent, f.rows_examined,
+  f.rows_affected, ${iso("f.first_seen")} AS first_seen, ${iso("f.last_seen")} AS last_seen${withSample ? ", q.sample" : ""}`
+
+const listWindowSql = (order: QueryOrder, onePipeline: boolean, withSample = false) => `${SLOWQ_MARKER}
+WITH ranked AS (
+  SELECT pipeline, query_id, ${rankKeySql[order]} AS rank_key
+  FROM (${windowRowsSql(`pipeline, query_id, ${rankColumnsSql[order]}`, onePipeline)}) w
+  GROUP BY pipeline, query_id
+  ORDER BY rank_key DESC, pipeline, query_id
+  LIMIT $1 OFFSET $2
+)
+SELECT ${listItemSql(withSample)}
+FROM ranked r
+CROSS JOIN LATERAL (${ownFiguresSql}) f
 JOIN slowq_queries q ON q.pipeline = r.pipeline AND q.query_id = r.query_id
 ORDER BY r.rank_key DESC, r.pipeline, r.query_id`
+
+// The same page without aggregating the whole window, when it can be proven from the all-time totals: a query's
+// total time (calls, slowest execution) in any window is at most its all-time one in slowq_queries, written by the
+// same statement. So the queries are walked in all-time order (the indexes of migration 0003), the first $8 of
+// them get their window's figures from their own rollup rows, and if the last row the page needs ranks above the
+// all-time figure of the first query not walked, no query left could rank in it: the page is exact ("proven").
+// Else (a window where the all-time leaders were quiet) the caller aggregates the window. A busy day's window
+// is the first case: its leaders are the all-time ones. The margin of 1e-9 covers the two sums' rounding.
+type BoundedOrder = Exclude<QueryOrder, "avg_ms">
+const Proof = Schema.Struct({ proven: Schema.Boolean })
+// Walked: 4 times the rows up to the page's end, at least 200; pages ending past row 250 are aggregated.
+const WALK_FACTOR = 4
+const WALK_MIN = 200
+const WALK_MAX_ROWS = 250
+const windowKeySql: Record<BoundedOrder, string> = { total_ms: "f.total_ms", calls: "f.calls", max_ms: "f.max_ms" }
+const allTimeSql: Record<BoundedOrder, string> = { total_ms: "total_ms", calls: "calls::float8", max_ms: "max_ms" }
+
+// $1 to $6 as listWindowSql's, $7 how many queries to walk, $8 the pipeline (`onePipeline` only).
+const walkWindowSql = (order: BoundedOrder, onePipeline: boolean, withSample = false) => {
+  const queries = `FROM slowq_queries${onePipeline ? " WHERE pipeline = $8" : ""} ORDER BY ${order} DESC, pipeline, query_id`
+  return `${SLOWQ_MARKER}
+WITH walked AS (
+  SELECT ${listItemSql(withSample)}, ${windowKeySql[order]} AS rank_key
+  FROM (SELECT pipeline, query_id ${queries} LIMIT $7) r
+  CROSS JOIN LATERAL (${ownFiguresSql}) f
+  JOIN slowq_queries q ON q.pipeline = r.pipeline AND q.query_id = r.query_id
+  WHERE f.events IS NOT NULL
+),
+page AS (
+  SELECT * FROM walked ORDER BY rank_key DESC, pipeline, id LIMIT $1 OFFSET $2
+),
+next AS (
+  SELECT ${allTimeSql[order]} AS bound ${queries} OFFSET $7 LIMIT 1
+)
+SELECT page.*,
+  coalesce((SELECT count(*) FROM walked) >= $1 + $2
+    AND (SELECT min(rank_key) FROM page) > (SELECT bound FROM next) * (1 + 1e-9), false)
+    OR NOT EXISTS (SELECT 1 FROM next) AS proven
+FROM page
+ORDER BY rank_key DESC, pipeline, id`
+}
 
 // One query over the pipelines that hold it (all of them, or the one asked for). The query_id index of
 // migration 0003 finds them without a pipeline. Its classification is the same in every pipeline (the id is a
@@ -354,12 +399,43 @@ const make = Effect.gen(function* () {
   const asRead = <A, R>(effect: Effect.Effect<A, { readonly message: string; readonly cause?: unknown }, R>) =>
     effect.pipe(Effect.mapError(readError), readPermits.withPermits(1))
 
-  /** The parameters of listWindowSql: `rows` rows from `offset` on. */
-  const windowParams = (window: TimeWindow & { readonly pipeline?: string }, rows: number, offset: number) => {
+  /** $1 to $6 of listWindowSql and walkWindowSql: `rows` rows from `offset` on, and the window's bounds. */
+  const windowParams = (window: TimeWindow, rows: number, offset: number) => {
     const bounds = windowBounds(window)
-    const params = [rows, offset, bounds.since, bounds.until, bounds.fromHour, bounds.toHour]
-    return window.pipeline === undefined ? params : [...params, window.pipeline]
+    return [rows, offset, bounds.since, bounds.until, bounds.fromHour, bounds.toHour]
   }
+
+  /**
+   * `rows` rows from `offset` on of the window's ranking, as `result` (with the query's sample when `withSample`): by
+   * the walk in all-time order when it proves the page (walkWindowSql), else by aggregating the window.
+   */
+  const windowPage = <A, I>(
+    result: Schema.Schema<A, I>,
+    withSample: boolean,
+    options: TimeWindow & { readonly order: QueryOrder; readonly pipeline?: string },
+    rows: number,
+    offset: number
+  ) =>
+    withAggregateMemory(
+      Effect.gen(function* () {
+        const decodeRows = Schema.decodeUnknown(Schema.Array(result))
+        const onePipeline = options.pipeline !== undefined
+        const params = windowParams(options, rows, offset)
+        if (options.order !== "avg_ms" && offset + rows <= WALK_MAX_ROWS) {
+          const walk = Math.max(WALK_MIN, WALK_FACTOR * (offset + rows))
+          const walked = yield* sql.unsafe(walkWindowSql(options.order, onePipeline, withSample), [
+            ...params,
+            walk,
+            ...(onePipeline ? [options.pipeline] : [])
+          ])
+          const proof = walked.length === 0 ? undefined : yield* Schema.decodeUnknown(Proof)(walked[0])
+          if (proof?.proven === true) return yield* decodeRows(walked)
+        }
+        return yield* decodeRows(
+          yield* sql.unsafe(listWindowSql(options.order, onePipeline, withSample), onePipeline ? [...params, options.pipeline] : params)
+        )
+      })
+    )
 
   const findListItems = (text: string, params: ReadonlyArray<unknown>) =>
     SqlSchema.findAll({ Request: Schema.Void, Result: QueryListItem, execute: () => sql.unsafe(text, params) })(undefined)
@@ -371,10 +447,7 @@ const make = Effect.gen(function* () {
   const listQueries = Effect.fn("QueryReads.listQueries")(function* (options: ListQueriesOptions) {
     const windowed = options.since !== undefined || options.until !== undefined
     const read = windowed
-      ? withAggregateMemory(findListItems(
-          listWindowSql(options.order, options.pipeline !== undefined),
-          windowParams(options, options.limit + 1, options.offset)
-        ))
+      ? windowPage(QueryListItem, false, options, options.limit + 1, options.offset)
       : findListItems(listAllTimeSql(options.order), [options.pipeline ?? null, options.limit + 1, options.offset])
     const rows = yield* asRead(read)
     return { queries: rows.slice(0, options.limit), more: rows.length > options.limit } satisfies ListQueriesResult
@@ -431,23 +504,13 @@ const make = Effect.gen(function* () {
       Result: QuerySummary,
       execute: (r) => sql.unsafe(topQueriesSql(excludeBaseline), [r.pipeline, r.top])
     })
-  const findWindowTop = (options: TopQueriesOptions) =>
-    SqlSchema.findAll({
-      Request: Schema.Void,
-      Result: WindowQuerySummary,
-      execute: () =>
-        sql.unsafe(
-          listWindowSql("total_ms", options.pipeline !== undefined, true),
-          windowParams(options, options.top, 0)
-        )
-    })(undefined)
   /**
    * The report's ranking: the top queries by total time, all time; over [since, until) when either is given, through
    * the windowed ranking of the API (ties broken by pipeline then id, as there).
    */
   const topQueries = (options: TopQueriesOptions): Effect.Effect<ReadonlyArray<QuerySummary>, StoreError> =>
     (options.since !== undefined || options.until !== undefined
-      ? withAggregateMemory(findWindowTop(options))
+      ? windowPage(WindowQuerySummary, true, { ...options, order: "total_ms" }, options.top, 0)
       : findTop(options.excludeBaseline === true)({ pipeline: options.pipeline ?? null, top: options.top })
     ).pipe(Effect.mapError(readError), Effect.withSpan("QueryReads.topQueries"))
 

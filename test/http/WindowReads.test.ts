@@ -153,4 +153,50 @@ describe.each([
       ),
     120_000
   )
+
+  it.live(
+    "prove a page from the all-time totals when they bound the rest, else aggregate the window",
+    () =>
+      withStore(
+        Effect.gen(function* () {
+          const reads = yield* seed
+          const writer = yield* EventWriter
+          // 240 queries of 08:00 with all-time totals of 1,001 to 1,240 ms, the last eleven also once in the window.
+          const old = Array.from({ length: 240 }, (_, i) => event(`q${i + 1}`, `Q${String(i + 1).padStart(3, "0")}`, "08:00:00", 1000 + i + 1))
+          const recent = Array.from({ length: 11 }, (_, i) => event(`r${i + 230}`, `Q${i + 230}`, "11:15:00", 1))
+          yield* writer.writeBatch("p1", "mysql", [...old, ...recent], { n: 2 })
+          const page = (options: Partial<ListQueriesOptions>) =>
+            Effect.map(reads.listQueries({ order: "total_ms", limit: 50, offset: 0, ...options }), (p) => ({
+              more: p.more,
+              rows: p.queries.map((q) => [`${q.pipeline}/${q.id}`, q.calls, q.total_ms])
+            }))
+          // The 204 walked first (all-time order: Q240 down to Q037) hold only eleven of the window's queries, fewer
+          // than the page: the window is aggregated, and the queries the walk never reached are in it.
+          expect(yield* page({ since: at("10:00:40"), until: at("12:01:10") })).toEqual({
+            more: false,
+            rows: [
+              ["p1/AAAA", 5, 310],
+              ["p1/BBBB", 1, 100],
+              ["p2/CCCC", 2, 100],
+              ["p1/EEEE", 4, 8],
+              ...Array.from({ length: 11 }, (_, i) => [`p1/Q${i + 230}`, 1, 1])
+            ]
+          })
+          // A window holding 08:00: the first two walked (1,241 and 1,240 ms, with their minute of 11:15) rank above
+          // every query not walked (at most 1,036 ms all time), so the walk's page stands.
+          expect(yield* page({ since: at("08:00:00"), until: at("12:00:00"), limit: 2 })).toEqual({
+            more: true,
+            rows: [
+              ["p1/Q240", 2, 1241],
+              ["p1/Q239", 2, 1240]
+            ]
+          })
+          expect(yield* page({ since: at("08:00:00"), until: at("08:01:00"), order: "calls", limit: 1, offset: 3 })).toEqual({
+            more: true,
+            rows: [["p1/Q004", 1, 1004]]
+          })
+        })
+      ),
+    120_000
+  )
 })
