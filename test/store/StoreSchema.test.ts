@@ -55,11 +55,15 @@ describe("Store schema and readiness on PostgreSQL", () => {
       expect(yield* store.readiness).toEqual({ _tag: "Ready" })
 
       const direct = yield* rawClient(db.url)
+      // The version the store was migrated to when opened: the newest migration slowq ships.
+      const newest = yield* Effect.promise(() => direct.query("SELECT max(migration_id) AS id FROM slowq_migrations"))
+      const newestId = Number(newest.rows[0].id)
+      expect(newestId).toBeGreaterThan(3)
       yield* Effect.promise(() => direct.query("DELETE FROM slowq_migrations WHERE migration_id > 3"))
-      expect(yield* store.readiness).toMatchObject({
+      expect(yield* store.readiness).toEqual({
         _tag: "NotReady",
         reason: "schema-behind",
-        message: expect.stringMatching(/^store schema at version 3, expected [5-9] \(the next run migrates it\)$/)
+        message: `store schema at version 3, expected ${newestId} (the next run migrates it)`
       })
       yield* Effect.promise(() => direct.query("DROP TABLE slowq_migrations"))
       expect(yield* store.readiness).toEqual({
