@@ -40,6 +40,9 @@ export const parse = (text) => load(${JSON.stringify(args.path)}).parse(text)`,
  * the main thread's peak RSS (--threads 1: 93 → 81 MB; 2 threads: 115 → 106 MB) at the same CPU time. The flag
  * only caps growth: V8 reads it when it is about to grow the space, so setting it at run time is safe. The daemon
  * (`slowq run`) keeps V8's default.
+ * `slowq digest` with plain arguments runs without Effect (plugins/mysql_slow_log_file/digest/DigestCli.ts): its
+ * chunks are the digest's own, and main.ts with Effect and @effect/cli loads only for what the plain path leaves to
+ * the full CLI (--help, an unusual argument).
  */
 const entry = {
   name: "slowq-entry",
@@ -49,7 +52,8 @@ const entry = {
       contents: `import { setFlagsFromString } from "node:v8"
 import { isPluginCommand } from "../plugins/commands.ts"
 if (isPluginCommand(process.argv[2])) setFlagsFromString("--semi-space-growth-factor=1")
-await import("./main.ts")`,
+const plain = process.argv[2] === "digest" && (await import("../plugins/mysql_slow_log_file/digest/DigestCli.ts")).runPlainDigest
+if (plain === false || !(await plain(process.argv.slice(3)))) await import("./main.ts")`,
       resolveDir: join(root, "src"),
       loader: "js"
     }))

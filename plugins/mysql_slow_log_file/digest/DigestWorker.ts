@@ -1,13 +1,13 @@
 /**
  * A worker thread's side of a parallel digest: digests the part of a file it is given and posts back its
- * figures as plain data, its summary, and its first problems. Loaded by RunDigest, from dist/digest-worker.mjs
+ * figures as plain data, its summary, and its first problems. Loaded by DigestFiles, from dist/digest-worker.mjs
  * in the compiled CLI and through tsx from the sources.
  */
 import { parentPort, workerData } from "node:worker_threads"
 import type { SlowLogProblem } from "../SlowLogParser.js"
 import { DigestAggregator } from "./Aggregator.js"
 import { DigestInputError, digestPart, type PartTask } from "./DigestPart.js"
-import type { WorkerMessage } from "./RunDigest.js"
+import type { WorkerMessage } from "./DigestFiles.js"
 
 /** Problems a part sends back; the command shows fewer, and every part's count is exact. */
 const PROBLEMS_KEPT = 100
