@@ -34,11 +34,12 @@ export interface SeriesOptions {
   readonly stepSeconds: number
 }
 
-// A row as the driver returns it: the minute (or hour) as epoch milliseconds, a float8, so that the driver builds no
-// Date per row, and the histogram as jsonb's text, `{"<bucket>": <count>, ...}`, read by a scan of its characters
-// into pairs of numbers. A day of a query seen every minute is 1,441 rows of ~30 buckets: the driver's JSON.parse of
-// each histogram into an object keyed by bucket, a Struct decode per row, string-keyed merging and quantiles that
-// sorted each bucket's entries were about 40 ms of CPU per such series, most of it allocation and garbage collection.
+// A row as the driver returns it: a step's sums, its start as epoch milliseconds (a float8: the driver builds no Date
+// per row), and its rollups' histograms as a JSON array of jsonb's texts, `[{"<bucket>": <count>, ...}, ...]`, read
+// by a scan of its characters into pairs of numbers. A day of a query seen every minute is 1,441 minute rows of ~30
+// buckets: the driver's JSON.parse of each histogram into an object keyed by bucket, a Struct decode per row,
+// string-keyed merging and quantiles that sorted each bucket's entries were about 40 ms of CPU per such series, most
+// of it allocation and garbage collection.
 interface RollupRowText {
   readonly at_ms: number
   readonly calls: number
@@ -69,41 +70,56 @@ const ZERO = 48
 const NINE = 57
 const OPEN = 123
 const CLOSE = 125
+const OPEN_ARRAY = 91
+const CLOSE_ARRAY = 93
 /** Above any bucket of a finite latency (bucketOf of the largest double is 17,743): counts are an array by index. */
 const MAX_BUCKET = 18_000
 
 /**
- * A histogram's pairs [bucket, count, …] from jsonb's text of it, `{"173": 2, "200": 1}`, where bucket indexes and
- * counts are non-negative integers (bucketSql's buckets, counts of calls); undefined for any other text.
+ * Adds the pairs [bucket, count, …] of the histogram whose jsonb text starts at `i` of `text`, `{"173": 2, "200": 1}`,
+ * where bucket indexes and counts are non-negative integers (bucketSql's buckets, counts of calls): the index after
+ * it, or -1 for any other text.
  */
-const pairsOfJsonbText = (text: string): Array<number> | undefined => {
-  const last = text.length - 1
-  if (last < 1 || text.charCodeAt(0) !== OPEN || text.charCodeAt(last) !== CLOSE) return undefined
-  const pairs: Array<number> = []
-  let i = 1
-  while (i < last) {
-    if (text.charCodeAt(i) !== QUOTE) return undefined
+const scanHistogram = (text: string, start: number, pairs: Array<number>): number => {
+  if (text.charCodeAt(start) !== OPEN) return -1
+  let i = start + 1
+  if (text.charCodeAt(i) === CLOSE) return i + 1
+  for (;;) {
+    if (text.charCodeAt(i) !== QUOTE) return -1
     const keyStart = ++i
     let bucket = 0
     for (let c = text.charCodeAt(i); c >= ZERO && c <= NINE; c = text.charCodeAt(++i)) bucket = bucket * 10 + (c - ZERO)
     // A canonical index: digits, no leading zero, at most MAX_BUCKET.
     const digits = i - keyStart
-    if (digits === 0 || digits > 5 || bucket > MAX_BUCKET || (digits > 1 && text.charCodeAt(keyStart) === ZERO)) return undefined
-    if (text.charCodeAt(i) !== QUOTE || text.charCodeAt(i + 1) !== COLON || text.charCodeAt(i + 2) !== SPACE) return undefined
+    if (digits === 0 || digits > 5 || bucket > MAX_BUCKET || (digits > 1 && text.charCodeAt(keyStart) === ZERO)) return -1
+    if (text.charCodeAt(i) !== QUOTE || text.charCodeAt(i + 1) !== COLON || text.charCodeAt(i + 2) !== SPACE) return -1
     i += 3
     const countStart = i
     let count = 0
     for (let c = text.charCodeAt(i); c >= ZERO && c <= NINE; c = text.charCodeAt(++i)) count = count * 10 + (c - ZERO)
-    if (i === countStart || i - countStart > 15) return undefined
+    if (i === countStart || i - countStart > 15) return -1
     pairs.push(bucket, count)
-    if (i === last) break
-    if (text.charCodeAt(i) !== COMMA || text.charCodeAt(i + 1) !== SPACE) return undefined
+    if (text.charCodeAt(i) === CLOSE) return i + 1
+    if (text.charCodeAt(i) !== COMMA || text.charCodeAt(i + 1) !== SPACE) return -1
     i += 2
   }
-  return pairs
 }
 
-/** Any other JSON object of counts by canonical bucket index (the general reading, should jsonb ever print otherwise). */
+/** The pairs of a JSON array of histograms as the store prints them, `[{"173": 2},{"7": 1, "173": 1}]`. */
+const pairsOfJsonbTexts = (text: string): Array<number> | undefined => {
+  const last = text.length - 1
+  if (last < 1 || text.charCodeAt(0) !== OPEN_ARRAY || text.charCodeAt(last) !== CLOSE_ARRAY) return undefined
+  const pairs: Array<number> = []
+  if (last === 1) return pairs
+  for (let i = 1; ; i++) {
+    i = scanHistogram(text, i, pairs)
+    if (i < 0) return undefined
+    if (i === last) return pairs
+    if (text.charCodeAt(i) !== COMMA) return undefined
+  }
+}
+
+/** Any other JSON array of objects of counts by canonical bucket index (the general reading). */
 const pairsOfJson = (text: string): Array<number> | undefined => {
   let parsed: unknown
   try {
@@ -111,24 +127,27 @@ const pairsOfJson = (text: string): Array<number> | undefined => {
   } catch {
     return undefined
   }
-  if (!isRecord(parsed) || Array.isArray(parsed)) return undefined
+  if (!Array.isArray(parsed)) return undefined
   const pairs: Array<number> = []
-  for (const [key, count] of Object.entries(parsed)) {
-    const bucket = Number(key)
-    if (!Number.isSafeInteger(bucket) || bucket < 0 || bucket > MAX_BUCKET || String(bucket) !== key) return undefined
-    if (typeof count !== "number" || !(count >= 0)) return undefined
-    pairs.push(bucket, count)
+  for (const histogram of parsed) {
+    if (!isRecord(histogram) || Array.isArray(histogram)) return undefined
+    for (const [key, count] of Object.entries(histogram)) {
+      const bucket = Number(key)
+      if (!Number.isSafeInteger(bucket) || bucket < 0 || bucket > MAX_BUCKET || String(bucket) !== key) return undefined
+      if (typeof count !== "number" || !(count >= 0)) return undefined
+      pairs.push(bucket, count)
+    }
   }
   return pairs
 }
 
-/** A histogram's pairs [bucket, count, …] from its text as the store prints it; undefined if it is no histogram. */
-export const histogramPairs = (text: string): Array<number> | undefined => pairsOfJsonbText(text) ?? pairsOfJson(text)
+/** The pairs [bucket, count, …] of a JSON array of histograms as the store prints it; undefined if it is not one. */
+export const histogramPairs = (text: string): Array<number> | undefined => pairsOfJsonbTexts(text) ?? pairsOfJson(text)
 
 const RollupRowFromText = Schema.transformOrFail(
   Schema.declare((value: unknown): value is RollupRowText => isRecord(value) && hasFigures(value) && typeof value.histogram === "string", {
     identifier: "RollupRowText",
-    description: "A rollup row: its time as epoch ms, calls, total_ms, max_ms, rows_examined, and its histogram as jsonb text"
+    description: "A step's rollups: its start as epoch ms, calls, total_ms, max_ms, rows_examined, and their histograms as a JSON array"
   }),
   Schema.declare(
     (value: unknown): value is RollupRow => isRecord(value) && hasFigures(value) && Array.isArray(value.histogram),
@@ -139,25 +158,34 @@ const RollupRowFromText = Schema.transformOrFail(
     decode: (row, _, ast) => {
       const pairs = histogramPairs(row.histogram)
       return pairs === undefined
-        ? ParseResult.fail(new ParseResult.Type(ast, row.histogram, "a histogram is a JSON object of counts by bucket index"))
+        ? ParseResult.fail(new ParseResult.Type(ast, row.histogram, "histograms are a JSON array of objects of counts by bucket index"))
         : ParseResult.succeed({ ...row, histogram: pairs })
     },
     encode: (row) => {
       const entries: Array<string> = []
       for (let k = 0; k < row.histogram.length; k += 2) entries.push(`"${row.histogram[k]}": ${row.histogram[k + 1]}`)
-      return ParseResult.succeed({ ...row, histogram: `{${entries.join(", ")}}` })
+      return ParseResult.succeed({ ...row, histogram: `[{${entries.join(", ")}}]` })
     }
   }
 )
 
-// A step of whole hours reads the hour rollups: 60 times fewer rows, and kept longer (400 days against 30).
+// A step of whole hours reads the hour rollups: 60 times fewer rows, and kept longer (400 days against 30). The rows
+// are summed per step here, in the order the fold summed them (one row per step instead of one per minute: the
+// driver's per-row work was a third of a day's series in 15 minute steps), and the step's histograms are sent as one
+// JSON array of jsonb's texts. $5: the step in seconds.
 const rollupsSql = (level: "minute" | "hour") => `${SLOWQ_MARKER}
-SELECT (extract(epoch FROM ${level}) * 1000)::float8 AS at_ms, calls::float8 AS calls, total_ms, max_ms, rows_examined,
-  histogram::text AS histogram
-FROM slowq_rollups_${level}
-WHERE query_id = $1 AND pipeline = ANY($2::text[])
-  AND ${level} >= date_trunc('${level}', $3::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AND ${level} < $4
-ORDER BY ${level}`
+SELECT (extract(epoch FROM step) * 1000)::float8 AS at_ms, sum(calls::float8 ORDER BY ${level}, pipeline) AS calls,
+  sum(total_ms ORDER BY ${level}, pipeline) AS total_ms, max(max_ms) AS max_ms,
+  sum(rows_examined ORDER BY ${level}, pipeline) AS rows_examined,
+  '[' || string_agg(histogram::text, ',' ORDER BY ${level}, pipeline) || ']' AS histogram
+FROM (
+  SELECT *, date_bin($5::float8 * interval '1 second', ${level}, timestamptz 'epoch') AS step
+  FROM slowq_rollups_${level}
+  WHERE query_id = $1 AND pipeline = ANY($2::text[])
+    AND ${level} >= date_trunc('${level}', $3::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AND ${level} < $4
+) rows
+GROUP BY step
+ORDER BY step`
 
 interface Bucket {
   calls: number
@@ -264,10 +292,11 @@ const make = Effect.gen(function* () {
       pipelines: Schema.Array(Schema.String),
       since: Schema.DateFromSelf,
       until: Schema.DateFromSelf,
-      hours: Schema.Boolean
+      hours: Schema.Boolean,
+      stepSeconds: Schema.Number
     }),
     Result: RollupRowFromText,
-    execute: (r) => sql.unsafe(rollupsSql(r.hours ? "hour" : "minute"), [r.id, r.pipelines, r.since, r.until])
+    execute: (r) => sql.unsafe(rollupsSql(r.hours ? "hour" : "minute"), [r.id, r.pipelines, r.since, r.until, r.stepSeconds])
   })
 
   /** Query `id`'s series over the window from its rollups. */
@@ -277,7 +306,8 @@ const make = Effect.gen(function* () {
       pipelines: options.pipelines,
       since: options.since,
       until: options.until,
-      hours: options.stepSeconds % 3600 === 0
+      hours: options.stepSeconds % 3600 === 0,
+      stepSeconds: options.stepSeconds
     }).pipe(
       Effect.map((rows) => foldSeries(rows, options)),
       Effect.mapError((cause) => {

@@ -41,13 +41,13 @@ describe("series folding", () => {
     expect(quantilesMs([0, 0, 3], [0.5, 1])).toEqual([quantileMs({ "2": 3 }, 0.5), quantileMs({ "2": 3 }, 1)])
   })
 
-  it("reads jsonb's text of a histogram, and any other JSON object of counts by bucket", () => {
-    expect(histogramPairs('{"7": 1, "173": 2, "200": 31}')).toEqual([7, 1, 173, 2, 200, 31])
-    expect(histogramPairs("{}")).toEqual([])
-    expect(histogramPairs('{"0": 4}')).toEqual([0, 4])
-    // Not as jsonb prints it, still a histogram: read as JSON.
-    expect(histogramPairs('{"173":2,  "9" : 1.5}')).toEqual([9, 1.5, 173, 2])
-    for (const bad of ['{"007": 1}', '{"-1": 1}', '{"a": 1}', '{"18001": 1}', '{"1": "2"}', '{"1": -2}', "[1, 2]", '{"1": 2', "null", ""]) {
+  it("reads a JSON array of jsonb's texts of histograms, and any other JSON array of objects of counts by bucket", () => {
+    expect(histogramPairs('[{"7": 1, "173": 2, "200": 31}]')).toEqual([7, 1, 173, 2, 200, 31])
+    expect(histogramPairs('[{"7": 1},{},{"0": 4, "7": 2}]')).toEqual([7, 1, 0, 4, 7, 2])
+    expect(histogramPairs("[]")).toEqual([])
+    // Not as jsonb prints it, still histograms: read as JSON.
+    expect(histogramPairs('[ {"173":2,  "9" : 1.5} ]')).toEqual([9, 1.5, 173, 2])
+    for (const bad of ['[{"007": 1}]', '[{"-1": 1}]', '[{"a": 1}]', '[{"18001": 1}]', '[{"1": "2"}]', '[{"1": -2}]', '{"1": 2}', "[[1, 2]]", '[{"1": 2}', "[null]", ""]) {
       expect(histogramPairs(bad), bad).toBeUndefined()
     }
   })
