@@ -1,13 +1,17 @@
 /**
- * npm run bench:ingest [-- EVENTS [file|table|all]]
+ * npm run bench:ingest [-- EVENTS [file|table|all] [BATCH]]
  *
  * End-to-end ingest into the store, in the same run as its peers:
  *
  * - file (default): a generated slow log file of EVENTS entries (default 100k; the digest benchmark's generator)
  *   read by `slowq once` into a fresh PostgreSQL store database, against pt-query-digest reading the same file (it
  *   aggregates in memory and stores nothing: the bar slowq must beat while also storing every event), and against a
- *   raw `COPY` of the stored rows into an empty copy of slowq_events (the floor for writing them). Then the same
- *   file into the embedded store (PGlite), reported on its own. Peak RSS of each process (GNU time).
+ *   raw `COPY` of the stored rows into an empty copy of slowq_events (the floor for writing them). With
+ *   pg_stat_statements loaded, also how long PostgreSQL spent executing slowq's statements (the rest of the wall time
+ *   is slowq's own work that the store's did not overlap). Then the same file into the embedded store (PGlite),
+ *   reported on its own, after the store is created by a first command (`slowq report`: initdb and migrations, a
+ *   one-time cost reported apart). Peak RSS of each process (GNU time). BATCH is the file source's batch_size
+ *   (default 1000, the source's default): each batch is one store statement.
  * - table: MariaDB's mysql.slow_log filled with EVENTS statements (the table is truncated first) read by `slowq once`
  *   (no peer reads a slow_log table into a store).
  *
@@ -22,6 +26,7 @@ import { writeSlowLog } from "../support/slowlog/GenerateSlowLog.js"
 
 const events = Number(process.argv[2] ?? 100_000)
 const mode = process.argv[3] ?? "file"
+const batchSize = Number(process.argv[4] ?? 1000)
 const root = fileURLToPath(new URL("../..", import.meta.url))
 const marker = `bench_${Date.now().toString(36)}`
 const database = `slowq_bench_${marker}`
@@ -53,6 +58,19 @@ const slowqOnce = (dir: string, name: string, env: Record<string, string | undef
   timed(process.execPath, [join(root, "src/bin/slowq.js"), "once", name, "--pipelines", dir], env)
 const written = (run: Timed) => Number(/written=(\d+)/.exec(run.stdout)?.[1])
 
+/** Seconds PostgreSQL spent executing statements in `db` (pg_stat_statements), or undefined without it. */
+const executionSeconds = (db: string): number | undefined => {
+  try {
+    const ms = psql(
+      "postgres",
+      `SELECT coalesce(sum(total_exec_time), 0) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = '${db}'`
+    )
+    return Number(ms.trim()) / 1000
+  } catch {
+    return undefined
+  }
+}
+
 const pipeline = (name: string, source: string) => `name: ${name}\nschedule:\n  every: 1h\nsource:\n${source}\n`
 
 const benchFile = async (dir: string) => {
@@ -65,12 +83,13 @@ const benchFile = async (dir: string) => {
   execFileSync("mkdir", ["-p", pipelines])
   writeFileSync(
     join(pipelines, "file.yaml"),
-    pipeline("bench_file", `  type: mysql_slow_log_file\n  path: ${log}\n  settle_ms: 0\n  batch_size: 1000`)
+    pipeline("bench_file", `  type: mysql_slow_log_file\n  path: ${log}\n  settle_ms: 0\n  batch_size: ${batchSize}`)
   )
 
   psql("postgres", `CREATE DATABASE ${database}`)
   const slowq = slowqOnce(pipelines, "bench_file", { SLOWQ_STORE_URL: storeUrl })
   const stored = written(slowq)
+  const executing = executionSeconds(database)
   // The floor: the same rows written by COPY into an empty copy of the table, indexes included.
   const copyFile = join(dir, "events.copy")
   execFileSync("chmod", ["777", dir])
@@ -82,14 +101,20 @@ const benchFile = async (dir: string) => {
   const bytesPerEvent = Number(psql(database, "SELECT pg_database_size(current_database())").trim()) / stored
   const pt = timed("pt-query-digest", ["--limit", "20", log])
   const embeddedDir = join(dir, "embedded")
-  const pglite = slowqOnce(pipelines, "bench_file", { SLOWQ_STORE_DIR: embeddedDir, SLOWQ_STORE_URL: undefined })
+  const embedded = { SLOWQ_STORE_DIR: embeddedDir, SLOWQ_STORE_URL: undefined }
+  const created = timed(process.execPath, [join(root, "src/bin/slowq.js"), "report"], embedded)
+  const pglite = slowqOnce(pipelines, "bench_file", embedded)
 
   console.log("")
-  console.log(`| ${events.toLocaleString("en-US")} events, ${mb.toFixed(0)} MB | wall s | events/s | peak RSS MB | vs slowq → PostgreSQL |`)
+  console.log(`| ${events.toLocaleString("en-US")} events, ${mb.toFixed(0)} MB, batches of ${batchSize} | wall s | events/s | peak RSS MB | vs slowq → PostgreSQL |`)
   console.log("|---|---|---|---|---|")
   console.log(`| slowq once → PostgreSQL store (${stored} stored) | ${slowq.seconds.toFixed(2)} | ${rate(stored, slowq.seconds)} | ${slowq.peakMb.toFixed(0)} | 1.00 |`)
+  if (executing !== undefined) {
+    console.log(`| of which PostgreSQL executing slowq's statements (pg_stat_statements) | ${executing.toFixed(2)} | - | - | ${(executing / slowq.seconds).toFixed(2)} of slowq's time |`)
+  }
   console.log(`| pt-query-digest (aggregates in memory, stores nothing) | ${pt.seconds.toFixed(2)} | ${rate(events, pt.seconds)} | ${pt.peakMb.toFixed(0)} | ${(pt.seconds / slowq.seconds).toFixed(2)}× slowq's time |`)
   console.log(`| raw COPY of the stored rows (indexes included) | ${copySeconds.toFixed(2)} | ${rate(stored, copySeconds)} | - | slowq takes ${(slowq.seconds / copySeconds).toFixed(2)}× |`)
+  console.log(`| creating the embedded store (PGlite initdb and migrations, once per store: slowq report) | ${created.seconds.toFixed(2)} | - | ${created.peakMb.toFixed(0)} | - |`)
   console.log(`| slowq once → embedded store (PGlite) (${written(pglite)} stored) | ${pglite.seconds.toFixed(2)} | ${rate(written(pglite), pglite.seconds)} | ${pglite.peakMb.toFixed(0)} | ${(pglite.seconds / slowq.seconds).toFixed(2)}× slowq's time |`)
   console.log("")
   console.log(`store size per event (PostgreSQL database, all tables and indexes): ${bytesPerEvent.toFixed(0)} bytes`)
