@@ -1,4 +1,4 @@
-import { Clock, Context, Cron, Data, Deferred, Duration, Effect, Layer, Metric, Option, Queue, Ref, Schedule, type Scope } from "effect"
+import { Cause, Clock, Context, Cron, Data, Deferred, Duration, Effect, Layer, Metric, Option, Queue, Ref, Schedule, type Scope } from "effect"
 import * as PipelineMetrics from "./PipelineMetrics.js"
 import type { PipelineSchedule, PipelineSpec } from "./PipelineSpec.js"
 import { Runner, type RunSummary } from "./Runner.js"
@@ -99,17 +99,29 @@ const make = Effect.gen(function* () {
       const startedAt = new Date(yield* Clock.currentTimeMillis)
       yield* Ref.update(entry.status, (s): PipelineStatus => ({ ...s, state: "running", running: Option.some({ run, startedAt }) }))
       let attempt = 0
-      const outcome = yield* Effect.suspend(() => {
+      interface Attempted {
+        readonly summary: Partial<RunSummary>
+        readonly error: string | null
+      }
+      const { summary, error } = yield* Effect.suspend(() => {
         attempt += 1
         return runner.runOnce(spec, attempt === 1 ? run : `${run}.${attempt}`)
       }).pipe(
         Effect.tapError((error) => Effect.logWarning(`run failed; retrying: ${error.cause.message}`)),
         Effect.retry({ schedule: Schedule.jittered(Schedule.exponential("1 second")), times: 3 }),
-        Effect.either
+        Effect.match({
+          onSuccess: (summary): Attempted => ({ summary, error: null }),
+          onFailure: (error): Attempted => ({ summary: {}, error: error.cause.message })
+        }),
+        // A defect (a bug in slowq or a plugin) fails this run like an error, with its stack in the log: the
+        // pipeline's loop must live on, or it would stop for good with nothing said above debug level.
+        Effect.catchAllDefect((defect) =>
+          Effect.logError("run failed on a defect", Cause.die(defect)).pipe(
+            Effect.as<Attempted>({ summary: {}, error: `defect: ${defect instanceof Error ? defect.message : String(defect)}` })
+          )
+        )
       )
       const durationMs = (yield* Clock.currentTimeMillis) - startedAt.getTime()
-      const summary: Partial<RunSummary> = outcome._tag === "Right" ? outcome.right : {}
-      const error = outcome._tag === "Left" ? outcome.left.cause.message : null
       const record: RunRecord = {
         run,
         trigger,

@@ -21,7 +21,7 @@ const spec = (name: string, every = "30 seconds"): PipelineSpec => ({
   schedule: { _tag: "Every", every: Duration.decode(every as Duration.DurationInput), text: "every 30s" },
   source: { plugin: source, config: { type: "fake_source" } },
   stages: [],
-  sink: { type: "store" }
+  sink: { type: "store", samples: "raw" }
 })
 
 interface Script {
@@ -29,6 +29,8 @@ interface Script {
   readonly runFor: Duration.DurationInput
   /** Runs (1-based attempt numbers across the whole test) that fail. */
   readonly failing: ReadonlySet<number>
+  /** Runs that die (a defect: a bug in slowq or a plugin). */
+  readonly dying?: ReadonlySet<number>
 }
 
 /** A Runner double recording when each attempt started (test clock, ms). */
@@ -43,6 +45,7 @@ const scriptedRunner = (script: Script) =>
           const now = yield* TestClock.currentTimeMillis
           const attempt = (yield* Ref.updateAndGet(starts, (s) => [...s, now])).length
           yield* Effect.sleep(script.runFor)
+          if (script.dying?.has(attempt)) return yield* Effect.die(new TypeError("o.capturedAt.toISOString is not a function"))
           if (script.failing.has(attempt)) {
             return yield* new RunError({
               pipeline: pipeline.name,
@@ -174,6 +177,25 @@ describe("Supervisor", () => {
       expect(Option.map(status.lastRun, (r) => [r.startedAt.getTime(), r.durationMs])).toEqual(Option.some([40_000, 2_500]))
       const lastSuccess = Metric.tagged(PipelineMetrics.lastSuccessSeconds, "pipeline", "clocked")
       expect((yield* Metric.value(lastSuccess)).value).toBe(42.5)
+    })
+  )
+
+  it.scoped("a run that dies on a defect is a failed run, logged, and the pipeline runs on its schedule", () =>
+    Effect.gen(function* () {
+      const { starts, layer } = yield* scriptedRunner({ runFor: "1 second", failing: new Set(), dying: new Set([1]) })
+      const supervisor = yield* Effect.provide(Supervisor, layer)
+      yield* supervisor.start([spec("p")])
+      yield* TestClock.adjust("2 seconds")
+      const failed = yield* supervisor.status("p")
+      expect([failed.state, failed.consecutiveFailures, Option.map(failed.lastRun, (r) => r.error)]).toEqual([
+        "failing",
+        1,
+        Option.some("defect: o.capturedAt.toISOString is not a function")
+      ])
+      yield* TestClock.adjust("30 seconds")
+      expect(yield* Ref.get(starts)).toEqual([0, 30_000])
+      const recovered = yield* supervisor.status("p")
+      expect([recovered.state, recovered.totals.runs, recovered.totals.failures]).toEqual(["scheduled", 2, 1])
     })
   )
 
