@@ -1,6 +1,6 @@
 import { Either, ParseResult, Schema } from "effect"
 import { type AiAdviceInput, AiAnswer, type AiSuggestion } from "../../../src/plugin/AiAdvisor.js"
-import { normalizePlan, normalizeSqlText } from "./NormalizePlan.js"
+import { normalizePlan, normalizeSqlText } from "../../../src/fingerprint/NormalizeLiterals.js"
 
 /**
  * The chat-completions request and the decoding of its answer, pure. Everything the request carries goes

@@ -1,6 +1,6 @@
-import { isLiteralKind } from "../../../src/fingerprint/Classify.js"
-import type { SqlDialect } from "../../../src/fingerprint/SqlDialect.js"
-import { lex, T_NUMBER } from "../../../src/fingerprint/SqlLexer.js"
+import { isLiteralKind } from "./Classify.js"
+import type { SqlDialect } from "./SqlDialect.js"
+import { lex, T_NUMBER } from "./SqlLexer.js"
 
 /**
  * What the AI hook may send about a plan: the database's JSON plan with every literal and comment taken out of
@@ -91,6 +91,11 @@ const NAME_FIELDS = new Set([
   "alias"
 ])
 
+const isPlainObject = (value: object): boolean => {
+  const proto = Object.getPrototypeOf(value)
+  return proto === Object.prototype || proto === null
+}
+
 const needsCare = (text: string): boolean => {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i)
@@ -135,20 +140,27 @@ export const normalizeSqlText = (
   return out
 }
 
-const normalizeValue = (value: unknown, dialect: SqlDialect, field: "expression" | "name" | "other"): unknown => {
+const normalizeValue = (
+  value: unknown,
+  dialect: SqlDialect,
+  field: "expression" | "name" | "other",
+  others: "normalize" | "keep"
+): unknown => {
   if (typeof value === "string") {
     if (field === "name") return value
-    if (field === "expression" || needsCare(value)) return normalizeSqlText(value, dialect)
+    if (field === "expression" || (others === "normalize" && needsCare(value))) return normalizeSqlText(value, dialect)
     return value
   }
-  if (Array.isArray(value)) return value.map((item) => normalizeValue(item, dialect, field))
-  if (value !== null && typeof value === "object") {
+  if (Array.isArray(value)) return value.map((item) => normalizeValue(item, dialect, field, others))
+  // Plain objects only: a Date or a class instance in a value that holds a plan is kept as it is.
+  if (value !== null && typeof value === "object" && isPlainObject(value)) {
     const out: Record<string, unknown> = {}
     for (const [key, child] of Object.entries(value)) {
       out[key] = normalizeValue(
         child,
         dialect,
-        EXPRESSION_FIELDS.has(key) ? "expression" : NAME_FIELDS.has(key) ? "name" : "other"
+        EXPRESSION_FIELDS.has(key) ? "expression" : NAME_FIELDS.has(key) ? "name" : "other",
+        others
       )
     }
     return out
@@ -159,6 +171,11 @@ const normalizeValue = (value: unknown, dialect: SqlDialect, field: "expression"
 
 /**
  * The plan with the literals and comments of its expressions replaced (see the head of this file). Pure; never
- * throws; the input is not changed.
+ * throws; the input is not changed. `others: "keep"` leaves the strings of fields not known to hold expressions
+ * as they are (MySQL's costs are strings such as "12.50"), for a caller that scrubs them otherwise.
  */
-export const normalizePlan = (plan: unknown, dialect: SqlDialect): unknown => normalizeValue(plan, dialect, "other")
+export const normalizePlan = (
+  plan: unknown,
+  dialect: SqlDialect,
+  options?: { readonly others?: "normalize" | "keep" }
+): unknown => normalizeValue(plan, dialect, "other", options?.others ?? "normalize")

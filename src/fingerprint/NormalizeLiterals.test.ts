@@ -2,8 +2,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import mysql from "mysql2/promise"
 import pg from "pg"
-import { newMarker } from "../../../test/support/Marker.js"
-import { normalizePlan, normalizeSqlText } from "./NormalizePlan.js"
+import { newMarker } from "../../test/support/Marker.js"
+import { normalizePlan, normalizeSqlText } from "./NormalizeLiterals.js"
 
 describe("normalizeSqlText", () => {
   it("replaces MySQL strings, numbers and placeholders with ? and drops comments", () => {
