@@ -185,7 +185,7 @@ describe("mysql.slow_log → fingerprint → explain → store, through the CLI"
           `SELECT q.fingerprint, e.status, e.plan_method AS method, e.reason, e.captured_at
            FROM slowq_queries q JOIN slowq_explains e USING (pipeline, query_id)
            WHERE q.pipeline = 'explain_e2e_mariadb'
-             AND q.query_id IN (SELECT query_id FROM slowq_events WHERE pipeline = 'explain_e2e_mariadb' AND sql_text LIKE $1)
+             AND q.query_id IN (SELECT query_id FROM slowq_samples WHERE pipeline = 'explain_e2e_mariadb' AND sql_text LIKE $1)
            ORDER BY q.fingerprint`,
           [`%${marker}%`]
         )
@@ -232,7 +232,9 @@ describe("mysql.slow_log → fingerprint → explain → store, through the CLI"
         )
         expect(
           yield* sql.unsafe(
-            "SELECT count(*)::int AS n FROM slowq_events WHERE pipeline = 'explain_e2e_mariadb' AND sql_text LIKE $1",
+            // Events carry no text: those of the queries whose samples hold the marker (the first of each is one).
+            `SELECT count(*)::int AS n FROM slowq_events WHERE pipeline = 'explain_e2e_mariadb' AND query_id IN (
+               SELECT query_id FROM slowq_samples WHERE pipeline = 'explain_e2e_mariadb' AND sql_text LIKE $1)`,
             [`%${marker}%`]
           )
         ).toEqual([{ n: 6 }])

@@ -179,7 +179,9 @@ export const makeWith = (config: Config, context: StageContext, explainer: Expla
               }
               return { queryId, outcome, remember: { at, status: "plan", hash } satisfies Remembered }
             }
-            yield* Effect.logDebug("EXPLAIN failed").pipe(Effect.annotateLogs({ query_id: queryId, reason: attempt.reason }))
+            // Not the reason: a database's error may quote the statement's values, which the pipeline's sample policy
+            // may keep out of everything slowq writes. It is stored (under that policy) and served by the API.
+            yield* Effect.logDebug("EXPLAIN failed").pipe(Effect.annotateLogs({ query_id: queryId }))
             const outcome: ExplainOutcome = { _tag: "Failed", reason: attempt.reason }
             return { queryId, outcome, remember: { at, status: "failed", reason: attempt.reason } satisfies Remembered }
           }),

@@ -5,6 +5,7 @@
  */
 import { dirname, isAbsolute, join } from "node:path"
 import { Cron, Either, Option, ParseResult, Redacted, Schema } from "effect"
+import { SamplePolicy } from "../domain/SamplePolicy.js"
 import { Dialect } from "../domain/SlowQueryEvent.js"
 import type { FingerprintOptions } from "../fingerprint/Fingerprinter.js"
 import type { PluginRegistry, SourcePlugin, StagePlugin } from "../plugin/Plugin.js"
@@ -141,7 +142,11 @@ interface Component {
   readonly config: Schema.Schema.AnyNoContext
 }
 
-const storeSink = { type: "store", config: Schema.Struct({ type: Schema.Literal("store") }) } as const
+const StoreSinkConfig = Schema.Struct({
+  type: Schema.Literal("store"),
+  samples: Schema.optionalWith(SamplePolicy, { exact: true, default: () => "raw" as const })
+})
+const storeSink = { type: "store", config: StoreSinkConfig } as const
 const sinks: ReadonlyArray<Component> = [storeSink]
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -439,13 +444,16 @@ export const decodeTree = (
     : Option.none()
   if (Option.isSome(source)) checkFingerprinter(decoding, source.value.component)
   const stages = decodeStages(decoding, registry, root.stages)
-  const sink =
+  const sink: Option.Option<PipelineSpec["sink"]> =
     root.sink === undefined
-      ? Option.some(storeSink)
-      : Option.map(decodeBlock(decoding, "sink", sinks, root.sink, ["sink"]), () => storeSink)
+      ? Option.some({ type: "store", samples: "raw" })
+      : Option.map(decodeBlock(decoding, "sink", sinks, root.sink, ["sink"]), ({ config }) => ({
+          type: "store",
+          samples: (config as typeof StoreSinkConfig.Type).samples
+        }))
 
   const loaded = Option.all({ top, source, stages, sink }).pipe(
-    Option.map(({ top, source, stages }): Loaded => {
+    Option.map(({ top, source, stages, sink }): Loaded => {
       const schedule: PipelineSchedule = top.schedule
       const fingerprint = fingerprintOptions(decoding, top.fingerprint, stages.legacyMatchEmbeddedNumbers)
       return {
@@ -455,7 +463,7 @@ export const decodeTree = (
           schedule,
           source: { plugin: source.component, config: source.config },
           stages: stages.stages,
-          sink: { type: "store" },
+          sink,
           ...(fingerprint === undefined ? {} : { fingerprint })
         },
         nameAt: tree.locations.get(pathId(["name"]))?.value ?? start

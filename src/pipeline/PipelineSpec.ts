@@ -1,4 +1,5 @@
 import type { Cron, Duration } from "effect"
+import type { SamplePolicy } from "../domain/SamplePolicy.js"
 import type { FingerprintOptions } from "../fingerprint/Fingerprinter.js"
 import type { SourcePlugin, StagePlugin } from "../plugin/Plugin.js"
 import type { ConfigProblem } from "./ConfigProblems.js"
@@ -14,7 +15,8 @@ export interface PipelineSpec {
   readonly schedule: PipelineSchedule
   readonly source: { readonly plugin: SourcePlugin; readonly config: unknown }
   readonly stages: ReadonlyArray<{ readonly plugin: StagePlugin; readonly config: unknown }>
-  readonly sink: { readonly type: "store" }
+  /** Where the batches go: slowq's store, keeping of the statements' text what `samples` says. */
+  readonly sink: { readonly type: "store"; readonly samples: SamplePolicy }
   /** The SQL engine's options (the pipeline's `fingerprint` block); absent: its defaults. */
   readonly fingerprint?: FingerprintOptions
   /** What the file should change but may keep for now (deprecations), located like problems; shown by validate, logged at load. */

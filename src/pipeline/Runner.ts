@@ -128,7 +128,8 @@ const make = Effect.gen(function* () {
               writer.writeBatch(spec.name, spec.source.plugin.dialect, events, batch.checkpoint, {
                 ...(batch.locate === undefined ? {} : { locate: batch.locate }),
                 remember,
-                findings
+                findings,
+                samples: spec.sink.samples
               })
             )
             for (const dropped of written.dropped) {

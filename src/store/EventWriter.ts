@@ -2,10 +2,12 @@ import { SqlClient, SqlSchema } from "@effect/sql"
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import type { CollectedEvent } from "../domain/CollectedEvent.js"
 import { bucketSql } from "../domain/LatencyHistogram.js"
+import type { SamplePolicy } from "../domain/SamplePolicy.js"
 import { attachedValues } from "../plugin/Enrichment.js"
 import { SLOWQ_MARKER } from "../plugin/OwnStatement.js"
 import type { Finding, QueryFindings } from "../plugin/Finding.js"
 import type { MemoryEntry } from "../plugin/PipelineStage.js"
+import { type SampleScrubber, sampleScrubber } from "./SampleScrubber.js"
 import { storableJson, storableText, storableTextOrNull } from "./Storable.js"
 import { StoreClient } from "./StoreClient.js"
 import { StoreError } from "./StoreError.js"
@@ -49,8 +51,12 @@ export interface WriteOptions {
   readonly remember?: ReadonlyArray<StageRemember>
   /** The stages' findings of this batch: stored in its transaction. */
   readonly findings?: ReadonlyArray<StageFindings>
+  /** What is kept of the statements' text (the sink's `samples`); default raw. */
+  readonly samples?: SamplePolicy
 }
 
+
+const US_PER_HOUR = 3_600_000_000
 
 const WriteRow = Schema.Struct({ inserted: Schema.Number, new_fingerprints: Schema.Number })
 const decodeWriteRows = Schema.decodeUnknown(Schema.Tuple(WriteRow))
@@ -105,44 +111,45 @@ const rollupUpsert = (level: "minute" | "hour", from: string) => `
     last_seen = greatest(r.last_seen, excluded.last_seen),
     histogram = slowq_histogram_merge(r.histogram, excluded.histogram)`
 
-// Events, their per-query totals, their per-minute and per-hour rollups and the checkpoint in ONE statement:
-// PostgreSQL runs a statement with data-modifying CTEs atomically, so a crash at any instant leaves either all of it
-// or none of it, in one round trip. Totals and rollups add only the events that were really inserted, so a replay counts nothing twice.
+// Events, their per-query totals, their per-minute and per-hour rollups, their samples and the checkpoint in ONE
+// statement: PostgreSQL runs a statement with data-modifying CTEs atomically, so a crash at any instant leaves either
+// all of it or none of it, in one round trip. Totals and rollups add only the events that were really inserted, so a
+// replay counts nothing twice; a sample replaces the hour's first or slowest only when it is earlier or slower, so a
+// replay changes none. Events carry no statement text: the query's all-time slowest sample ($25) and the samples
+// ($31…) come as the sample policy keeps them.
 // A null checkpoint ($27) leaves it where it is: the parts of a batch split to find a refused event are stored
 // without it, and the last write carries it with the refused events' records ($28…$30).
 const writeBatchSql = `${SLOWQ_MARKER}
 WITH input AS (
   SELECT * FROM unnest(
     $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::float8[], $8::float8[], $9::float8[],
-    $10::float8[], $11::float8[], $12::text[], $13::text[], $14::bigint[], $15::text[], $16::bool[], $17::bool[],
-    $18::jsonb[], $19::jsonb[], $20::jsonb[]
+    $10::float8[], $11::float8[], $12::text[], $13::text[], $14::bigint[], $15::bool[], $16::bool[],
+    $17::jsonb[], $18::jsonb[], $19::jsonb[]
   ) AS i(event_key, query_id, start_us, interval_start_us, calls, query_time_ms, lock_time_ms, rows_sent,
-         rows_examined, rows_affected, db, user_host, thread_id, sql_text, multi_statement, truncated,
+         rows_examined, rows_affected, db, user_host, thread_id, multi_statement, truncated,
          tags, metrics, attributes)
 ),
 inserted AS (
   INSERT INTO slowq_events (pipeline, event_key, query_id, start_time, start_us, interval_start, calls,
-    query_time_ms, lock_time_ms, rows_sent, rows_examined, rows_affected, db, user_host, thread_id, sql_text,
+    query_time_ms, lock_time_ms, rows_sent, rows_examined, rows_affected, db, user_host, thread_id,
     multi_statement, truncated, tags, metrics, attributes)
   SELECT $1, event_key, query_id, 'epoch'::timestamptz + start_us * interval '1 microsecond', start_us,
     'epoch'::timestamptz + interval_start_us * interval '1 microsecond', calls, query_time_ms, lock_time_ms,
-    rows_sent, rows_examined, rows_affected, db, user_host, thread_id, sql_text, multi_statement, truncated,
+    rows_sent, rows_examined, rows_affected, db, user_host, thread_id, multi_statement, truncated,
     tags, metrics, attributes
   FROM input
   ON CONFLICT (pipeline, event_key) DO NOTHING
-  RETURNING query_id, start_time, calls, query_time_ms, lock_time_ms, rows_sent, rows_examined, rows_affected,
-    sql_text
+  RETURNING query_id, start_time, calls, query_time_ms, lock_time_ms, rows_sent, rows_examined, rows_affected
 ),
 fingerprints AS (
-  SELECT * FROM unnest($21::text[], $22::text[], $23::text[], $24::bool[], $25::jsonb[])
-    AS f(query_id, fingerprint, statement_type, read_only, tables)
+  SELECT * FROM unnest($20::text[], $21::text[], $22::text[], $23::bool[], $24::jsonb[], $25::text[])
+    AS f(query_id, fingerprint, statement_type, read_only, tables, sample)
 ),
 per_query AS (
   SELECT query_id, count(*) AS events, sum(calls) AS calls, sum(query_time_ms) AS total_ms,
     max(query_time_ms / greatest(calls, 1)) AS max_ms, sum(lock_time_ms) AS lock_ms, sum(rows_sent) AS rows_sent,
     sum(rows_examined) AS rows_examined, sum(rows_affected) AS rows_affected, min(start_time) AS first_seen,
-    max(start_time) AS last_seen,
-    (array_agg(sql_text ORDER BY query_time_ms / greatest(calls, 1) DESC))[1] AS sample
+    max(start_time) AS last_seen
   FROM inserted GROUP BY query_id
 ),
 upserted AS (
@@ -150,7 +157,7 @@ upserted AS (
     first_seen, last_seen, events, calls, total_ms, max_ms, lock_ms, rows_sent, rows_examined, rows_affected, sample)
   SELECT $1, p.query_id, f.fingerprint, $26, f.statement_type, f.read_only,
     ARRAY(SELECT jsonb_array_elements_text(f.tables)), p.first_seen, p.last_seen, p.events, p.calls, p.total_ms,
-    p.max_ms, p.lock_ms, p.rows_sent, p.rows_examined, p.rows_affected, p.sample
+    p.max_ms, p.lock_ms, p.rows_sent, p.rows_examined, p.rows_affected, f.sample
   FROM per_query p JOIN fingerprints f USING (query_id)
   ON CONFLICT (pipeline, query_id) DO UPDATE SET
     first_seen = least(q.first_seen, excluded.first_seen),
@@ -185,6 +192,26 @@ per_hour_bucket AS (
   FROM per_minute_bucket GROUP BY 1, 2, 3
 ),
 rolled_up_hours AS (${rollupUpsert("hour", "per_hour_bucket")}
+),
+sampled AS (
+  INSERT INTO slowq_samples AS s (pipeline, query_id, hour, kind, event_key, start_time, calls, query_time_ms,
+    lock_time_ms, rows_sent, rows_examined, rows_affected, db, sql_text, truncated)
+  SELECT $1, query_id, 'epoch'::timestamptz + hour_us * interval '1 microsecond', kind, event_key,
+    'epoch'::timestamptz + start_us * interval '1 microsecond', calls, query_time_ms, lock_time_ms, rows_sent,
+    rows_examined, rows_affected, db, sql_text, truncated
+  FROM unnest($31::text[], $32::bigint[], $33::text[], $34::text[], $35::bigint[], $36::bigint[], $37::float8[],
+    $38::float8[], $39::float8[], $40::float8[], $41::float8[], $42::text[], $43::text[], $44::bool[])
+    AS x(query_id, hour_us, kind, event_key, start_us, calls, query_time_ms, lock_time_ms, rows_sent, rows_examined,
+         rows_affected, db, sql_text, truncated)
+  ON CONFLICT (pipeline, query_id, hour, kind) DO UPDATE SET
+    event_key = excluded.event_key, start_time = excluded.start_time, calls = excluded.calls,
+    query_time_ms = excluded.query_time_ms, lock_time_ms = excluded.lock_time_ms, rows_sent = excluded.rows_sent,
+    rows_examined = excluded.rows_examined, rows_affected = excluded.rows_affected, db = excluded.db,
+    sql_text = excluded.sql_text, truncated = excluded.truncated
+  WHERE CASE s.kind
+    WHEN 'first' THEN (excluded.start_time, excluded.event_key) < (s.start_time, s.event_key)
+    ELSE excluded.query_time_ms / greatest(excluded.calls, 1) > s.query_time_ms / greatest(s.calls, 1)
+  END
 ),
 checkpoint AS (
   INSERT INTO slowq_checkpoints (pipeline, checkpoint) SELECT $1, $27::jsonb WHERE $27::jsonb IS NOT NULL
@@ -279,12 +306,13 @@ const make = Effect.gen(function* () {
     pipeline: string,
     events: ReadonlyArray<CollectedEvent>,
     remember: ReadonlyArray<StageRemember>,
-    findings: ReadonlyArray<StageFindings>
+    findings: ReadonlyArray<StageFindings>,
+    scrub: SampleScrubber
   ) => {
     const writes: Array<Effect.Effect<void, StoreError>> = []
     const { rows, examined } = findingRows(findings)
     if (examined.length > 0) {
-      const text = (pick: (finding: Finding) => string) => rows.map((row) => storableText(pick(row.finding)))
+      const text = (pick: (finding: Finding) => string) => rows.map((row) => storableText(scrub.text(pick(row.finding))))
       writes.push(
         sql
           .unsafe(findingsSql, [
@@ -299,13 +327,13 @@ const make = Effect.gen(function* () {
             text((f) => f.message),
             text((f) => f.evidence),
             text((f) => f.advice),
-            rows.map((row) => (row.finding.suggestion == null ? null : (storableJson(row.finding.suggestion) ?? null))),
-            rows.map((row) => (row.finding.verified == null ? null : (storableJson(row.finding.verified) ?? null))),
+            rows.map((row) => (row.finding.suggestion == null ? null : (storableJson(scrub.value(row.finding.suggestion)) ?? null))),
+            rows.map((row) => (row.finding.verified == null ? null : (storableJson(scrub.plan(row.finding.verified)) ?? null))),
             rows.map((row) => Math.min(1, Math.max(0, row.finding.reduction ?? 0))),
             examined.map((e) => storableText(e.stage)),
             examined.map((e) => storableText(e.scope)),
             examined.map((e) => storableText(e.queryId)),
-            rows.map((row) => (row.finding.plans == null ? null : (storableJson(row.finding.plans) ?? null)))
+            rows.map((row) => (row.finding.plans == null ? null : (storableJson(scrub.plan(row.finding.plans)) ?? null)))
           ])
           .pipe(
             Effect.asVoid,
@@ -323,7 +351,7 @@ const make = Effect.gen(function* () {
             storableText(pipeline),
             entries.map((e) => storableText(e.stage)),
             entries.map((e) => storableText(e.key)),
-            entries.map((e) => storableJson(e.value) ?? "null")
+            entries.map((e) => storableJson(scrub.value(e.value)) ?? "null")
           ])
           .pipe(
             Effect.asVoid,
@@ -334,8 +362,9 @@ const make = Effect.gen(function* () {
       )
     }
     for (const enrichment of enrichments) {
-      const attached = attachedValues(events, enrichment)
-      if (attached.length === 0) continue
+      const values = attachedValues(events, enrichment)
+      if (values.length === 0) continue
+      const attached = scrub.policy === "raw" ? values : values.map((a) => ({ ...a, value: scrub.plan(a.value) }))
       writes.push(
         enrichment.write(pipeline, attached).pipe(
           Effect.provideService(SqlClient.SqlClient, sql),
@@ -365,7 +394,8 @@ const make = Effect.gen(function* () {
       options: WriteOptions = {}
     ) {
       const { locate } = options
-      const side = sideWrites(pipeline, events, options.remember ?? [], options.findings ?? [])
+      const scrub = sampleScrubber(options.samples ?? "raw", dialect, events)
+      const side = sideWrites(pipeline, events, options.remember ?? [], options.findings ?? [], scrub)
       // One statement is atomic by itself; the transaction is paid for only when a stage produced something.
       const withSide = <A>(write: Effect.Effect<A, StoreError>) =>
         side.length === 0
@@ -390,7 +420,7 @@ const make = Effect.gen(function* () {
         db: [] as Array<string | null>,
         user: [] as Array<string | null>,
         threadId: [] as Array<number | null>,
-        sqlText: [] as Array<string>,
+        sample: [] as Array<string | null>,
         multiStatement: [] as Array<boolean>,
         truncated: [] as Array<boolean>,
         tags: [] as Array<string | undefined>,
@@ -399,7 +429,8 @@ const make = Effect.gen(function* () {
       }
       const fingerprints: Array<NonNullable<CollectedEvent["fingerprint"]>> = []
       // Every event has its fingerprint: the runtime sets it before any stage (CollectedEvent.fingerprint is required).
-      for (const { event, fingerprint } of events) {
+      for (const collected of events) {
+        const { event, fingerprint } = collected
         fingerprints.push(fingerprint)
         columns.key.push(storableText(event.key))
         columns.queryId.push(storableText(fingerprint.queryId))
@@ -414,7 +445,8 @@ const make = Effect.gen(function* () {
         columns.db.push(storableTextOrNull(event.db))
         columns.user.push(storableTextOrNull(event.user))
         columns.threadId.push(event.threadId)
-        columns.sqlText.push(storableText(event.sqlText))
+        const sample = scrub.sample(collected)
+        columns.sample.push(sample === undefined ? null : storableText(sample))
         columns.multiStatement.push(fingerprint.multiStatement)
         columns.truncated.push(fingerprint.truncated)
         columns.tags.push(storableJson(fingerprint.tags))
@@ -422,12 +454,39 @@ const make = Effect.gen(function* () {
         columns.attributes.push(storableJson(event.attributes))
       }
 
+      const perCall = (i: number) => columns.queryTimeMs[i]! / Math.max(columns.calls[i]!, 1)
+      const earlier = (a: number, b: number) =>
+        columns.startUs[a]! < columns.startUs[b]! || (columns.startUs[a] === columns.startUs[b] && columns.key[a]! < columns.key[b]!)
+      /**
+       * Of the events `from` until `to` that keep a sample, per query and hour: the first and the slowest (per call,
+       * the earliest of equals), as pairs of indexes [first, slowest, first, slowest, …].
+       */
+      const samplesOf = (from: number, to: number): Array<number> => {
+        const hours = new Map<string, [number, number]>()
+        for (let i = from; i < to; i++) {
+          if (columns.sample[i] === null) continue
+          const hour = `${columns.queryId[i]}\u0000${Math.floor(columns.startUs[i]! / US_PER_HOUR)}`
+          const pair = hours.get(hour)
+          if (pair === undefined) hours.set(hour, [i, i])
+          else {
+            if (earlier(i, pair[0])) pair[0] = i
+            if (perCall(i) > perCall(pair[1]) || (perCall(i) === perCall(pair[1]) && earlier(i, pair[1]))) pair[1] = i
+          }
+        }
+        return [...hours.values()].flat()
+      }
+
       /** Events `from` until `to` in one statement, with the checkpoint unless it is null. */
       const write = (from: number, to: number, checkpointJson: string | null, dropped: ReadonlyArray<DroppedEvent>) => {
         const slice = <A>(column: Array<A>) => (from === 0 && to === column.length ? column : column.slice(from, to))
-        const distinct = new Map<string, NonNullable<CollectedEvent["fingerprint"]>>()
-        for (let i = from; i < to; i++) distinct.set(fingerprints[i]!.queryId, fingerprints[i]!)
+        const distinct = new Map<string, { fingerprint: CollectedEvent["fingerprint"]; slowest: number }>()
+        for (let i = from; i < to; i++) {
+          const seen = distinct.get(fingerprints[i]!.queryId)
+          if (seen === undefined) distinct.set(fingerprints[i]!.queryId, { fingerprint: fingerprints[i]!, slowest: i })
+          else if (perCall(i) > perCall(seen.slowest)) seen.slowest = i
+        }
         const queries = [...distinct.values()]
+        const samples = samplesOf(from, to)
         return sql
           .unsafe(writeBatchSql, [
             storableText(pipeline),
@@ -444,22 +503,36 @@ const make = Effect.gen(function* () {
             slice(columns.db),
             slice(columns.user),
             slice(columns.threadId),
-            slice(columns.sqlText),
             slice(columns.multiStatement),
             slice(columns.truncated),
             slice(columns.tags),
             slice(columns.metrics),
             slice(columns.attributes),
-            queries.map((f) => storableText(f.queryId)),
-            queries.map((f) => storableText(f.fingerprint)),
-            queries.map((f) => storableText(f.statementType)),
-            queries.map((f) => f.readOnly),
-            queries.map((f) => storableJson(f.tables)),
+            queries.map((q) => storableText(q.fingerprint.queryId)),
+            queries.map((q) => storableText(q.fingerprint.fingerprint)),
+            queries.map((q) => storableText(q.fingerprint.statementType)),
+            queries.map((q) => q.fingerprint.readOnly),
+            queries.map((q) => storableJson(q.fingerprint.tables)),
+            queries.map((q) => columns.sample[q.slowest] ?? ""),
             dialect,
             checkpointJson,
             dropped.map((d) => storableText(d.key)),
             dropped.map((d) => storableTextOrNull(d.position)),
-            dropped.map((d) => storableText(d.reason))
+            dropped.map((d) => storableText(d.reason)),
+            samples.map((i) => columns.queryId[i]!),
+            samples.map((i) => Math.floor(columns.startUs[i]! / US_PER_HOUR) * US_PER_HOUR),
+            samples.map((_, n) => (n % 2 === 0 ? "first" : "slowest")),
+            samples.map((i) => columns.key[i]!),
+            samples.map((i) => columns.startUs[i]!),
+            samples.map((i) => columns.calls[i]!),
+            samples.map((i) => columns.queryTimeMs[i]!),
+            samples.map((i) => columns.lockTimeMs[i]!),
+            samples.map((i) => columns.rowsSent[i]!),
+            samples.map((i) => columns.rowsExamined[i]!),
+            samples.map((i) => columns.rowsAffected[i]!),
+            samples.map((i) => columns.db[i]!),
+            samples.map((i) => columns.sample[i]!),
+            samples.map((i) => columns.truncated[i]!)
           ])
           .pipe(
             Effect.flatMap(decodeWriteRows),
@@ -484,7 +557,8 @@ const make = Effect.gen(function* () {
             (error): Effect.Effect<Stored, StoreError> => {
               if (to - from === 1) {
                 const key = events[from]!.event.key
-                const reason = refusal(error.cause) ?? error.message
+                // The store's message may quote the refused value.
+                const reason = scrub.text(refusal(error.cause) ?? error.message)
                 return Effect.succeed({ inserted: 0, newFingerprints: 0, dropped: [{ key, position: locate?.(key) ?? null, reason }] })
               }
               const middle = from + Math.ceil((to - from) / 2)

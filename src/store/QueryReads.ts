@@ -77,9 +77,12 @@ export const QueryInterval = Schema.Struct({
 }).annotations({ identifier: "QueryInterval" })
 export interface QueryInterval extends Schema.Schema.Type<typeof QueryInterval> {}
 
-/** One stored event of a fingerprint, newest first. */
+/** A kept sample of a fingerprint, newest first: per query and hour, the first event and the slowest (per call). */
 export const QuerySample = Schema.Struct({
   pipeline: Schema.String,
+  kind: Schema.Literal("first", "slowest").annotations({
+    description: "Which of its hour's kept samples: the first event, or the slowest per call (an event that is both is listed once, as slowest)."
+  }),
   start_time: Schema.Date,
   calls: Schema.Number,
   query_time_ms: Schema.Number,
@@ -339,14 +342,18 @@ FROM (
 GROUP BY bucket
 ORDER BY bucket`
 
+// An event that is both its hour's first and slowest is listed once, as the slowest.
 const samplesSql = `${SLOWQ_MARKER}
-SELECT e.pipeline, ${iso("e.start_time")} AS start_time, e.calls::float8 AS calls, e.query_time_ms, e.lock_time_ms,
-  e.rows_sent, e.rows_examined, e.rows_affected, e.db, e.sql_text, e.truncated
-FROM slowq_events e
-JOIN slowq_queries q ON q.pipeline = e.pipeline AND q.query_id = e.query_id
-WHERE q.query_id = $1 AND ($2::text IS NULL OR q.pipeline = $2)
-  AND ($3::timestamptz IS NULL OR e.start_time >= $3) AND ($4::timestamptz IS NULL OR e.start_time < $4)
-ORDER BY e.start_time DESC, e.pipeline, e.event_key
+SELECT * FROM (
+  SELECT DISTINCT ON (s.pipeline, s.hour, s.event_key) s.pipeline, s.kind, ${iso("s.start_time")} AS start_time,
+    s.start_time AS at, s.calls::float8 AS calls, s.query_time_ms, s.lock_time_ms, s.rows_sent, s.rows_examined,
+    s.rows_affected, s.db, s.sql_text, s.truncated
+  FROM slowq_samples s
+  WHERE s.query_id = $1 AND ($2::text IS NULL OR s.pipeline = $2)
+    AND ($3::timestamptz IS NULL OR s.start_time >= $3) AND ($4::timestamptz IS NULL OR s.start_time < $4)
+  ORDER BY s.pipeline, s.hour, s.event_key, s.kind DESC
+) kept
+ORDER BY at DESC, pipeline, kind
 LIMIT $5`
 
 /** The top queries of `slowq report`: all time, or over a window read like the API's (rollups, minute precision). */

@@ -27,6 +27,7 @@ export const prunedRowsTotal = Metric.counter("slowq_store_pruned_rows_total", {
 
 export interface PruneResult {
   readonly events: number
+  readonly samples: number
   readonly minutes: number
   readonly hours: number
 }
@@ -61,6 +62,17 @@ doomed AS (
 )
 DELETE FROM ${table} WHERE ctid IN (SELECT ctid FROM doomed) RETURNING 1 AS deleted`
 
+// Samples hold statement text like the events they were taken from, and go with them: an hour's samples once the
+// whole hour is past the events' cutoff.
+const pruneSamplesSql = `${SLOWQ_MARKER}
+WITH ${eventCutoffs},
+doomed AS (
+  SELECT s.ctid FROM slowq_samples s JOIN event_cutoffs c ON c.pipeline = s.pipeline
+  WHERE s.hour + interval '1 hour' <= c.cutoff
+  LIMIT $3
+)
+DELETE FROM slowq_samples WHERE ctid IN (SELECT ctid FROM doomed) RETURNING 1 AS deleted`
+
 const make = Effect.gen(function* () {
   const { sql } = yield* StoreClient
 
@@ -88,6 +100,7 @@ const make = Effect.gen(function* () {
     const eventsBefore = before(retention.events)
     const margin = Duration.toMillis(REPLAY_MARGIN)
     const events = yield* drain("slowq_events", pruneEventsSql, (batch) => [eventsBefore, margin, batch])
+    const samples = yield* drain("slowq_samples", pruneSamplesSql, (batch) => [eventsBefore, margin, batch])
     const minutes = yield* drain("slowq_rollups_minute", pruneRollupsSql("slowq_rollups_minute", "minute"), (batch) => [
       eventsBefore,
       margin,
@@ -100,7 +113,7 @@ const make = Effect.gen(function* () {
       batch,
       before(retention.hours)
     ])
-    return { events, minutes, hours } satisfies PruneResult
+    return { events, samples, minutes, hours } satisfies PruneResult
   })
 
   /** Prunes every `retention.every` until interrupted; a failed pass is logged and the next one tried. */
@@ -109,7 +122,7 @@ const make = Effect.gen(function* () {
       for (;;) {
         yield* pruneOnce(retention).pipe(
           Effect.tap((pruned) =>
-            pruned.events + pruned.minutes + pruned.hours === 0
+            pruned.events + pruned.samples + pruned.minutes + pruned.hours === 0
               ? Effect.void
               : Effect.logInfo("store pruned").pipe(Effect.annotateLogs({ ...pruned }))
           ),

@@ -65,7 +65,7 @@ describe("parsePipeline: valid files", () => {
     expect(spec.stages).toEqual([])
     expect(spec.fingerprint).toBeUndefined()
     expect(spec.notes).toEqual([{ file, line: 8, column: 11, path: "stages.0.type", message: legacyNote }])
-    expect(spec.sink).toEqual({ type: "store" })
+    expect(spec.sink).toEqual({ type: "store", samples: "raw" })
   })
 
   it("defaults stages to none (the runtime fingerprints every event) and the sink to the store", () => {
@@ -88,7 +88,7 @@ describe("parsePipeline: valid files", () => {
     expect((spec.source.config as { min_calls: number }).min_calls).toBe(3)
     expect(spec.stages).toEqual([])
     expect(spec.notes).toBeUndefined()
-    expect(spec.sink).toEqual({ type: "store" })
+    expect(spec.sink).toEqual({ type: "store", samples: "raw" })
   })
 
   it("keeps stages in order with their decoded options", () => {
@@ -249,6 +249,18 @@ describe("parsePipeline: golden problems", () => {
         '  pipelines/lab.yaml:4:9   source.type    unknown source type "mysql_slow_log_tabel" (valid values: mysql_slow_log_table | postgres_statements)',
         '  pipelines/lab.yaml:8:11  stages.1.type  unknown stage type "explian" (valid values: explain)',
         '  pipelines/lab.yaml:10:9  sink.type      unknown sink type "stor" (valid values: store)'
+      ].join("\n")
+    )
+  })
+
+  it("the sink's sample policy: one of raw | normalized | none", () => {
+    const base = ["name: lab", "schedule: { every: 30s }", "source:", "  type: mysql_slow_log_table", "  url: mysql://root@db/test", "sink:", "  type: store"]
+    expect(specOf(yaml([...base, "  samples: normalized"])).sink).toEqual({ type: "store", samples: "normalized" })
+    expect(specOf(yaml([...base, "  samples: none"])).sink).toEqual({ type: "store", samples: "none" })
+    expect(problemsOf(yaml([...base, "  samples: hashed"]))).toBe(
+      [
+        "pipelines/lab.yaml is invalid (1 problem)",
+        '  pipelines/lab.yaml:8:12  sink.samples  Expected "raw" | "normalized" | "none", actual "hashed"'
       ].join("\n")
     )
   })

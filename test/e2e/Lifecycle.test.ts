@@ -6,15 +6,10 @@ import { markedStatements, runMariadb, truncateSlowLog } from "../support/Mariad
 import { mariadbPipeline, pipelinesDir } from "../support/Pipelines.js"
 import { eventually } from "../support/Poll.js"
 import { freshStoreDatabase } from "../support/StoreDatabase.js"
-import { storeClient, totalsMismatches } from "../support/StoreQueries.js"
+import { markedEvents, storeClient, totalsMismatches } from "../support/StoreQueries.js"
 
 const countStored = (sql: Effect.Effect.Success<ReturnType<typeof storeClient>>, pipeline: string, marker: string) =>
-  sql
-    .unsafe<{ n: string }>(`SELECT count(*)::text AS n FROM slowq_events WHERE pipeline = $1 AND sql_text LIKE $2`, [
-      pipeline,
-      `%${marker}%`
-    ])
-    .pipe(Effect.map((rows) => Number(rows[0]!.n)))
+  markedEvents(sql, pipeline, marker).pipe(Effect.map((marked) => marked.events))
 
 describe("daemon lifecycle", () => {
   it.live(

@@ -51,13 +51,19 @@ describe("mysql_slow_log_file with bad input, through the CLI", () => {
         expect(first.stderr).toContain(`${services} does not look like a MySQL slow query log`)
 
         const sql = yield* storeClient(store.url)
-        const stored = yield* sql.unsafe<{ n: number; length: number }>(
-          `SELECT rows_examined::int AS n, length(sql_text) AS length FROM slowq_events WHERE pipeline = 'bad_lab' ORDER BY rows_examined`
+        const stored = yield* sql.unsafe<{ n: number }>(
+          `SELECT rows_examined::int AS n FROM slowq_events WHERE pipeline = 'bad_lab' ORDER BY rows_examined`
         )
-        expect(stored).toEqual([
-          { n: 1, length: `SELECT /* ${marker} */ 1 AS n`.length },
-          { n: 2, length: statement.length },
-          { n: 3, length: `SELECT /* ${marker} */ 3 AS n`.length }
+        expect(stored).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }])
+        // The statements whole, as samples: 1 and 3 are one query (its first and its slowest), the 50 MB one another.
+        const samples = yield* sql.unsafe<{ kind: string; length: number }>(
+          `SELECT kind, length(sql_text) AS length FROM slowq_samples WHERE pipeline = 'bad_lab' ORDER BY start_time, kind`
+        )
+        expect(samples).toEqual([
+          { kind: "first", length: `SELECT /* ${marker} */ 1 AS n`.length },
+          { kind: "first", length: statement.length },
+          { kind: "slowest", length: statement.length },
+          { kind: "slowest", length: `SELECT /* ${marker} */ 3 AS n`.length }
         ])
 
         // The damaged files are behind the checkpoint now: entries appended to them are read, the garbage is not

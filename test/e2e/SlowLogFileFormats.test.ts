@@ -37,14 +37,21 @@ describe("mysql_slow_log_file with unusual slow log formats, into the store (iss
         expect(result.stderr).not.toContain("level=WARN")
 
         const sql = yield* storeClient(store.url)
-        const events = yield* sql.unsafe<{ sql_text: string; user_host: string; thread_id: string; db: string; query_time_ms: number }>(
-          `SELECT sql_text, user_host, thread_id::text, db, query_time_ms FROM slowq_events WHERE pipeline = 'formats' ORDER BY query_time_ms`
+        const events = yield* sql.unsafe<{ fingerprint: string; user_host: string; thread_id: string; db: string; query_time_ms: number }>(
+          `SELECT q.fingerprint, e.user_host, e.thread_id::text, e.db, e.query_time_ms
+           FROM slowq_events e JOIN slowq_queries q USING (pipeline, query_id)
+           WHERE e.pipeline = 'formats' ORDER BY e.query_time_ms, q.fingerprint`
         )
         expect(events).toEqual([
-          { sql_text: "SELECT 1 FROM foo", user_host: "u[u] @ [1.2.3.4]", thread_id: "1", db: "db", query_time_ms: 100 },
-          { sql_text: "SELECT a FROM t1", user_host: "app[app] @ localhost [127.0.0.1]", thread_id: "7", db: "shop", query_time_ms: 100 },
-          { sql_text: "SELECT 2 FROM foo", user_host: "u[u] @ [1.2.3.4]", thread_id: "2", db: "db", query_time_ms: 200 },
-          { sql_text: "SELECT a FROM t1", user_host: "app[app] @ localhost [127.0.0.1]", thread_id: "7", db: "shop", query_time_ms: 300 }
+          { fingerprint: "select ? from foo", user_host: "u[u] @ [1.2.3.4]", thread_id: "1", db: "db", query_time_ms: 100 },
+          { fingerprint: "select a from t?", user_host: "app[app] @ localhost [127.0.0.1]", thread_id: "7", db: "shop", query_time_ms: 100 },
+          { fingerprint: "select ? from foo", user_host: "u[u] @ [1.2.3.4]", thread_id: "2", db: "db", query_time_ms: 200 },
+          { fingerprint: "select a from t?", user_host: "app[app] @ localhost [127.0.0.1]", thread_id: "7", db: "shop", query_time_ms: 300 }
+        ])
+        expect(yield* sql.unsafe(`SELECT DISTINCT sql_text FROM slowq_samples WHERE pipeline = 'formats' ORDER BY 1`)).toEqual([
+          { sql_text: "SELECT 1 FROM foo" },
+          { sql_text: "SELECT 2 FROM foo" },
+          { sql_text: "SELECT a FROM t1" }
         ])
         // The sample is the slowest statement of the query, as pt-query-digest's.
         const queries = yield* sql.unsafe<{ fingerprint: string; events: string; total_ms: number; sample: string }>(

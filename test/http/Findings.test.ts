@@ -94,7 +94,7 @@ const spec = (fixed: ReadonlyArray<string>): PipelineSpec => ({
   schedule: { _tag: "Every", every: Duration.hours(1), text: "1h" },
   source: { plugin: runs, config: { type: "runs" } },
   stages: [{ plugin: lintStage, config: { type: "lint", fixed } }],
-  sink: { type: "store" }
+  sink: { type: "store", samples: "raw" }
 })
 
 const settings: HttpApiSettings = {

@@ -232,34 +232,26 @@ describe.each([
           const p1Only = yield* store.queryIntervals("AAAA", { pipeline: "p1", since: at(0), until: at(100), bucketSeconds: 3600 })
           expect(p1Only.map((i) => [i.start.toISOString(), i.calls, i.total_ms])).toEqual([["2023-11-14T22:00:00.000Z", 2, 40]])
 
-          const samples = yield* store.querySamples("AAAA", { limit: 2 })
+          // Per pipeline and hour, the first event and the slowest are kept: p1's a3 is neither, p2's a4 is both.
+          const samples = yield* store.querySamples("AAAA", { limit: 3 })
+          const sample = (pipeline: string, kind: string, seconds: number, ms: number, key: string) => ({
+            pipeline,
+            kind,
+            start_time: at(seconds),
+            calls: 1,
+            query_time_ms: ms,
+            lock_time_ms: 0,
+            rows_sent: 1,
+            rows_examined: 10,
+            rows_affected: 0,
+            db: "shop",
+            sql_text: `select /* ${key} */ AAAA`,
+            truncated: false
+          })
           expect(samples).toEqual([
-            {
-              pipeline: "p1",
-              start_time: at(120),
-              calls: 1,
-              query_time_ms: 5,
-              lock_time_ms: 0,
-              rows_sent: 1,
-              rows_examined: 10,
-              rows_affected: 0,
-              db: "shop",
-              sql_text: "select /* a3 */ AAAA",
-              truncated: false
-            },
-            {
-              pipeline: "p2",
-              start_time: at(90),
-              calls: 1,
-              query_time_ms: 50,
-              lock_time_ms: 0,
-              rows_sent: 1,
-              rows_examined: 10,
-              rows_affected: 0,
-              db: "shop",
-              sql_text: "select /* a4 */ AAAA",
-              truncated: false
-            }
+            sample("p2", "slowest", 90, 50, "a4"),
+            sample("p1", "slowest", 30, 30, "a2"),
+            sample("p1", "first", 0, 10, "a1")
           ])
           const windowSamples = yield* store.querySamples("AAAA", { pipeline: "p1", since: at(0), until: at(100), limit: 10 })
           expect(windowSamples.map((s) => s.start_time.toISOString())).toEqual([iso(30), iso(0)])

@@ -103,7 +103,7 @@ const spec: PipelineSpec = {
   schedule: { _tag: "Every", every: Duration.hours(1), text: "1h" },
   source: { plugin: once, config: { type: "once_test" } },
   stages: [{ plugin: adviseStage, config: { type: "advise_test" } }],
-  sink: { type: "store" }
+  sink: { type: "store", samples: "raw" }
 }
 
 const settings: HttpApiSettings = {

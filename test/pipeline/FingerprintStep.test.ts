@@ -23,7 +23,7 @@ const specOf = (dialect: "mysql" | "postgres", fingerprint?: FingerprintOptions)
     config: { type: `${dialect}_test` }
   },
   stages: [],
-  sink: { type: "store" },
+  sink: { type: "store", samples: "raw" },
   ...(fingerprint === undefined ? {} : { fingerprint })
 })
 

@@ -63,7 +63,8 @@ describe("slowq's own statements", () => {
         const runner = yield* Runner
         const sql = yield* storeClient(url)
         const storedTexts = sql
-          .unsafe<{ sql_text: string }>(`SELECT sql_text FROM slowq_events ORDER BY start_us, sql_text`)
+          // One query per statement here, so its hour's first sample is its one event.
+          .unsafe<{ sql_text: string }>(`SELECT sql_text FROM slowq_samples WHERE kind = 'first' ORDER BY start_time, sql_text`)
           .pipe(Effect.map((rows) => rows.map((row) => row.sql_text)))
 
         const { summary: first, own } = yield* runCountingOwn(runner, spec, "r1")

@@ -38,7 +38,7 @@ const spec: PipelineSpec = {
   schedule: { _tag: "Every", every: Duration.hours(1), text: "1h" },
   source: { plugin: sleepySource, config: { type: "sleepy_source" } },
   stages: [],
-  sink: { type: "store" }
+  sink: { type: "store", samples: "raw" }
 }
 
 /**

@@ -102,7 +102,7 @@ const spec = (options: { readonly fail_on?: string; readonly oversize?: string }
   schedule: { _tag: "Every", every: Duration.hours(1), text: "1h" },
   source: { plugin: twoBatches, config: { type: "two_batches" } },
   stages: [{ plugin: lengthStage, config: { type: "lengths", ...options } }],
-  sink: { type: "store" }
+  sink: { type: "store", samples: "raw" }
 })
 
 describe("a stage's enrichment and memory, stored by the runtime", () => {

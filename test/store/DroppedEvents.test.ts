@@ -71,10 +71,16 @@ describe("EventWriter.writeBatch with data the store refuses", () => {
           {
             db: clean,
             user_host: clean,
-            sql_text: `SELECT '${clean}'`,
+            sql_text: null,
             metrics: { [clean]: 1 },
             attributes: { [clean]: clean, Bytes_sent: "8\uFFFD\uFFFD56" }
           }
+        ])
+        // The text is kept as the query's sample and as its hour's first and slowest.
+        expect(yield* sql.unsafe(`SELECT sample FROM slowq_queries`)).toEqual([{ sample: `SELECT '${clean}'` }])
+        expect(yield* sql.unsafe(`SELECT kind, db, sql_text FROM slowq_samples ORDER BY kind`)).toEqual([
+          { kind: "first", db: clean, sql_text: `SELECT '${clean}'` },
+          { kind: "slowest", db: clean, sql_text: `SELECT '${clean}'` }
         ])
       })
     )

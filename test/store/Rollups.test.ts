@@ -173,9 +173,10 @@ describe("per-minute rollups", () => {
       yield* Effect.gen(function* () {
         yield* (yield* EventWriter).writeBatch("p1", "mysql", batch, 1)
       }).pipe(Effect.provide(storeAt(db.url)))
-      // Back to the schema of migration 0007: no rollups, no merge function, nothing after 0007 recorded.
+      // Back to the schema of migration 0007: no rollups, no merge function, no samples, nothing after 0007 recorded.
       const sql = yield* storeClient(db.url)
       const hoursBefore = yield* hoursOf(db.url)
+      yield* sql.unsafe("DROP TABLE slowq_samples")
       yield* sql.unsafe("DROP TABLE slowq_rollups_hour")
       yield* sql.unsafe("DROP TABLE slowq_rollups_minute")
       yield* sql.unsafe("DROP FUNCTION slowq_histogram_merge(jsonb, jsonb)")

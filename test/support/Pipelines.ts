@@ -33,7 +33,7 @@ export const slowLogFileSpec = (name: string, path: string): PipelineSpec => ({
     config: Schema.decodeUnknownSync(slowLogFile.config)({ type: "mysql_slow_log_file", path, settle_ms: 0 })
   },
   stages: [],
-  sink: { type: "store" }
+  sink: { type: "store", samples: "raw" }
 })
 
 /** A pipeline reading the local MariaDB's mysql.slow_log; `stages` are YAML lines of the `stages:` list. */

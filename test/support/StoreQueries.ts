@@ -36,3 +36,17 @@ export const totalsMismatches = (sql: PgClient.PgClient) =>
        OR abs(q.total_ms - e.total_ms) > 1e-6 * greatest(1, e.total_ms)
     UNION ${rollupMismatchesSql("slowq_rollups_minute", "minute")}
     UNION ${rollupMismatchesSql("slowq_rollups_hour", "hour")}`)
+
+/**
+ * The events of `pipeline` whose statement holds `marker` in a name (an alias, a table): events carry no text, so
+ * they are found by their query's fingerprint, which keeps names. `events` rows of slowq_events, `calls` their sum.
+ */
+export const markedEvents = (sql: PgClient.PgClient, pipeline: string, marker: string) =>
+  sql
+    .unsafe<{ events: string; calls: string }>(
+      `SELECT count(*)::text AS events, coalesce(sum(e.calls), 0)::text AS calls
+       FROM slowq_events e JOIN slowq_queries q USING (pipeline, query_id)
+       WHERE e.pipeline = $1 AND q.fingerprint LIKE $2`,
+      [pipeline, `%${marker}%`]
+    )
+    .pipe(Effect.map((rows) => ({ events: Number(rows[0]!.events), calls: Number(rows[0]!.calls) })))
