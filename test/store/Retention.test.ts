@@ -41,10 +41,11 @@ const state = (url: string) =>
     const events = yield* sql.unsafe<{ key: string }>(`SELECT event_key AS key FROM slowq_events ORDER BY event_key`)
     const minutes = yield* sql.unsafe<{ n: number }>(`SELECT count(*)::int AS n FROM slowq_rollups_minute`)
     const hours = yield* sql.unsafe<{ n: number }>(`SELECT count(*)::int AS n FROM slowq_rollups_hour`)
+    const samples = yield* sql.unsafe<{ n: number }>(`SELECT count(*)::int AS n FROM slowq_samples`)
     const totals = yield* sql.unsafe<{ pipeline: string; calls: number; total_ms: number }>(
       `SELECT pipeline, calls::int, total_ms FROM slowq_queries ORDER BY pipeline, query_id`
     )
-    return { events: events.map((e) => e.key), minutes: minutes[0]!.n, hours: hours[0]!.n, totals }
+    return { events: events.map((e) => e.key), minutes: minutes[0]!.n, hours: hours[0]!.n, samples: samples[0]!.n, totals }
   })
 
 describe("retention", () => {
@@ -66,7 +67,8 @@ describe("retention", () => {
         yield* writer.writeBatch("p3", "mysql", [...bulk, event("g_new", "CCCC", at(HOUR_US), 0.5)], 1)
         const before = yield* state(db.url)
         // p3's 12,000 old events share one minute.
-        expect([before.events.length, before.minutes, before.hours]).toEqual([12_006, 7, 7])
+        // Samples: each pipeline's query's first and slowest of each hour (p3's old events share one hour too).
+        expect([before.events.length, before.minutes, before.hours, before.samples]).toEqual([12_006, 7, 7, 14])
 
         const pruned = yield* (yield* StorePruner).pruneOnce({
           ...defaultRetention,
@@ -76,11 +78,11 @@ describe("retention", () => {
         })
         // Events: p1's two older than 2 days, p2's older than its newest day, p3's 12,000.
         // Minutes: older than 4 days and with no event kept (e_old's, f_a's, p3's old one; f_b's stays with f_b).
-        // Hours: older than 11 days (f_a's).
-        expect(pruned).toEqual({ events: 12_003, minutes: 3, hours: 1 })
+        // Hours: older than 11 days (f_a's). Samples go with the events' hours: e_old's, e_mid's, f_a's, p3's old one.
+        expect(pruned).toEqual({ events: 12_003, samples: 8, minutes: 3, hours: 1 })
         const after = yield* state(db.url)
         expect(after.events).toEqual(["e_new", "f_b", "g_new"])
-        expect([after.minutes, after.hours]).toEqual([4, 6])
+        expect([after.minutes, after.hours, after.samples]).toEqual([4, 6, 6])
         expect(after.totals).toEqual(before.totals)
         expect(after.totals).toEqual([
           { pipeline: "p1", calls: 3, total_ms: 7 },
@@ -95,6 +97,7 @@ describe("retention", () => {
         // A second pass finds nothing more.
         expect(yield* (yield* StorePruner).pruneOnce({ ...defaultRetention, events: Duration.days(2), minutes: Duration.days(4), hours: Duration.days(11) })).toEqual({
           events: 0,
+          samples: 0,
           minutes: 0,
           hours: 0
         })
@@ -133,7 +136,7 @@ describe("retention", () => {
       const result = yield* Fiber.join(exited)
       expect(result.code).toBe(0)
       const line = result.stderr.split("\n").find((l) => l.includes('message="store pruned"')) ?? ""
-      expect(["events=1", "minutes=1", "hours=0"].filter((field) => !line.split(" ").includes(field))).toEqual([])
+      expect(["events=1", "samples=2", "minutes=1", "hours=0"].filter((field) => !line.split(" ").includes(field))).toEqual([])
       expect((yield* state(db.url)).events).toEqual(["new"])
     }).pipe(Effect.scoped),
     90_000
