@@ -116,7 +116,8 @@ const rollupUpsert = (level: "minute" | "hour", from: string) => `
 // all of it or none of it, in one round trip. Totals and rollups add only the events that were really inserted, so a
 // replay counts nothing twice; a sample replaces the hour's first or slowest only when it is earlier or slower, so a
 // replay changes none. Events carry no statement text: the query's all-time slowest sample ($25) and the samples
-// ($31…) come as the sample policy keeps them.
+// ($31…) come as the sample policy keeps them. Unless the policy is raw ($45), a query's sample is replaced by every
+// batch that has it, so that text stored under an earlier policy goes as soon as the query is seen again.
 // A null checkpoint ($27) leaves it where it is: the parts of a batch split to find a refused event are stored
 // without it, and the last write carries it with the refused events' records ($28…$30).
 const writeBatchSql = `${SLOWQ_MARKER}
@@ -170,7 +171,7 @@ upserted AS (
     rows_sent = q.rows_sent + excluded.rows_sent,
     rows_examined = q.rows_examined + excluded.rows_examined,
     rows_affected = q.rows_affected + excluded.rows_affected,
-    sample = CASE WHEN excluded.max_ms > q.max_ms THEN excluded.sample ELSE q.sample END
+    sample = CASE WHEN excluded.max_ms > q.max_ms OR $45 THEN excluded.sample ELSE q.sample END
   RETURNING (xmax = 0) AS created
 ),
 per_minute_bucket AS (
@@ -532,7 +533,8 @@ const make = Effect.gen(function* () {
             samples.map((i) => columns.rowsAffected[i]!),
             samples.map((i) => columns.db[i]!),
             samples.map((i) => columns.sample[i]!),
-            samples.map((i) => columns.truncated[i]!)
+            samples.map((i) => columns.truncated[i]!),
+            scrub.policy !== "raw"
           ])
           .pipe(
             Effect.flatMap(decodeWriteRows),

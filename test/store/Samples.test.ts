@@ -109,6 +109,21 @@ describe("samples", () => {
     }).pipe(Effect.scoped)
   )
 
+  it.live("a pipeline switched from raw to normalized: the query's raw sample goes with its next batch, slower or not", () =>
+    Effect.gen(function* () {
+      const db = yield* freshStoreDatabase
+      yield* Effect.gen(function* () {
+        const writer = yield* EventWriter
+        yield* writer.writeBatch("p1", "mysql", [first[1]!], 1, { samples: "raw" })
+        yield* writer.writeBatch("p1", "mysql", [first[0]!], 2, { samples: "normalized" })
+      }).pipe(Effect.provide(storeAt(db.url)))
+      const sql = yield* storeClient(db.url)
+      expect(yield* sql.unsafe("SELECT sample, max_ms FROM slowq_queries")).toEqual([
+        { sample: "select * from t where email = ?", max_ms: 50 }
+      ])
+    }).pipe(Effect.scoped)
+  )
+
   it.live("the embedded store (PGlite) keeps the same samples", () =>
     Effect.gen(function* () {
       const dir = yield* Effect.acquireRelease(
