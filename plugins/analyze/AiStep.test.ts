@@ -19,6 +19,9 @@ import { layer as openAiCompatible } from "./ai/OpenAiCompatible.js"
 import type { BatchView } from "./AnalyzeStep.js"
 import { aiStep } from "./steps/AiStep.js"
 
+// test group: other
+// (MySQL/MariaDB is named only as a dialect: the step runs without a connection there, on PostgreSQL otherwise.)
+
 // pg_stat_statements → explain → analyze with `ai: openai_compatible`, each collection a `slowq once` process, the
 // model played by a local chat-completions server (no model is reachable from the test machines): what it receives,
 // exactly; what the store keeps of its answers; the cache and the budget across processes (the stage's memory in the

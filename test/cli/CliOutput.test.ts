@@ -6,6 +6,9 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { startCli } from "../support/Cli.js"
 
+// test group: other
+// (mysql:// is named only in configs that are validated, never connected.)
+
 const OK_FILES = 2_001
 const BAD_FILES = 21
 // Each bad file has 150 problems: its header, the first 100, "and 50 more".

@@ -11,6 +11,9 @@ import type { PipelineSpec } from "../../src/pipeline/PipelineSpec.js"
 import { Plugins } from "../../src/plugin/Plugin.js"
 import { registry } from "./testRegistry.js"
 
+// test group: other
+// (mysql:// is named only in configs that are parsed, never connected.)
+
 const loaderLayer = PipelineLoader.layer.pipe(Layer.provide(Layer.succeed(Plugins, registry)), Layer.provide(NodeContext.layer))
 
 const tempDir = Effect.acquireRelease(

@@ -8,6 +8,9 @@ import { Effect } from "effect"
 import { type CliResult, cliPath, projectRoot, runCli } from "../support/Cli.js"
 import { writeSlowLog } from "../support/slowlog/GenerateSlowLog.js"
 
+// test group: other
+// (MariaDB is named only as a slow log flavour: these tests read files, never a server.)
+
 const testdata = (name: string) => join(projectRoot, "plugins/mysql_slow_log_file/testdata", name)
 
 const tempDir = Effect.acquireRelease(

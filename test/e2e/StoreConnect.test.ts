@@ -10,6 +10,9 @@ import { runCli, startCli, waitForExit } from "../support/Cli.js"
 import { pipelinesDir } from "../support/Pipelines.js"
 import { eventually } from "../support/Poll.js"
 
+// test group: other
+// (mysql:// is named only as a store URL that is refused: the pipelines read files.)
+
 /** A port nothing listens on: one the system just gave out and took back. */
 const closedPort = Effect.async<number>((resume) => {
   const server = createServer()

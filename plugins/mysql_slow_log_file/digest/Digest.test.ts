@@ -14,6 +14,9 @@ import { jsonReport, microT, shorten, shortenSample, textReport } from "./Report
 import { type DigestProgress, type DigestRun, type DigestRunOptions, runDigest } from "./RunDigest.js"
 import { metricsOf, Stat } from "./Stats.js"
 
+// test group: other
+// (MariaDB is named only as a slow log flavour: these tests read files, never a server.)
+
 const testdata = (name: string) => new URL(`../testdata/${name}`, import.meta.url).pathname
 
 const digest = (files: ReadonlyArray<string>, options: Partial<DigestRunOptions> = {}) =>

@@ -8,6 +8,9 @@ import { type CliResult, projectRoot, runCli } from "../../../test/support/Cli.j
 import { writeSlowLog } from "../../../test/support/slowlog/GenerateSlowLog.js"
 import { parsePlainArgs } from "./DigestCli.js"
 
+// test group: other
+// (MariaDB is named only as a slow log flavour: these tests read files, never a server.)
+
 const testdata = (name: string) => join(projectRoot, "plugins/mysql_slow_log_file/testdata", name)
 
 const tempDir = Effect.acquireRelease(
