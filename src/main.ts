@@ -5,6 +5,7 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import type { Teardown } from "@effect/platform/Runtime"
 import { Cause, Console, Effect, Exit, Layer, Logger, LogLevel } from "effect"
 import { isPluginCommand, loadPluginCommands, pluginCommands } from "../plugins/commands.js"
+import { scrubbingLogger } from "./pipeline/LogScrub.js"
 import { Plugins } from "./plugin/Plugin.js"
 
 const VERSION = "0.1.0"
@@ -19,7 +20,7 @@ const logLevel = LogLevel.fromLiteral(
 const LoggerLive = Layer.mergeAll(
   Logger.replace(
     Logger.defaultLogger,
-    Logger.withConsoleError(process.env.SLOWQ_LOG_FORMAT === "json" ? Logger.jsonLogger : Logger.logfmtLogger)
+    Logger.withConsoleError(scrubbingLogger(process.env.SLOWQ_LOG_FORMAT === "json" ? Logger.jsonLogger : Logger.logfmtLogger))
   ),
   Logger.minimumLogLevel(logLevel)
 )

@@ -6,10 +6,12 @@ import { stageApplies } from "../plugin/Plugin.js"
 import { PipelineStage, type StageError } from "../plugin/PipelineStage.js"
 import { SlowQuerySource, type SourceError } from "../plugin/SlowQuerySource.js"
 import { EventWriter, type StageFindings, type StageRemember } from "../store/EventWriter.js"
+import { sampleScrubber } from "../store/SampleScrubber.js"
 import { StageMemoryStore } from "../store/StageMemoryStore.js"
 import type { StoreError } from "../store/StoreError.js"
 import { eventsDroppedTotal, storeWriteSeconds } from "./PipelineMetrics.js"
 import { makeFingerprintStep } from "./FingerprintStep.js"
+import { withLogScrub } from "./LogScrub.js"
 import type { PipelineSpec } from "./PipelineSpec.js"
 import { stageEventsSkipped } from "./PipelineMetrics.js"
 
@@ -158,7 +160,12 @@ const make = Effect.gen(function* () {
               newFingerprints: totals.newFingerprints + written.newFingerprints,
               ownStatements: totals.ownStatements + own
             }
-          })
+          }).pipe(
+            // Under a sample policy other than raw, what the batch's stages and the store log loses the batch's literals.
+            spec.sink.samples === "raw"
+              ? (effect) => effect
+              : withLogScrub(sampleScrubber(spec.sink.samples, spec.source.plugin.dialect, collected).text)
+          )
         )
       )
     }).pipe(
