@@ -10,6 +10,11 @@ import { build } from "esbuild"
 import { rmSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { register } from "tsx/esm/api"
+
+// The plugin command list says which worker scripts to bundle; it is TypeScript, read through tsx like the sources.
+register()
+const { pluginWorkerScripts } = await import("../../plugins/commands.ts")
 
 /**
  * @effect/cli imports yaml, toml and ini statically for options that read a config file, which slowq does not
@@ -45,7 +50,7 @@ export const parse = (text) => load(${JSON.stringify(args.path)}).parse(text)`,
  * threads, whose isolates read the flag when they start, hold it too. 1M entries, peak RSS --threads 1/2/4:
  * 64.5/97/131 → 62/91/120 MiB (means of 11, 3 and 3 runs); CPU time with one thread 8.4 → 8.9 s (means of 11
  * runs on a shared machine, where single runs spread by ±1.3 s).
- * `slowq digest` with plain arguments runs without Effect (plugins/mysql_slow_log_file/digest/DigestCli.ts): its
+ * `slowq digest` with plain arguments runs without Effect (plugins/commands.ts: runPlainPluginCommand): its
  * chunks are the digest's own, and main.ts with Effect and @effect/cli loads only for what the plain path leaves to
  * the full CLI (--help, an unusual argument).
  */
@@ -55,13 +60,12 @@ const entry = {
     build.onResolve({ filter: /^slowq-entry$/ }, () => ({ path: "slowq-entry", namespace: "slowq-entry" }))
     build.onLoad({ filter: /.*/, namespace: "slowq-entry" }, () => ({
       contents: `import { setFlagsFromString } from "node:v8"
-import { isPluginCommand } from "../plugins/commands.ts"
+import { isPluginCommand, runPlainPluginCommand } from "../plugins/commands.ts"
 if (isPluginCommand(process.argv[2])) {
   setFlagsFromString("--semi-space-growth-factor=1")
   setFlagsFromString("--optimize-for-size")
 }
-const plain = process.argv[2] === "digest" && (await import("../plugins/mysql_slow_log_file/digest/DigestCli.ts")).runPlainDigest
-if (plain === false || !(await plain(process.argv.slice(3)))) await import("./main.ts")`,
+if (!(await runPlainPluginCommand(process.argv[2], process.argv.slice(3)))) await import("./main.ts")`,
       resolveDir: join(root, "src"),
       loader: "js"
     }))
@@ -76,8 +80,8 @@ rmSync(out, { recursive: true, force: true })
 await build({
   entryPoints: {
     slowq: "slowq-entry",
-    // `slowq digest` reads a large file on several threads; each loads this script alone.
-    "digest-worker": join(root, "plugins", "mysql_slow_log_file", "digest", "DigestWorker.ts")
+    // A plugin command's worker threads (`slowq digest` reads a large file on several) each load their script alone.
+    ...Object.fromEntries(Object.entries(pluginWorkerScripts).map(([name, path]) => [name, join(root, "plugins", path)]))
   },
   outdir: out,
   outExtension: { ".js": ".mjs" },

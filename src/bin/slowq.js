@@ -34,6 +34,6 @@ if (process.env.SLOWQ_FROM_SOURCE !== "1" && bundleIsFresh()) {
   const { register } = await import("tsx/esm/api")
   register()
   // As the bundle's entry does (build.js): `slowq digest` runs without Effect when its arguments are plain.
-  const plain = process.argv[2] === "digest" && (await import("../../plugins/mysql_slow_log_file/digest/DigestCli.ts")).runPlainDigest
-  if (plain === false || !(await plain(process.argv.slice(3)))) await import("../main.ts")
+  const { runPlainPluginCommand } = await import("../../plugins/commands.ts")
+  if (!(await runPlainPluginCommand(process.argv[2], process.argv.slice(3)))) await import("../main.ts")
 }
