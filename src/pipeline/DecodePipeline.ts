@@ -147,6 +147,7 @@ const StoreSinkConfig = Schema.Struct({
   samples: Schema.optionalWith(SamplePolicy, { exact: true, default: () => "raw" as const })
 })
 const storeSink = { type: "store", config: StoreSinkConfig } as const
+const isStoreSinkConfig = Schema.is(StoreSinkConfig)
 const sinks: ReadonlyArray<Component> = [storeSink]
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -449,7 +450,7 @@ export const decodeTree = (
       ? Option.some({ type: "store", samples: "raw" })
       : Option.map(decodeBlock(decoding, "sink", sinks, root.sink, ["sink"]), ({ config }) => ({
           type: "store",
-          samples: (config as typeof StoreSinkConfig.Type).samples
+          samples: isStoreSinkConfig(config) ? config.samples : "raw"
         }))
 
   const loaded = Option.all({ top, source, stages, sink }).pipe(
