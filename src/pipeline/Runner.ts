@@ -108,8 +108,10 @@ const make = Effect.gen(function* () {
         // batch ahead, no more): the store's work and slowq's overlap. Batches are still stored in order, each with
         // its checkpoint, so a failure or a crash keeps exactly what it kept before.
         Stream.buffer({ capacity: 1 }),
-        Stream.runFoldEffect(emptyTotals, (totals, { batch, collected }) =>
-          Effect.gen(function* () {
+        Stream.runFoldEffect(emptyTotals, (totals, { batch, collected }) => {
+          // What the pipeline's sample policy lets out of this batch, into the store and into the log.
+          const scrubber = sampleScrubber(spec.sink.samples, spec.source.plugin.dialect, collected)
+          return Effect.gen(function* () {
             const own = batch.events.length - collected.length
             for (const stage of skippedStages) {
               yield* Metric.incrementBy(stageEventsSkipped(spec.name, stage, "dialect"), collected.length)
@@ -131,7 +133,8 @@ const make = Effect.gen(function* () {
                 ...(batch.locate === undefined ? {} : { locate: batch.locate }),
                 remember,
                 findings,
-                samples: spec.sink.samples
+                samples: spec.sink.samples,
+                scrubber
               })
             )
             for (const dropped of written.dropped) {
@@ -162,11 +165,9 @@ const make = Effect.gen(function* () {
             }
           }).pipe(
             // Under a sample policy other than raw, what the batch's stages and the store log loses the batch's literals.
-            spec.sink.samples === "raw"
-              ? (effect) => effect
-              : withLogScrub(sampleScrubber(spec.sink.samples, spec.source.plugin.dialect, collected).text)
+            scrubber.policy === "raw" ? (effect) => effect : withLogScrub(scrubber.text)
           )
-        )
+        })
       )
     }).pipe(
       Effect.scoped,

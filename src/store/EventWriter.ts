@@ -53,6 +53,8 @@ export interface WriteOptions {
   readonly findings?: ReadonlyArray<StageFindings>
   /** What is kept of the statements' text (the sink's `samples`); default raw. */
   readonly samples?: SamplePolicy
+  /** The batch's scrubber under that policy, when the caller made it already (the runner, for the batch's logs). */
+  readonly scrubber?: SampleScrubber
 }
 
 
@@ -395,7 +397,7 @@ const make = Effect.gen(function* () {
       options: WriteOptions = {}
     ) {
       const { locate } = options
-      const scrub = sampleScrubber(options.samples ?? "raw", dialect, events)
+      const scrub = options.scrubber ?? sampleScrubber(options.samples ?? "raw", dialect, events)
       const side = sideWrites(pipeline, events, options.remember ?? [], options.findings ?? [], scrub)
       // One statement is atomic by itself; the transaction is paid for only when a stage produced something.
       const withSide = <A>(write: Effect.Effect<A, StoreError>) =>

@@ -77,12 +77,19 @@ const literalsOf = (events: ReadonlyArray<CollectedEvent>, dialect: SqlDialect) 
 
 const scrubberOf = (policy: SamplePolicy, dialect: Dialect, events: ReadonlyArray<CollectedEvent>): SampleScrubber => {
   const sqlDialect = isSqlDialect(dialect) ? dialect : undefined
-  const { strings, numbers } =
-    sqlDialect === undefined ? { strings: new Set<string>(), numbers: new Set<string>() } : literalsOf(events, sqlDialect)
-  // Longest first, so that a literal holding another is replaced whole.
-  const pattern =
-    strings.size === 0 ? undefined : new RegExp([...strings].sort((a, b) => b.length - a.length).map(escapeRegExp).join("|"), "g")
+  // The batch's literals are gathered once, on the first text to scrub: most batches log nothing and find nothing.
+  let literals: { readonly numbers: ReadonlySet<string>; readonly pattern: RegExp | undefined } | undefined
+  const gather = () => {
+    const { strings, numbers } =
+      sqlDialect === undefined ? { strings: new Set<string>(), numbers: new Set<string>() } : literalsOf(events, sqlDialect)
+    // Longest first, so that a literal holding another is replaced whole.
+    const pattern =
+      strings.size === 0 ? undefined : new RegExp([...strings].sort((a, b) => b.length - a.length).map(escapeRegExp).join("|"), "g")
+    return { numbers, pattern }
+  }
   const text = (input: string): string => {
+    literals ??= gather()
+    const { numbers, pattern } = literals
     const withoutStrings = pattern === undefined ? input : input.replace(pattern, "?")
     if (numbers.size === 0) return withoutStrings
     return withoutStrings.replace(numberLiteral, (found, at: number, whole: string) => {
