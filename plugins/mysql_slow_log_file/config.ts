@@ -29,9 +29,10 @@ export const Config = Schema.Struct({
     description:
       "The slow log file (slow_query_log_file), or a glob of several such as /var/log/mysql/*-slow.log. Wildcards (*, ?, [abc]) may appear in the file name only. A file rotated by renaming (slow.log → slow.log.1) is finished from where the source stopped even when the new name no longer matches; compressed files (.gz, .bz2, .xz, .zst) are skipped."
   }),
-  batch_size: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 100_000)), { exact: true, default: () => 1000 })
+  batch_size: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 100_000)), { exact: true, default: () => 5000 })
     .annotations({
-      description: "Events per batch; each batch is stored together with the file offsets it reaches, in one transaction."
+      description:
+        "Events per batch; each batch is stored together with the file offsets it reaches, in one transaction. A batch's statement costs the store a fixed part per query it touches (totals and rollups) and a part per event: larger batches amortize the first when a backlog is read; while tailing, a batch is whatever was written since the last."
     }),
   start_at: Schema.optionalWith(Schema.Literal("beginning", "end"), { exact: true, default: () => "beginning" as const })
     .annotations({

@@ -7,6 +7,8 @@ import { attachedValues } from "../plugin/Enrichment.js"
 import { SLOWQ_MARKER } from "../plugin/OwnStatement.js"
 import type { Finding, QueryFindings } from "../plugin/Finding.js"
 import type { MemoryEntry } from "../plugin/PipelineStage.js"
+import { booleanArray, numberArray, textArray } from "./ArrayLiteral.js"
+import { keptAttributes } from "./KeptAttributes.js"
 import { type SampleScrubber, sampleScrubber } from "./SampleScrubber.js"
 import { storableJson, storableText, storableTextOrNull } from "./Storable.js"
 import { StoreClient } from "./StoreClient.js"
@@ -454,7 +456,7 @@ const make = Effect.gen(function* () {
         columns.truncated.push(fingerprint.truncated)
         columns.tags.push(storableJson(fingerprint.tags))
         columns.metrics.push(storableJson(event.metrics))
-        columns.attributes.push(storableJson(event.attributes))
+        columns.attributes.push(storableJson(keptAttributes(event.attributes)))
       }
 
       const perCall = (i: number) => columns.queryTimeMs[i]! / Math.max(columns.calls[i]!, 1)
@@ -493,24 +495,24 @@ const make = Effect.gen(function* () {
         return sql
           .unsafe(writeBatchSql, [
             storableText(pipeline),
-            slice(columns.key),
-            slice(columns.queryId),
-            slice(columns.startUs),
-            slice(columns.intervalStartUs),
-            slice(columns.calls),
-            slice(columns.queryTimeMs),
-            slice(columns.lockTimeMs),
-            slice(columns.rowsSent),
-            slice(columns.rowsExamined),
-            slice(columns.rowsAffected),
-            slice(columns.db),
-            slice(columns.user),
-            slice(columns.threadId),
-            slice(columns.multiStatement),
-            slice(columns.truncated),
-            slice(columns.tags),
-            slice(columns.metrics),
-            slice(columns.attributes),
+            textArray(slice(columns.key)),
+            textArray(slice(columns.queryId)),
+            numberArray(slice(columns.startUs)),
+            numberArray(slice(columns.intervalStartUs)),
+            numberArray(slice(columns.calls)),
+            numberArray(slice(columns.queryTimeMs)),
+            numberArray(slice(columns.lockTimeMs)),
+            numberArray(slice(columns.rowsSent)),
+            numberArray(slice(columns.rowsExamined)),
+            numberArray(slice(columns.rowsAffected)),
+            textArray(slice(columns.db)),
+            textArray(slice(columns.user)),
+            numberArray(slice(columns.threadId)),
+            booleanArray(slice(columns.multiStatement)),
+            booleanArray(slice(columns.truncated)),
+            textArray(slice(columns.tags)),
+            textArray(slice(columns.metrics)),
+            textArray(slice(columns.attributes)),
             queries.map((q) => storableText(q.fingerprint.queryId)),
             queries.map((q) => storableText(q.fingerprint.fingerprint)),
             queries.map((q) => storableText(q.fingerprint.statementType)),

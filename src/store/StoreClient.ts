@@ -16,6 +16,7 @@ import migration0008 from "./migrations/0008_rollups.js"
 import migration0009 from "./migrations/0009_rollups_hour.js"
 import migration0010 from "./migrations/0010_rollup_time_indexes.js"
 import migration0011 from "./migrations/0011_samples.js"
+import migration0012 from "./migrations/0012_lean_events.js"
 import { StoreError } from "./StoreError.js"
 import { connectStore, type StoreLocation } from "./StoreConnection.js"
 import { makeStoreSchema, type StoreReadiness } from "./StoreSchema.js"
@@ -34,7 +35,8 @@ const coreMigrations = Migrator.fromRecord({
   "0008_rollups": migration0008,
   "0009_rollups_hour": migration0009,
   "0010_rollup_time_indexes": migration0010,
-  "0011_samples": migration0011
+  "0011_samples": migration0011,
+  "0012_lean_events": migration0012
 })
 
 /**
