@@ -252,7 +252,7 @@ export const QueriesLive = (api: SlowqApi) =>
                   message: `no query ${path.id}${urlParams.pipeline === undefined ? "" : ` in pipeline ${urlParams.pipeline}`}`
                 })
               }
-              const [intervals, samples, fields] = yield* Effect.all([
+              const [buckets, samples, fields] = yield* Effect.all([
                 queries.queryIntervals(path.id, { ...pipeline, since, until, bucketSeconds }),
                 // Samples are the latest ones, also of a query not seen lately, unless a window was asked for.
                 queries.querySamples(path.id, {
@@ -263,13 +263,14 @@ export const QueriesLive = (api: SlowqApi) =>
                 // Over the pipelines the query was found in: the one asked for, or all that hold it.
                 enrichments.detailFields(path.id, stats.value.pipelines)
               ]).pipe(Effect.catchTag("StoreError", storeUnavailable))
-              return { stats: stats.value, intervals, samples, fields }
+              return { stats: stats.value, buckets, samples, fields }
             })
-            const { stats, intervals, samples, fields } = yield* gate.run(reads)
+            const { stats, buckets, samples, fields } = yield* gate.run(reads)
             return {
               ...stats,
               ...fields,
-              series: { since, until, bucket_seconds: bucketSeconds, intervals },
+              // The bucket read: the one asked for, at least the rollups' minute.
+              series: { since, until, bucket_seconds: buckets.bucketSeconds, intervals: buckets.intervals },
               samples
             }
           })
@@ -279,17 +280,19 @@ export const QueriesLive = (api: SlowqApi) =>
             const window = yield* seriesWindow(urlParams.since, urlParams.until, urlParams.step, "step")
             const { since, until } = window
             const stepSeconds = window.bucketSeconds
-            const reads = Effect.gen(function* () {
-              const stats = yield* queries.queryStats(path.id, urlParams.pipeline)
-              if (Option.isNone(stats)) {
-                return yield* new NotFoundError({
-                  message: `no query ${path.id}${urlParams.pipeline === undefined ? "" : ` in pipeline ${urlParams.pipeline}`}`
-                })
-              }
-              return yield* series.querySeries(path.id, { pipelines: stats.value.pipelines, since, until, stepSeconds })
-            }).pipe(Effect.catchTag("StoreError", storeUnavailable))
-            const points = yield* gate.run(reads)
-            return { query_id: path.id, since, until, step_seconds: stepSeconds, points }
+            // One statement: the query's pipelines (none: a 404) and its rollups in the window.
+            const pipeline = urlParams.pipeline === undefined ? {} : { pipeline: urlParams.pipeline }
+            const found = yield* gate.run(
+              series
+                .querySeries(path.id, { ...pipeline, since, until, stepSeconds })
+                .pipe(Effect.catchTag("StoreError", storeUnavailable))
+            )
+            if (Option.isNone(found)) {
+              return yield* new NotFoundError({
+                message: `no query ${path.id}${urlParams.pipeline === undefined ? "" : ` in pipeline ${urlParams.pipeline}`}`
+              })
+            }
+            return { query_id: path.id, since, until, step_seconds: stepSeconds, points: found.value }
           })
         )
     })

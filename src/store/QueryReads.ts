@@ -66,7 +66,9 @@ export interface QueryStats extends Schema.Schema.Type<typeof QueryStats> {}
 
 /** One time bucket of a fingerprint's series. */
 export const QueryInterval = Schema.Struct({
-  start: Schema.Date.annotations({ description: "Start of the bucket (for aggregate sources, of their interval)." }),
+  start: Schema.Date.annotations({
+    description: "Start of the bucket (a multiple of its width since the epoch); an aggregate source's interval counts where it was measured."
+  }),
   events: Schema.Number,
   calls: Schema.Number,
   total_ms: Schema.Number,
@@ -328,19 +330,52 @@ SELECT f.query_id AS id, t.pipelines, f.fingerprint, f.dialect, f.statement_type
   ${iso("t.first_seen")} AS first_seen, ${iso("t.last_seen")} AS last_seen, t.slowest_sample
 FROM first f CROSS JOIN totals t`
 
-// Buckets of `$5` seconds aligned on the epoch; aggregate sources are bucketed by their interval's start.
+// Buckets of `$9` seconds aligned on the epoch, summed from the rollups (the events are kept only for a while, and
+// only for exactly-once): the window's minutes and, when a bucket is whole hours, the whole hours among them from
+// the hour rollups, as the series reads them ($3 to $8: windowRanges' since, the head's end, the whole hours, the
+// tail's start, until). A rollup counts an event in the minute it started, so an aggregate source's interval is
+// in the bucket of the snapshot that measured it, as in the series. The query's pipelines (or the one asked for, $2)
+// are looked up in the same statement: the rollups' primary key leads with the pipeline.
 const intervalsSql = `${SLOWQ_MARKER}
-SELECT ${iso("bucket")} AS start, count(*)::float8 AS events, sum(calls)::float8 AS calls,
-  sum(query_time_ms) AS total_ms, sum(query_time_ms) / greatest(sum(calls), 1) AS avg_ms,
-  max(query_time_ms / greatest(calls, 1)) AS max_ms, sum(rows_sent) AS rows_sent, sum(rows_examined) AS rows_examined
+WITH pipes AS (
+  SELECT array_agg(pipeline) AS list FROM slowq_queries WHERE query_id = $1 AND ($2::text IS NULL OR pipeline = $2)
+)
+SELECT ${iso("bucket")} AS start, sum(events)::float8 AS events, sum(calls)::float8 AS calls, sum(total_ms) AS total_ms,
+  sum(total_ms) / greatest(sum(calls), 1) AS avg_ms, max(max_ms) AS max_ms, sum(rows_sent) AS rows_sent,
+  sum(rows_examined) AS rows_examined
 FROM (
-  SELECT e.*, date_bin($5::float8 * interval '1 second', coalesce(e.interval_start, e.start_time), timestamptz 'epoch') AS bucket
-  FROM slowq_events e
-  JOIN slowq_queries q ON q.pipeline = e.pipeline AND q.query_id = e.query_id
-  WHERE q.query_id = $1 AND ($2::text IS NULL OR q.pipeline = $2) AND e.start_time >= $3 AND e.start_time < $4
+  SELECT date_bin($9::float8 * interval '1 second', at, timestamptz 'epoch') AS bucket, events, calls, total_ms, max_ms,
+    rows_sent, rows_examined
+  FROM (
+    SELECT minute AS at, events, calls, total_ms, max_ms, rows_sent, rows_examined FROM slowq_rollups_minute
+    WHERE query_id = $1 AND pipeline = ANY((SELECT list FROM pipes)::text[]) AND minute >= $3::timestamptz AND minute < $4::timestamptz
+    UNION ALL
+    SELECT hour, events, calls, total_ms, max_ms, rows_sent, rows_examined FROM slowq_rollups_hour
+    WHERE query_id = $1 AND pipeline = ANY((SELECT list FROM pipes)::text[]) AND hour >= $5::timestamptz AND hour < $6::timestamptz
+    UNION ALL
+    SELECT minute, events, calls, total_ms, max_ms, rows_sent, rows_examined FROM slowq_rollups_minute
+    WHERE query_id = $1 AND pipeline = ANY((SELECT list FROM pipes)::text[]) AND minute >= $7::timestamptz AND minute < $8::timestamptz
+  ) w
 ) b
 GROUP BY bucket
 ORDER BY bucket`
+
+/**
+ * The bucket of a query's intervals: the one asked for, at least a minute (the rollups' grain), and the ranges of
+ * intervalsSql ($3 to $8) that read its window: the whole hours among its minutes from the hour rollups when the
+ * bucket is whole hours.
+ */
+export const intervalRanges = (window: { readonly since: Date; readonly until: Date; readonly bucketSeconds: number }) => {
+  const bucketSeconds = Math.max(60, window.bucketSeconds)
+  const ranges = windowRanges(window)
+  return {
+    bucketSeconds,
+    ranges:
+      bucketSeconds % 3600 === 0
+        ? [ranges.since, ranges.headUntil, ranges.fromHour, ranges.toHour, ranges.tailFrom, ranges.until]
+        : [ranges.since, ranges.until, ranges.until, ranges.until, ranges.until, ranges.until]
+  }
+}
 
 // An event that is both its hour's first and slowest is listed once, as the slowest.
 const samplesSql = `${SLOWQ_MARKER}
@@ -453,27 +488,29 @@ const make = Effect.gen(function* () {
     rows: number,
     offset: number
   ) =>
-    withAggregateMemory(
-      Effect.gen(function* () {
-        const decodeRows = Schema.decodeUnknown(Schema.Array(result))
-        const onePipeline = options.pipeline !== undefined
-        const params = windowParams(options, rows, offset)
-        if (options.order !== "avg_ms" && offset + rows <= WALK_MAX_ROWS) {
-          for (const walk of walkSizes(offset + rows)) {
-            const walked = yield* sql.unsafe(walkWindowSql(options.order, onePipeline, withSample), [
-              ...params,
-              walk,
-              ...(onePipeline ? [options.pipeline] : [])
-            ])
-            const proof = walked.length === 0 ? undefined : yield* Schema.decodeUnknown(Proof)(walked[0])
-            if (proof?.proven === true) return yield* decodeRows(walked)
-          }
+    Effect.gen(function* () {
+      const decodeRows = Schema.decodeUnknown(Schema.Array(result))
+      const onePipeline = options.pipeline !== undefined
+      const params = windowParams(options, rows, offset)
+      // The walk reads a few hundred rollup rows by primary key and aggregates nothing large: it needs neither the
+      // aggregate's memory nor the transaction that setting it takes (three round trips more per request).
+      if (options.order !== "avg_ms" && offset + rows <= WALK_MAX_ROWS) {
+        for (const walk of walkSizes(offset + rows)) {
+          const walked = yield* sql.unsafe(walkWindowSql(options.order, onePipeline, withSample), [
+            ...params,
+            walk,
+            ...(onePipeline ? [options.pipeline] : [])
+          ])
+          const proof = walked.length === 0 ? undefined : yield* Schema.decodeUnknown(Proof)(walked[0])
+          if (proof?.proven === true) return yield* decodeRows(walked)
         }
-        return yield* decodeRows(
-          yield* sql.unsafe(listWindowSql(options.order, onePipeline, withSample), onePipeline ? [...params, options.pipeline] : params)
+      }
+      return yield* decodeRows(
+        yield* withAggregateMemory(
+          sql.unsafe(listWindowSql(options.order, onePipeline, withSample), onePipeline ? [...params, options.pipeline] : params)
         )
-      })
-    )
+      )
+    })
 
   const findListItems = (text: string, params: ReadonlyArray<unknown>) =>
     SqlSchema.findAll({ Request: Schema.Void, Result: QueryListItem, execute: () => sql.unsafe(text, params) })(undefined)
@@ -501,18 +538,25 @@ const make = Effect.gen(function* () {
     asRead(findStats({ id, pipeline: pipeline ?? null })).pipe(Effect.withSpan("QueryReads.queryStats"))
 
   const findIntervals = SqlSchema.findAll({
-    Request: Schema.Struct({ ...ByQuery.fields, since: Schema.DateFromSelf, until: Schema.DateFromSelf, bucketSeconds: Schema.Number }),
+    Request: Schema.Struct({ ...ByQuery.fields, ranges: Schema.Array(Schema.String), bucketSeconds: Schema.Number }),
     Result: QueryInterval,
-    execute: (r) => sql.unsafe(intervalsSql, [r.id, r.pipeline, r.since, r.until, r.bucketSeconds])
+    execute: (r) => sql.unsafe(intervalsSql, [r.id, r.pipeline, ...r.ranges, r.bucketSeconds])
   })
-  /** The fingerprint's events in [since, until) summed per bucket of `bucketSeconds`, oldest first. */
+  /**
+   * The fingerprint's rollups in [since, until) (at minute precision, as windows are read) summed per bucket of
+   * `bucketSeconds`, at least a minute, oldest first; buckets without events are left out. The bucket used comes
+   * with them.
+   */
   const queryIntervals = (
     id: string,
     options: { readonly pipeline?: string; readonly since: Date; readonly until: Date; readonly bucketSeconds: number }
-  ) =>
-    asRead(findIntervals({ ...options, id, pipeline: options.pipeline ?? null })).pipe(
+  ) => {
+    const { bucketSeconds, ranges } = intervalRanges(options)
+    return asRead(findIntervals({ id, pipeline: options.pipeline ?? null, ranges, bucketSeconds })).pipe(
+      Effect.map((intervals) => ({ bucketSeconds, intervals })),
       Effect.withSpan("QueryReads.queryIntervals")
     )
+  }
 
   const findSamples = SqlSchema.findAll({
     Request: Schema.Struct({

@@ -224,13 +224,30 @@ describe.each([
 
           // Buckets of 60 s aligned on the epoch: t0 = 1_700_000_000 s falls in the one starting 20 s before it.
           const intervals = yield* store.queryIntervals("AAAA", { since: at(0), until: at(180), bucketSeconds: 60 })
-          expect(intervals).toEqual([
-            { start: at(-20), events: 2, calls: 2, total_ms: 40, avg_ms: 20, max_ms: 30, rows_sent: 2, rows_examined: 20 },
-            { start: at(40), events: 1, calls: 1, total_ms: 50, avg_ms: 50, max_ms: 50, rows_sent: 1, rows_examined: 10 },
-            { start: at(100), events: 1, calls: 1, total_ms: 5, avg_ms: 5, max_ms: 5, rows_sent: 1, rows_examined: 10 }
-          ])
+          expect(intervals).toEqual({
+            bucketSeconds: 60,
+            intervals: [
+              { start: at(-20), events: 2, calls: 2, total_ms: 40, avg_ms: 20, max_ms: 30, rows_sent: 2, rows_examined: 20 },
+              { start: at(40), events: 1, calls: 1, total_ms: 50, avg_ms: 50, max_ms: 50, rows_sent: 1, rows_examined: 10 },
+              { start: at(100), events: 1, calls: 1, total_ms: 5, avg_ms: 5, max_ms: 5, rows_sent: 1, rows_examined: 10 }
+            ]
+          })
+          // Read from the rollups: a bucket is at least their minute, and a window counts whole minutes, `since` from
+          // the start of its minute (22:13:00, so a1 at 22:13:20 is in) and `until` up to the end of its (22:15:20, so
+          // a3 at 22:15:20 is in).
+          expect(yield* store.queryIntervals("AAAA", { since: at(10), until: at(100.5), bucketSeconds: 1 })).toEqual({
+            bucketSeconds: 60,
+            intervals: [...intervals.intervals]
+          })
           const p1Only = yield* store.queryIntervals("AAAA", { pipeline: "p1", since: at(0), until: at(100), bucketSeconds: 3600 })
-          expect(p1Only.map((i) => [i.start.toISOString(), i.calls, i.total_ms])).toEqual([["2023-11-14T22:00:00.000Z", 2, 40]])
+          expect(p1Only.intervals.map((i) => [i.start.toISOString(), i.calls, i.total_ms])).toEqual([["2023-11-14T22:00:00.000Z", 2, 40]])
+          // Buckets of whole hours read the whole hours of the window from the hour rollups, its edges from the minutes.
+          const hours = yield* store.queryIntervals("AAAA", { since: at(-3600), until: at(7200), bucketSeconds: 7200 })
+          expect(hours.intervals.map((i) => [i.start.toISOString(), i.events, i.calls, i.total_ms, i.max_ms])).toEqual([
+            ["2023-11-14T22:00:00.000Z", 4, 4, 95, 50]
+          ])
+          expect((yield* store.queryIntervals("ZZZZ", { since: at(0), until: at(180), bucketSeconds: 60 })).intervals).toEqual([])
+          expect((yield* store.queryIntervals("AAAA", { pipeline: "p3", since: at(0), until: at(180), bucketSeconds: 60 })).intervals).toEqual([])
 
           // Per pipeline and hour, the first event and the slowest are kept: p1's a3 is neither, p2's a4 is both.
           const samples = yield* store.querySamples("AAAA", { limit: 3 })

@@ -268,12 +268,15 @@ describe("per-minute rollups", () => {
         expect(missing.status).toBe(404)
         // The reads the endpoint uses, directly: an empty window has empty points.
         const series = yield* SeriesReads
-        const empty = yield* series.querySeries("CCCC", {
-          pipelines: ["p1"],
-          since: new Date(t0 / 1000 - 3_600_000),
-          until: new Date(t0 / 1000 - 3_000_000),
-          stepSeconds: 300
-        })
+        const empty = Option.getOrThrow(
+          yield* series.querySeries("CCCC", {
+            pipeline: "p1",
+            since: new Date(t0 / 1000 - 3_600_000),
+            until: new Date(t0 / 1000 - 3_000_000),
+            stepSeconds: 300
+          })
+        )
+        expect(Option.isNone(yield* series.querySeries("DDDD", { since: new Date(0), until: new Date(t0 / 1000), stepSeconds: 300 }))).toBe(true)
         expect(empty.map((p) => [p.start.toISOString(), p.calls, p.p50_ms])).toEqual([
           ["2023-11-14T21:10:00.000Z", 0, null],
           ["2023-11-14T21:15:00.000Z", 0, null],

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Redacted } from "effect"
+import { Effect, Layer, Option, Redacted } from "effect"
 import type { CollectedEvent } from "../../src/domain/CollectedEvent.js"
 import { type Histogram, mergeHistograms, quantileMs } from "../../src/domain/LatencyHistogram.js"
 import { makeEvent } from "../../src/domain/SlowQueryEvent.js"
@@ -125,19 +125,33 @@ const seriesAgree = Effect.gen(function* () {
   expect(minutes.length).toBe(164)
   expect(hours.length).toBe(3)
   const series = yield* SeriesReads
+  const HOUR_MS = 60 * MINUTE_MS
   for (const [since, until, stepSeconds] of [
     [t0 + 90_000, t0 + 150 * MINUTE_MS + 1, 300],
     [t0, t0 + 180 * MINUTE_MS, 60],
     [t0 - 3 * MINUTE_MS, t0 + 200 * MINUTE_MS, 900],
-    [t0 + 30 * MINUTE_MS, t0 + 4 * 60 * MINUTE_MS, 3600]
+    [t0 + 30 * MINUTE_MS, t0 + 4 * 60 * MINUTE_MS, 3600],
+    [t0 + 30 * MINUTE_MS + 10_000, t0 + 150 * MINUTE_MS + 1, 3600],
+    [t0 - 90 * MINUTE_MS, t0 + 90 * MINUTE_MS, 7200]
   ] as const) {
-    const points = yield* series.querySeries("AAAA", { pipelines: ["p1"], since: new Date(since), until: new Date(until), stepSeconds })
-    const rows = (stepSeconds % 3600 === 0 ? hours : minutes).filter(
-      (row) => row.at >= Math.floor(since / (stepSeconds % 3600 === 0 ? 3_600_000 : MINUTE_MS)) * (stepSeconds % 3600 === 0 ? 3_600_000 : MINUTE_MS) && row.at < until
+    const points = Option.getOrThrow(
+      yield* series.querySeries("AAAA", { pipeline: "p1", since: new Date(since), until: new Date(until), stepSeconds })
     )
+    // The minutes of [since, until), since counted from the start of its minute; a step of whole hours reads the
+    // whole hours among them from the hour rollups.
+    const first = Math.floor(since / MINUTE_MS) * MINUTE_MS
+    const last = Math.ceil(until / MINUTE_MS) * MINUTE_MS
+    const fromHour = stepSeconds % 3600 === 0 ? Math.ceil(first / HOUR_MS) * HOUR_MS : last
+    const toHour = stepSeconds % 3600 === 0 ? Math.floor(last / HOUR_MS) * HOUR_MS : last
+    const rows = [
+      ...minutes.filter((row) => row.at >= first && row.at < last && !(row.at >= fromHour && row.at < toHour)),
+      ...hours.filter((row) => row.at >= fromHour && row.at < toHour)
+    ].sort((a, b) => a.at - b.at)
     expect(points, `${stepSeconds}s`).toEqual(expectedPoints(rows, since, until, stepSeconds * 1000))
     expect(points.some((point) => point.calls > 0 && point.p99_ms !== null)).toBe(true)
   }
+  expect(Option.isNone(yield* series.querySeries("BBBB", { since: new Date(t0), until: new Date(t0 + HOUR_MS), stepSeconds: 60 }))).toBe(true)
+  expect(Option.isNone(yield* series.querySeries("AAAA", { pipeline: "p2", since: new Date(t0), until: new Date(t0 + HOUR_MS), stepSeconds: 60 }))).toBe(true)
 })
 
 describe.each([
