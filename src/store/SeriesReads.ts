@@ -34,60 +34,59 @@ export interface SeriesOptions {
   readonly stepSeconds: number
 }
 
-// The read is one statement returning one row: the pipelines that hold the query (none: the query is unknown, a 404),
-// and the window's rollup rows as columns, float8 arrays and one JSON array of their histograms as jsonb prints them,
-// `[{"<bucket>": <count>, ...}, ...]`, read by a scan of its characters into pairs of numbers. One row rather than
-// one per rollup row: a day of a query seen every minute is 1,440 minute rows of ~30 buckets, and the driver's work per
-// row (an object, a parse per column) then a decode per row was most of the series' CPU; one row rather than one per
-// step summed in SQL: five ordered aggregates per step each sorted their step's rows, and the statement looking up the
-// query's pipelines first was a round trip of its own. Most of what is left is jsonb's output of the histograms
-// (about 6 of the 8 ms a day of such a query takes in PostgreSQL; merging them there with jsonb_each took 60-110 ms).
-interface SeriesRowText {
+// The read is one statement: the pipelines that hold the query (none: the query is unknown, a 404) on every row, and
+// per step of the window its sums and its rollups' histograms as one JSON array of jsonb's texts,
+// `[{"<bucket>": <count>, ...}, ...]`, read by a scan of its characters into pairs of numbers (a day of a query seen
+// every minute is 1,440 minute rows of ~30 buckets: the driver's JSON.parse of each histogram into an object keyed
+// by bucket, a Struct decode per row, string-keyed merging and quantiles that sorted each bucket's entries were about
+// 40 ms of CPU per such series). One row per step rather than one per rollup row: the driver's work per row was a
+// third of such a series; the same figures sent per minute as one row of comma-joined texts cost more to split and
+// convert here than PostgreSQL's sums, and scanning every step's histograms into one shared array of pairs was three
+// times slower than into an array per step. Most of what is left is jsonb's output of the histograms (about 6 of the
+// 8 ms such a series takes in PostgreSQL; merging them there with jsonb_each took 60-110 ms) and their scan here.
+interface StepRowText {
   readonly pipelines: ReadonlyArray<string> | null
-  readonly at_ms: ReadonlyArray<number>
-  readonly calls: ReadonlyArray<number>
-  readonly total_ms: ReadonlyArray<number>
-  readonly max_ms: ReadonlyArray<number>
-  readonly rows_examined: ReadonlyArray<number>
-  readonly histograms: string
+  /** Null on the one row of a window without rollups. */
+  readonly at_ms: number | null
+  readonly calls: number | null
+  readonly total_ms: number | null
+  readonly max_ms: number | null
+  readonly rows_examined: number | null
+  readonly histograms: string | null
 }
 
-/** A window's rollup rows as folded: columns by row, the histograms as pairs [bucket, count, …] of every row. */
-export interface RollupColumns {
-  readonly atMs: ReadonlyArray<number>
-  readonly calls: ReadonlyArray<number>
-  readonly totalMs: ReadonlyArray<number>
-  readonly maxMs: ReadonlyArray<number>
-  readonly rowsExamined: ReadonlyArray<number>
-  readonly pairs: ReadonlyArray<number>
-  /** Where each row's pairs end in `pairs` (row i's are [ends[i - 1] ?? 0, ends[i])). */
-  readonly ends: ReadonlyArray<number>
+/** A step's rollups as folded: its histograms as pairs [bucket, count, bucket, count, …]. */
+export interface RollupRow {
+  readonly at_ms: number
+  readonly calls: number
+  readonly total_ms: number
+  readonly max_ms: number
+  readonly rows_examined: number
+  readonly histogram: ReadonlyArray<number>
 }
 
-interface SeriesRow {
+interface SeriesRows {
   readonly pipelines: ReadonlyArray<string> | null
-  readonly rows: RollupColumns
+  readonly rows: ReadonlyArray<RollupRow>
 }
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null
-const isNumbers = (value: unknown, length: number): value is ReadonlyArray<number> => {
-  if (!Array.isArray(value) || value.length !== length) return false
-  for (const item of value) if (typeof item !== "number") return false
-  return true
-}
-const isSeriesRowText = (value: unknown): value is SeriesRowText => {
-  if (!isRecord(value) || !Array.isArray(value.at_ms) || typeof value.histograms !== "string") return false
+const isNumberOrNull = (value: unknown) => value === null || typeof value === "number"
+const isStepRowText = (value: unknown): value is StepRowText => {
+  if (!isRecord(value)) return false
   const { pipelines } = value
   if (pipelines !== null && !(Array.isArray(pipelines) && pipelines.every((p) => typeof p === "string"))) return false
-  const length = value.at_ms.length
   return (
-    isNumbers(value.at_ms, length) &&
-    isNumbers(value.calls, length) &&
-    isNumbers(value.total_ms, length) &&
-    isNumbers(value.max_ms, length) &&
-    isNumbers(value.rows_examined, length)
+    isNumberOrNull(value.at_ms) &&
+    isNumberOrNull(value.calls) &&
+    isNumberOrNull(value.total_ms) &&
+    isNumberOrNull(value.max_ms) &&
+    isNumberOrNull(value.rows_examined) &&
+    (value.histograms === null || typeof value.histograms === "string")
   )
 }
+const isStepRowsText = (value: unknown): value is ReadonlyArray<StepRowText> =>
+  Array.isArray(value) && value.length > 0 && value.every(isStepRowText)
 
 const QUOTE = 34
 const COMMA = 44
@@ -132,30 +131,22 @@ const scanHistogram = (text: string, start: number, pairs: Array<number>): numbe
   }
 }
 
-/** The pairs of every histogram of a JSON array of them, and where each histogram's end. */
-export interface HistogramPairs {
-  readonly pairs: Array<number>
-  readonly ends: Array<number>
-}
-
 /** The pairs of a JSON array of histograms as the store prints them, `[{"173": 2},{"7": 1, "173": 1}]`. */
-const pairsOfJsonbTexts = (text: string): HistogramPairs | undefined => {
+const pairsOfJsonbTexts = (text: string): Array<number> | undefined => {
   const last = text.length - 1
   if (last < 1 || text.charCodeAt(0) !== OPEN_ARRAY || text.charCodeAt(last) !== CLOSE_ARRAY) return undefined
   const pairs: Array<number> = []
-  const ends: Array<number> = []
-  if (last === 1) return { pairs, ends }
+  if (last === 1) return pairs
   for (let i = 1; ; i++) {
     i = scanHistogram(text, i, pairs)
     if (i < 0) return undefined
-    ends.push(pairs.length)
-    if (i === last) return { pairs, ends }
+    if (i === last) return pairs
     if (text.charCodeAt(i) !== COMMA) return undefined
   }
 }
 
 /** Any other JSON array of objects of counts by canonical bucket index (the general reading). */
-const pairsOfJson = (text: string): HistogramPairs | undefined => {
+const pairsOfJson = (text: string): Array<number> | undefined => {
   let parsed: unknown
   try {
     parsed = JSON.parse(text)
@@ -164,7 +155,6 @@ const pairsOfJson = (text: string): HistogramPairs | undefined => {
   }
   if (!Array.isArray(parsed)) return undefined
   const pairs: Array<number> = []
-  const ends: Array<number> = []
   for (const histogram of parsed) {
     if (!isRecord(histogram) || Array.isArray(histogram)) return undefined
     for (const [key, count] of Object.entries(histogram)) {
@@ -173,98 +163,89 @@ const pairsOfJson = (text: string): HistogramPairs | undefined => {
       if (typeof count !== "number" || !(count >= 0)) return undefined
       pairs.push(bucket, count)
     }
-    ends.push(pairs.length)
   }
-  return { pairs, ends }
+  return pairs
 }
 
-/** The pairs [bucket, count, …] of a JSON array of histograms as the store prints it, and where each histogram's end. */
-export const histogramsOf = (text: string): HistogramPairs | undefined => pairsOfJsonbTexts(text) ?? pairsOfJson(text)
-
 /** The pairs [bucket, count, …] of a JSON array of histograms as the store prints it; undefined if it is not one. */
-export const histogramPairs = (text: string): Array<number> | undefined => histogramsOf(text)?.pairs
+export const histogramPairs = (text: string): Array<number> | undefined => pairsOfJsonbTexts(text) ?? pairsOfJson(text)
 
-const SeriesRowFromText = Schema.transformOrFail(
-  Schema.declare(isSeriesRowText, {
-    identifier: "SeriesRowText",
+const SeriesFromRows = Schema.transformOrFail(
+  Schema.declare(isStepRowsText, {
+    identifier: "SeriesRowsText",
     description:
-      "A window's rollups: the query's pipelines (null: none), the rows' starts as epoch ms, calls, total_ms, max_ms, rows_examined, and their histograms as a JSON array"
+      "A window's steps: the query's pipelines (null: none) on every row, each step's start as epoch ms, calls, total_ms, max_ms, rows_examined and its histograms as a JSON array; one row of nulls without any"
   }),
   Schema.declare(
-    (value: unknown): value is SeriesRow => isRecord(value) && "pipelines" in value && isRecord(value.rows),
-    { identifier: "SeriesRow" }
+    (value: unknown): value is SeriesRows => isRecord(value) && "pipelines" in value && isRecord(value.rows),
+    { identifier: "SeriesRows" }
   ),
   {
     strict: true,
-    decode: (row, _, ast) => {
-      const histograms = histogramsOf(row.histograms)
-      return histograms === undefined || histograms.ends.length !== row.at_ms.length
-        ? ParseResult.fail(
-            new ParseResult.Type(ast, row.histograms, "histograms are a JSON array of objects of counts by bucket index, one per row")
-          )
-        : ParseResult.succeed({
-            pipelines: row.pipelines,
-            rows: {
-              atMs: row.at_ms,
-              calls: row.calls,
-              totalMs: row.total_ms,
-              maxMs: row.max_ms,
-              rowsExamined: row.rows_examined,
-              pairs: histograms.pairs,
-              ends: histograms.ends
-            }
-          })
+    decode: (steps, _, ast) => {
+      const rows: Array<RollupRow> = []
+      for (const step of steps) {
+        if (step.at_ms === null) continue
+        const { calls, total_ms, max_ms, rows_examined, histograms } = step
+        if (calls === null || total_ms === null || max_ms === null || rows_examined === null || histograms === null) {
+          return ParseResult.fail(new ParseResult.Type(ast, step, "a step has all its figures"))
+        }
+        const histogram = histogramPairs(histograms)
+        if (histogram === undefined) {
+          return ParseResult.fail(new ParseResult.Type(ast, histograms, "histograms are a JSON array of objects of counts by bucket index"))
+        }
+        rows.push({ at_ms: step.at_ms, calls, total_ms, max_ms, rows_examined, histogram })
+      }
+      return ParseResult.succeed({ pipelines: steps[0]!.pipelines, rows })
     },
     encode: ({ pipelines, rows }) => {
-      const histograms: Array<string> = []
-      for (let i = 0; i < rows.ends.length; i++) {
+      const steps = rows.map((row): StepRowText => {
         const entries: Array<string> = []
-        for (let k = rows.ends[i - 1] ?? 0; k < rows.ends[i]!; k += 2) entries.push(`"${rows.pairs[k]}": ${rows.pairs[k + 1]}`)
-        histograms.push(`{${entries.join(", ")}}`)
-      }
-      return ParseResult.succeed({
-        pipelines,
-        at_ms: rows.atMs,
-        calls: rows.calls,
-        total_ms: rows.totalMs,
-        max_ms: rows.maxMs,
-        rows_examined: rows.rowsExamined,
-        histograms: `[${histograms.join(",")}]`
+        for (let k = 0; k < row.histogram.length; k += 2) entries.push(`"${row.histogram[k]}": ${row.histogram[k + 1]}`)
+        return { pipelines, ...row, histograms: `[{${entries.join(", ")}}]` }
       })
+      const none = { pipelines, at_ms: null, calls: null, total_ms: null, max_ms: null, rows_examined: null, histograms: null }
+      return ParseResult.succeed(steps.length === 0 ? [none] : steps)
     }
   }
 )
 
-// The window's rollup rows in time order (then pipeline), which is the order the fold sums them in: a step of whole
-// hours reads the hour rollups for the whole hours of the window (60 times fewer rows, and kept longer: 400 days
-// against 30) and the minutes of its partial hours at either end, so that every step holds exactly the minutes of
-// [since, until) it covers, as with any other step. The ranges come as windowRanges gives them: $3 since, $4 the
-// head's end, $5 and $6 the whole hours, $7 the tail's start, $8 until (a step of minutes passes the whole window as
-// the head and empty others). The pipelines are those of the query (or the one asked for, $2), looked up in the same
-// statement: the rollups' primary key leads with the pipeline. Rows are aggregated from a sorted subquery, which
-// PostgreSQL feeds to the aggregates in its order (one sort for all of them; an ORDER BY in each aggregate sorts
-// once per aggregate).
+// The window's rollup rows summed per step ($9 seconds, aligned on the epoch), in time order then pipeline, which
+// is the order the sums and the histograms' merge take them in: a step of whole hours reads the hour rollups for the
+// whole hours of the window (60 times fewer rows, and kept longer: 400 days against 30) and the minutes of its
+// partial hours at either end, so that every step holds exactly the minutes of [since, until) it covers, as with
+// any other step. The ranges come as windowRanges gives them: $3 since, $4 the head's end, $5 and $6 the whole hours,
+// $7 the tail's start, $8 until (a step of minutes passes the whole window as the head and empty others). The
+// pipelines are those of the query (or the one asked for, $2), looked up in the same statement: the rollups' primary
+// key leads with the pipeline. The steps are grouped from rows sorted by step, time and pipeline, which PostgreSQL
+// feeds to the aggregates in that order (one sort; an ORDER BY in each of the five aggregates sorted each step's rows
+// five times); a window without rollups is one row of nulls, with the pipelines.
 const seriesSql = `${SLOWQ_MARKER}
 WITH pipes AS (
   SELECT array_agg(pipeline ORDER BY pipeline) AS list FROM slowq_queries WHERE query_id = $1 AND ($2::text IS NULL OR pipeline = $2)
+),
+steps AS (
+  SELECT step, sum(calls::float8) AS calls, sum(total_ms) AS total_ms, max(max_ms) AS max_ms,
+    sum(rows_examined) AS rows_examined, '[' || string_agg(histogram::text, ',') || ']' AS histograms
+  FROM (
+    SELECT date_bin($9::float8 * interval '1 second', at, timestamptz 'epoch') AS step, * FROM (
+      SELECT minute AS at, pipeline, calls, total_ms, max_ms, rows_examined, histogram FROM slowq_rollups_minute
+      WHERE query_id = $1 AND pipeline = ANY((SELECT list FROM pipes)::text[]) AND minute >= $3::timestamptz AND minute < $4::timestamptz
+      UNION ALL
+      SELECT hour, pipeline, calls, total_ms, max_ms, rows_examined, histogram FROM slowq_rollups_hour
+      WHERE query_id = $1 AND pipeline = ANY((SELECT list FROM pipes)::text[]) AND hour >= $5::timestamptz AND hour < $6::timestamptz
+      UNION ALL
+      SELECT minute, pipeline, calls, total_ms, max_ms, rows_examined, histogram FROM slowq_rollups_minute
+      WHERE query_id = $1 AND pipeline = ANY((SELECT list FROM pipes)::text[]) AND minute >= $7::timestamptz AND minute < $8::timestamptz
+    ) w
+    ORDER BY 1, at, pipeline
+  ) r
+  GROUP BY step
 )
-SELECT (SELECT list FROM pipes) AS pipelines, coalesce(array_agg((extract(epoch FROM at) * 1000)::float8), '{}') AS at_ms,
-  coalesce(array_agg(calls::float8), '{}') AS calls, coalesce(array_agg(total_ms), '{}') AS total_ms,
-  coalesce(array_agg(max_ms), '{}') AS max_ms, coalesce(array_agg(rows_examined), '{}') AS rows_examined,
-  '[' || coalesce(string_agg(histogram::text, ','), '') || ']' AS histograms
-FROM (
-  SELECT * FROM (
-    SELECT minute AS at, pipeline, calls, total_ms, max_ms, rows_examined, histogram FROM slowq_rollups_minute
-    WHERE query_id = $1 AND pipeline = ANY((SELECT list FROM pipes)::text[]) AND minute >= $3::timestamptz AND minute < $4::timestamptz
-    UNION ALL
-    SELECT hour, pipeline, calls, total_ms, max_ms, rows_examined, histogram FROM slowq_rollups_hour
-    WHERE query_id = $1 AND pipeline = ANY((SELECT list FROM pipes)::text[]) AND hour >= $5::timestamptz AND hour < $6::timestamptz
-    UNION ALL
-    SELECT minute, pipeline, calls, total_ms, max_ms, rows_examined, histogram FROM slowq_rollups_minute
-    WHERE query_id = $1 AND pipeline = ANY((SELECT list FROM pipes)::text[]) AND minute >= $7::timestamptz AND minute < $8::timestamptz
-  ) w
-  ORDER BY at, pipeline
-) r`
+SELECT p.list AS pipelines, date_part('epoch', s.step) * 1000 AS at_ms, s.calls, s.total_ms, s.max_ms, s.rows_examined,
+  s.histograms
+FROM pipes p LEFT JOIN steps s ON true
+ORDER BY s.step`
 
 interface Bucket {
   calls: number
@@ -305,16 +286,15 @@ const PERCENTILES = [0.5, 0.95, 0.99]
  * the one before `until`, empty ones included (a chart's gaps are real).
  */
 export const foldSeries = (
-  rows: RollupColumns,
+  rows: ReadonlyArray<RollupRow>,
   options: Pick<SeriesOptions, "since" | "until" | "stepSeconds">
 ): ReadonlyArray<SeriesPoint> => {
   const step = options.stepSeconds * 1000
   const first = Math.floor(options.since.getTime() / step) * step
   const until = options.until.getTime()
   const buckets: Array<Bucket | undefined> = []
-  const { pairs, ends } = rows
-  for (let i = 0; i < rows.atMs.length; i++) {
-    const start = Math.floor(rows.atMs[i]! / step) * step
+  for (const row of rows) {
+    const start = Math.floor(row.at_ms / step) * step
     // A row of a minute (hour) that began before the first bucket, or at or after the end, is in no bucket.
     if (start < first || start >= until) continue
     const at = (start - first) / step
@@ -323,12 +303,13 @@ export const foldSeries = (
       bucket = { calls: 0, totalMs: 0, maxMs: 0, rowsExamined: 0, counts: [] }
       buckets[at] = bucket
     }
-    bucket.calls += rows.calls[i]!
-    bucket.totalMs += rows.totalMs[i]!
-    bucket.maxMs = Math.max(bucket.maxMs, rows.maxMs[i]!)
-    bucket.rowsExamined += rows.rowsExamined[i]!
+    bucket.calls += row.calls
+    bucket.totalMs += row.total_ms
+    bucket.maxMs = Math.max(bucket.maxMs, row.max_ms)
+    bucket.rowsExamined += row.rows_examined
     const { counts } = bucket
-    for (let k = ends[i - 1] ?? 0; k < ends[i]!; k += 2) counts[pairs[k]!] = (counts[pairs[k]!] ?? 0) + pairs[k + 1]!
+    const pairs = row.histogram
+    for (let k = 0; k < pairs.length; k += 2) counts[pairs[k]!] = (counts[pairs[k]!] ?? 0) + pairs[k + 1]!
   }
   const points: Array<SeriesPoint> = []
   for (let start = first, at = 0; start < until; start += step, at++) {
@@ -376,15 +357,15 @@ const seriesRanges = (options: Pick<SeriesOptions, "since" | "until" | "stepSeco
 
 const make = Effect.gen(function* () {
   const { sql, readPermits } = yield* StoreClient
-  const decodeRow = Schema.decodeUnknown(SeriesRowFromText)
+  const decodeRows = Schema.decodeUnknown(SeriesFromRows)
 
   /**
    * Query `id`'s series over the window from its rollups, over the pipelines that hold it (or the one asked for);
    * none if no pipeline does.
    */
   const querySeries = (id: string, options: SeriesOptions): Effect.Effect<Option.Option<ReadonlyArray<SeriesPoint>>, StoreError> =>
-    sql.unsafe(seriesSql, [id, options.pipeline ?? null, ...seriesRanges(options)]).pipe(
-      Effect.flatMap((rows) => decodeRow(rows[0])),
+    sql.unsafe(seriesSql, [id, options.pipeline ?? null, ...seriesRanges(options), options.stepSeconds]).pipe(
+      Effect.flatMap(decodeRows),
       Effect.map(({ pipelines, rows }) => (pipelines === null ? Option.none() : Option.some(foldSeries(rows, options)))),
       Effect.mapError((cause) => {
         const reason = "cause" in cause && cause.cause instanceof Error ? `${cause.message}: ${cause.cause.message}` : cause.message

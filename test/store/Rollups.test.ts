@@ -212,7 +212,9 @@ describe("per-minute rollups", () => {
           expected.map(({ query_id, events, calls, total_ms, histogram }) => ({ query_id, events, calls, total_ms, histogram }))
         )
       }).pipe(Effect.provide(Layer.fresh(storeLayerEmbedded(dir))))
-    }).pipe(Effect.scoped)
+    }).pipe(Effect.scoped),
+    // A new on-disk PGlite database takes seconds to initialise, more on a loaded machine.
+    60_000
   )
 
   it.live("series read from them agree with the raw events within the histogram's error, over the API", () =>
