@@ -97,3 +97,18 @@ await build({
   plugins: [entry, lazyCliFileParsers],
   logLevel: "warning"
 })
+
+/**
+ * The dashboard (web/): Vite builds it into dist/web, which the daemon serves at / (src/http/WebAssets.ts). Vite,
+ * React and uPlot are devDependencies: an install without them (`npm ci --omit=dev`, as the Dockerfile does)
+ * builds the daemon alone, whose / then says how to build the dashboard.
+ */
+const vite = await import("vite").catch((error) => {
+  if (error?.code === "ERR_MODULE_NOT_FOUND") return undefined
+  throw error
+})
+if (vite === undefined) {
+  console.warn("build: vite is not installed (devDependencies omitted): the dashboard (dist/web) is not built")
+} else {
+  await vite.build({ configFile: join(root, "web", "vite.config.ts"), logLevel: "warn" })
+}
