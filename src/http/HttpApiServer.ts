@@ -23,6 +23,7 @@ import type { HttpApiSettings } from "./HttpApiSettings.js"
 import { httpRequestSeconds, httpRequestsTotal, touchPipelineCounters } from "./Prometheus.js"
 import { AdmittingServer, maxRequestsInFlight, retryAfterSeconds } from "./Admission.js"
 import { checkReadiness, serveReadiness } from "./Readiness.js"
+import { webAssetsLayer } from "./WebAssets.js"
 
 /** The HTTP API could not start (its address is taken, …); the message names the address and the cause. */
 export class HttpApiStartError extends Data.TaggedError("HttpApiStartError")<{
@@ -104,10 +105,14 @@ const readableDecodeError = (error: HttpApiError.HttpApiDecodeError) =>
   })
 
 // Every response: no caching of API answers, no content sniffing; the docs page may only run its inline bundle
-// and talk to this server (so it can never load anything from elsewhere). Every 503 (overload, timeout, store
-// unavailable) is transient: Retry-After tells clients when to come back instead of retrying at once.
+// and talk to this server (so it can never load anything from elsewhere); the dashboard's files (WebAssets.ts) bring
+// their own caching and policy. Every 503 (overload, timeout, store unavailable) is transient: Retry-After tells
+// clients when to come back instead of retrying at once.
 const securityHeaders = HttpApp.appendPreResponseHandler((request, response) => {
-  const headers: Record<string, string> = { "x-content-type-options": "nosniff", "cache-control": "no-store" }
+  const headers: Record<string, string> = {
+    "x-content-type-options": "nosniff",
+    "cache-control": response.headers["cache-control"] ?? "no-store"
+  }
   if (response.status === 401) headers["www-authenticate"] = 'Bearer realm="slowq"'
   if (response.status === 503) headers["retry-after"] = String(retryAfterSeconds)
   if (request.url === "/docs" || request.url.startsWith("/docs?")) {
@@ -274,6 +279,7 @@ export const startHttpApi = Effect.fn("HttpApi.start")(function* (
   )
   const serving = HttpApiBuilder.serve(observe).pipe(
     Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
+    Layer.provide(webAssetsLayer),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
     Layer.provide(apiMiddleware(definition, settings.hosts)),
     Layer.provide(api),
