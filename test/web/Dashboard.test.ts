@@ -1,0 +1,269 @@
+// test group: other
+import { randomBytes } from "node:crypto"
+import { existsSync, mkdirSync, readFileSync } from "node:fs"
+import { get as httpGet } from "node:http"
+import { join } from "node:path"
+import { expect, layer } from "@effect/vitest"
+import { Context, Effect, Layer } from "effect"
+import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core"
+import { webContentSecurityPolicy } from "../../src/http/WebAssets.js"
+import { formatMs } from "../../web/src/format.js"
+import { projectRoot } from "../support/Cli.js"
+import { eventually } from "../support/Poll.js"
+import { storeClient } from "../support/StoreQueries.js"
+import { freshStoreDatabase } from "../support/StoreDatabase.js"
+import { type HttpDaemon, request, startHttpDaemon } from "../http/HttpDaemon.js"
+
+// The dashboard in Debian's Chromium (installed by .ci/prepare-services), driven by playwright-core, against
+// `slowq run` on a fresh store filled by the demo pipeline (pipelines/demo). Every request the page makes must stay on
+// 127.0.0.1 and no console error may appear; screenshots go to test-artifacts/web/. The dashboard is the one
+// `npm run build` (or `npm ci`) put in dist/web.
+
+const artifacts = join(projectRoot, "test-artifacts", "web")
+const demoPipeline = readFileSync(join(projectRoot, "pipelines", "demo", "demo_slow_log.yaml"), "utf8")
+
+interface Fixture {
+  readonly daemon: HttpDaemon
+  readonly storeUrl: string
+  readonly browser: Browser
+}
+class Dashboard extends Context.Tag("test/web/Dashboard")<Dashboard, Fixture>() {}
+
+const launchBrowser = Effect.acquireRelease(
+  Effect.promise(() => chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--disable-gpu", "--no-first-run"] })),
+  (browser) => Effect.promise(() => browser.close())
+)
+
+const fixture = (env: Record<string, string>) =>
+  Effect.gen(function* () {
+    if (!existsSync(join(projectRoot, "dist", "web", "index.html"))) {
+      return yield* Effect.die(new Error("dist/web/index.html is missing: run `npm run build` (npm ci runs it too)"))
+    }
+    mkdirSync(artifacts, { recursive: true })
+    const store = yield* freshStoreDatabase
+    const daemon = yield* startHttpDaemon({ "demo_slow_log.yaml": demoPipeline }, { SLOWQ_STORE_URL: store.url, ...env })
+    const browser = yield* launchBrowser
+    return { daemon, storeUrl: store.url, browser }
+  })
+
+/**
+ * A page of a fresh browser context that records every request leaving 127.0.0.1 (and refuses it) and every console
+ * error or uncaught exception; `problems()` lists them.
+ */
+const openPage = (browser: Browser, width: number, height: number) =>
+  Effect.gen(function* () {
+    const context: BrowserContext = yield* Effect.acquireRelease(
+      Effect.promise(() => browser.newContext({ viewport: { width, height }, serviceWorkers: "block" })),
+      (context) => Effect.promise(() => context.close())
+    )
+    const outside: Array<string> = []
+    const errors: Array<string> = []
+    yield* Effect.promise(() =>
+      context.route("**/*", (route) => {
+        const url = new URL(route.request().url())
+        if (url.hostname === "127.0.0.1") return route.continue()
+        outside.push(url.href)
+        return route.abort()
+      })
+    )
+    const page = yield* Effect.promise(() => context.newPage())
+    page.on("console", (message) => {
+      if (message.type() === "error") errors.push(`console: ${message.text()} (${message.location().url})`)
+    })
+    page.on("pageerror", (error) => errors.push(`uncaught: ${error.message}`))
+    // A read the page aborts (it asked something else since) is not a failure.
+    page.on("requestfailed", (failed) => {
+      const reason = failed.failure()?.errorText ?? ""
+      if (!outside.includes(failed.url()) && reason !== "net::ERR_ABORTED") errors.push(`request failed: ${failed.url()} ${failed.failure()?.errorText ?? ""}`)
+    })
+    return { page, problems: () => [...outside.map((url) => `outside request: ${url}`), ...errors] }
+  })
+
+const promise = <A>(f: () => Promise<A>) => Effect.promise(f)
+
+/** The ids of the ranked rows on the page, in order. */
+const rowIds = (page: Page) =>
+  promise(() => page.locator("table.queries tbody tr").evaluateAll((rows) => rows.map((row) => row.getAttribute("data-query-id"))))
+
+/** The whole page at desktop width; the first screen on a phone (a whole ranking is a very long strip). */
+const screenshot = (page: Page, name: string) =>
+  promise(() => page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: (page.viewportSize()?.width ?? 0) > 800 }))
+
+const settled = (daemon: HttpDaemon, token?: string) =>
+  eventually(
+    "the demo pipeline's first run",
+    request(daemon, "GET", "/api/v1/pipelines/demo_slow_log", token === undefined ? {} : { token }).pipe(
+      Effect.map((answer) => {
+        if (answer.status !== 200) return false
+        const body: { running: unknown; totals: { runs: number } } = JSON.parse(answer.text)
+        return body.running === null && body.totals.runs >= 1
+      })
+    ),
+    "90 seconds"
+  )
+
+/** The store's ranking, read from its tables, not through the API: ids by total time or calls (the API's ties). */
+const storeRanking = (url: string, order: "total_ms" | "calls") =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const sql = yield* storeClient(url)
+      return yield* sql.unsafe<{ query_id: string; total_ms: number; calls: number }>(
+        `SELECT query_id, total_ms::float8 AS total_ms, calls::float8 AS calls FROM slowq_queries
+         ORDER BY ${order} DESC, pipeline, query_id LIMIT 50`
+      )
+    })
+  ).pipe(Effect.orDie)
+
+layer(Layer.scoped(Dashboard, fixture({})), { timeout: "120 seconds", excludeTestServices: true })(
+  "the dashboard in Chromium, reads open (loopback, no token)",
+  (it) => {
+    it.effect("the daemon serves the page, its hashed assets and client routes; API paths keep the API's answers", () =>
+      Effect.gen(function* () {
+        const { daemon } = yield* Dashboard
+        const page = yield* request(daemon, "GET", "/")
+        expect([page.status, page.headers.get("content-type"), page.headers.get("cache-control")]).toEqual([
+          200,
+          "text/html; charset=utf-8",
+          "no-cache"
+        ])
+        expect(page.headers.get("content-security-policy")).toBe(webContentSecurityPolicy)
+        expect(page.text).toContain('<div id="root"></div>')
+        // No inline script: every <script> names its file.
+        expect(page.text.match(/<script\b[^>]*>/g)?.every((tag) => /\ssrc="\/assets\//.test(tag))).toBe(true)
+        const client = yield* request(daemon, "GET", "/queries/ABC123?order=calls")
+        expect([client.status, client.text]).toEqual([200, page.text])
+        const script = /src="(\/assets\/[^"]+\.js)"/.exec(page.text)![1]!
+        const asset = yield* request(daemon, "GET", script, { headers: { "accept-encoding": "gzip" } })
+        expect([asset.status, asset.headers.get("content-type"), asset.headers.get("cache-control")]).toEqual([
+          200,
+          "text/javascript; charset=utf-8",
+          "public, max-age=31536000, immutable"
+        ])
+        for (const path of ["/assets/nothing-0000.js", "/favicon.ico", "/api/v1/nothing", "/api", "/docs/x"]) {
+          const answer = yield* request(daemon, "GET", path)
+          expect([path, answer.status, JSON.parse(answer.text)]).toEqual([
+            path,
+            404,
+            { _tag: "NotFoundError", message: `no route GET ${path}` }
+          ])
+        }
+        // The API's Host check covers the page (DNS rebinding). fetch cannot set Host: node:http can.
+        const rebound = yield* Effect.async<number | undefined>((resume) => {
+          httpGet(`${daemon.base}/`, { headers: { host: "attacker.example" } }, (answer) => {
+            answer.resume()
+            resume(Effect.succeed(answer.statusCode))
+          }).on("error", (error) => resume(Effect.die(error)))
+        })
+        expect(rebound).toBe(421)
+      })
+    )
+
+    it.scoped(
+      "the queries page ranks the store's fingerprints; sorting changes the rows and the URL; a query's overview and samples",
+      () =>
+        Effect.gen(function* () {
+          const { daemon, storeUrl, browser } = yield* Dashboard
+          yield* settled(daemon)
+          const byTotal = yield* storeRanking(storeUrl, "total_ms")
+          const byCalls = yield* storeRanking(storeUrl, "calls")
+          // The data must tell the two orders apart, or the sorting check below proves nothing.
+          expect(byCalls.map((r) => r.query_id)).not.toEqual(byTotal.map((r) => r.query_id))
+          const top = byTotal[0]!
+
+          const { page, problems } = yield* openPage(browser, 1280, 900)
+          yield* promise(() => page.goto(`${daemon.base}/`))
+          yield* promise(() => page.locator("table.queries tbody tr").first().waitFor())
+          const firstRowsMs = yield* promise(() => page.evaluate(() => performance.now()))
+          console.log(`queries page: first rows after ${Math.round(firstRowsMs)} ms (since navigation start)`)
+          expect(yield* rowIds(page)).toEqual(byTotal.map((r) => r.query_id))
+          const firstTotal = page.locator("table.queries tbody tr").first().locator('td[data-label="Total"]')
+          expect(Number(yield* promise(() => firstTotal.getAttribute("data-ms")))).toBe(top.total_ms)
+          expect(yield* promise(() => firstTotal.textContent())).toBe(formatMs(top.total_ms))
+          yield* screenshot(page, "queries-1280")
+
+          // Sorting: by calls, in the URL, and the rows are the store's ranking by calls.
+          yield* promise(() => page.getByRole("button", { name: "Calls" }).click())
+          yield* promise(() => page.waitForURL((url) => url.searchParams.get("order") === "calls"))
+          yield* promise(() => page.locator(`table.queries tbody tr[data-query-id="${byCalls[0]!.query_id}"]`).first().waitFor())
+          expect(yield* rowIds(page)).toEqual(byCalls.map((r) => r.query_id))
+          expect(yield* promise(() => page.locator("select[name=order]").inputValue())).toBe("calls")
+          // Back: the URL and the rows return to the ranking by total time.
+          yield* promise(() => page.goBack())
+          yield* promise(() => page.waitForURL((url) => !url.searchParams.has("order")))
+          yield* promise(() => page.locator(`table.queries tbody tr[data-query-id="${top.query_id}"]`).first().waitFor())
+          expect(yield* rowIds(page)).toEqual(byTotal.map((r) => r.query_id))
+
+          // A time range with nothing in it (the demo log is from 2024): the empty state says what to do.
+          yield* promise(() => page.locator("select[name=range]").selectOption("1h"))
+          yield* promise(() => page.waitForURL((url) => url.searchParams.get("since") === "1h"))
+          yield* promise(() => page.getByRole("heading", { name: "No queries here" }).waitFor())
+
+          // The top query's detail: overview with its totals and charts, then its samples.
+          yield* promise(() => page.goto(`${daemon.base}/`))
+          yield* promise(() => page.locator("table.queries tbody tr a").first().click())
+          yield* promise(() => page.waitForURL((url) => url.pathname === `/queries/${top.query_id}`))
+          yield* promise(() => page.locator(".chart canvas").nth(1).waitFor())
+          const calls = page.locator(".figures div", { hasText: /^Calls/ }).locator("dd")
+          expect(yield* promise(() => calls.textContent())).toBe(new Intl.NumberFormat("en-US").format(top.calls))
+          yield* screenshot(page, "query-overview-1280")
+          yield* promise(() => page.getByRole("link", { name: "Samples" }).click())
+          yield* promise(() => page.waitForURL((url) => url.searchParams.get("tab") === "samples"))
+          yield* promise(() => page.locator(".samples pre").first().waitFor())
+          expect(yield* promise(() => page.locator(".samples li").count())).toBeGreaterThan(0)
+          yield* screenshot(page, "query-samples-1280")
+
+          expect(problems()).toEqual([])
+        })
+    )
+
+    it.scoped("at 390 px wide the ranking is readable and the detail page fits", () =>
+      Effect.gen(function* () {
+        const { daemon, storeUrl, browser } = yield* Dashboard
+        yield* settled(daemon)
+        const top = (yield* storeRanking(storeUrl, "total_ms"))[0]!
+        const { page, problems } = yield* openPage(browser, 390, 844)
+        yield* promise(() => page.goto(`${daemon.base}/?order=calls`))
+        yield* promise(() => page.locator("table.queries tbody tr").first().waitFor())
+        // Nothing wider than the screen: no sideways scrolling.
+        expect(yield* promise(() => page.evaluate("document.documentElement.scrollWidth"))).toBe(390)
+        yield* screenshot(page, "queries-390")
+        yield* promise(() => page.goto(`${daemon.base}/queries/${top.query_id}?pipeline=demo_slow_log`))
+        yield* promise(() => page.locator(".chart canvas").nth(1).waitFor())
+        expect(yield* promise(() => page.evaluate("document.documentElement.scrollWidth"))).toBe(390)
+        yield* screenshot(page, "query-overview-390")
+        expect(problems()).toEqual([])
+      })
+    )
+  }
+)
+
+const token = randomBytes(16).toString("hex")
+
+layer(Layer.scoped(Dashboard, fixture({ SLOWQ_API_TOKEN: token })), { timeout: "120 seconds", excludeTestServices: true })(
+  "the dashboard in Chromium, reads need the token",
+  (it) => {
+    it.scoped("the page loads without the token, says it is missing, and shows the queries once it is entered", () =>
+      Effect.gen(function* () {
+        const { daemon, storeUrl, browser } = yield* Dashboard
+        yield* settled(daemon, token)
+        const top = (yield* storeRanking(storeUrl, "total_ms"))[0]!
+        // The page itself loads without the token; the reads do not.
+        expect((yield* request(daemon, "GET", "/")).status).toBe(200)
+        expect((yield* request(daemon, "GET", "/api/v1/queries")).status).toBe(401)
+        const { page, problems } = yield* openPage(browser, 1280, 900)
+        yield* promise(() => page.goto(`${daemon.base}/`))
+        yield* promise(() => page.getByRole("heading", { name: "The API token is missing" }).waitFor())
+        yield* screenshot(page, "token-missing-1280")
+        yield* promise(() => page.locator("input[name=token]").fill(token))
+        yield* promise(() => page.getByRole("button", { name: "Use this token" }).click())
+        yield* promise(() => page.locator(`table.queries tbody tr[data-query-id="${top.query_id}"]`).first().waitFor())
+        // Kept for the tab: a reload needs no second entry.
+        yield* promise(() => page.reload())
+        yield* promise(() => page.locator(`table.queries tbody tr[data-query-id="${top.query_id}"]`).first().waitFor())
+        // The only console errors are Chromium's own lines for the reads answered 401 before the token was entered.
+        expect(problems().filter((p) => !p.includes("status of 401 (Unauthorized)"))).toEqual([])
+        expect(problems().length).toBeGreaterThan(0)
+      })
+    )
+  }
+)
