@@ -89,6 +89,7 @@ const rowIds = (page: Page) =>
 const screenshot = (page: Page, name: string) =>
   promise(() => page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: (page.viewportSize()?.width ?? 0) > 800 }))
 
+/** The demo pipeline has finished a run and none is in flight. */
 const settled = (daemon: HttpDaemon, token?: string) =>
   eventually(
     "the demo pipeline's first run",
@@ -216,7 +217,29 @@ layer(Layer.scoped(Dashboard, fixture({})), { timeout: "120 seconds", excludeTes
         })
     )
 
-    it.scoped("at 390 px wide the ranking is readable and the detail page fits", () =>
+    it.scoped("the pipelines page shows the demo pipeline; without the token its controls are disabled and say why", () =>
+      Effect.gen(function* () {
+        const { daemon, browser } = yield* Dashboard
+        yield* settled(daemon)
+        const { page, problems } = yield* openPage(browser, 1280, 900)
+        yield* promise(() => page.goto(`${daemon.base}/`))
+        yield* promise(() => page.getByRole("link", { name: "Pipelines" }).click())
+        yield* promise(() => page.waitForURL((url) => url.pathname === "/pipelines"))
+        const card = page.locator('li[data-pipeline="demo_slow_log"]')
+        yield* promise(() => card.waitFor())
+        expect(yield* promise(() => card.locator("h2").textContent())).toMatch(/^demo_slow_log (scheduled|running)$/)
+        expect(yield* promise(() => card.locator(".meta").textContent())).toContain("mysql_slow_log_file · every 10s")
+        for (const name of ["Run now", "Pause"]) {
+          expect([name, yield* promise(() => card.getByRole("button", { name }).isDisabled())]).toEqual([name, true])
+        }
+        expect(yield* promise(() => page.getByRole("button", { name: "Pause all" }).isDisabled())).toBe(true)
+        expect(yield* promise(() => page.locator("form.note").textContent())).toContain("Run now, pause and resume need the API token")
+        yield* screenshot(page, "pipelines-no-token-1280")
+        expect(problems()).toEqual([])
+      })
+    )
+
+    it.scoped("at 390 px wide the ranking is readable, and the detail and pipelines pages fit", () =>
       Effect.gen(function* () {
         const { daemon, storeUrl, browser } = yield* Dashboard
         yield* settled(daemon)
@@ -231,6 +254,10 @@ layer(Layer.scoped(Dashboard, fixture({})), { timeout: "120 seconds", excludeTes
         yield* promise(() => page.locator(".chart canvas").nth(1).waitFor())
         expect(yield* promise(() => page.evaluate("document.documentElement.scrollWidth"))).toBe(390)
         yield* screenshot(page, "query-overview-390")
+        yield* promise(() => page.goto(`${daemon.base}/pipelines`))
+        yield* promise(() => page.locator('li[data-pipeline="demo_slow_log"]').waitFor())
+        expect(yield* promise(() => page.evaluate("document.documentElement.scrollWidth"))).toBe(390)
+        yield* screenshot(page, "pipelines-390")
         expect(problems()).toEqual([])
       })
     )
@@ -260,6 +287,23 @@ layer(Layer.scoped(Dashboard, fixture({ SLOWQ_API_TOKEN: token })), { timeout: "
         // Kept for the tab: a reload needs no second entry.
         yield* promise(() => page.reload())
         yield* promise(() => page.locator(`table.queries tbody tr[data-query-id="${top.query_id}"]`).first().waitFor())
+        // With the token: pause, run now (a manual run, while paused), resume.
+        yield* promise(() => page.getByRole("link", { name: "Pipelines" }).click())
+        const card = page.locator('li[data-pipeline="demo_slow_log"]')
+        yield* promise(() => card.getByRole("button", { name: "Pause" }).click())
+        yield* promise(() => card.locator(".state-paused").waitFor())
+        // A scheduled run started before the pause finishes first; a run asked for meanwhile would be refused (409).
+        yield* settled(daemon, token)
+        yield* promise(() => card.getByRole("button", { name: "Run now" }).click())
+        yield* promise(() => page.getByText("demo_slow_log: a run started.").waitFor())
+        yield* promise(() => card.getByText("(manual)").waitFor({ timeout: 15_000 }))
+        const detail: { state: string; recent_runs: ReadonlyArray<{ trigger: string }> } = JSON.parse(
+          (yield* request(daemon, "GET", "/api/v1/pipelines/demo_slow_log", { token })).text
+        )
+        expect([detail.state, detail.recent_runs.some((run) => run.trigger === "manual")]).toEqual(["paused", true])
+        yield* screenshot(page, "pipelines-token-1280")
+        yield* promise(() => card.getByRole("button", { name: "Resume" }).click())
+        yield* promise(() => card.getByRole("button", { name: "Pause" }).waitFor())
         // The only console errors are Chromium's own lines for the reads answered 401 before the token was entered.
         expect(problems().filter((p) => !p.includes("status of 401 (Unauthorized)"))).toEqual([])
         expect(problems().length).toBeGreaterThan(0)

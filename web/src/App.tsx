@@ -1,4 +1,5 @@
 import { setToken } from "./api.js"
+import { PipelinesPage } from "./pages/Pipelines.js"
 import { QueriesPage } from "./pages/Queries.js"
 import { QueryDetailPage } from "./pages/QueryDetail.js"
 import { onLinkClick, useLocation } from "./router.js"
@@ -20,6 +21,9 @@ export const App = () => {
           <a href="/" onClick={onLinkClick} aria-current={path === "/" || path.startsWith("/queries") ? "page" : undefined}>
             Queries
           </a>
+          <a href="/pipelines" onClick={onLinkClick} aria-current={path === "/pipelines" ? "page" : undefined}>
+            Pipelines
+          </a>
         </nav>
         {token !== null && (
           <button type="button" className="link" onClick={() => setToken(null)} title="The token is kept for this tab only">
@@ -32,6 +36,8 @@ export const App = () => {
           <QueryDetailPage id={decodeURIComponent(detail[1]!)} />
         ) : path === "/" || path === "/queries" ? (
           <QueriesPage />
+        ) : path === "/pipelines" ? (
+          <PipelinesPage />
         ) : (
           <section>
             <h1>No such page</h1>

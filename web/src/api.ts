@@ -1,6 +1,15 @@
 import type { HttpApi, HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
 import type { Schema } from "effect"
-import type { PipelineList, QueryDetail, QueryList, RollupSeries, SlowqApi } from "../../src/http/Api.js"
+import type {
+  PipelineList,
+  PipelineView,
+  QueryDetail,
+  QueryList,
+  RollupSeries,
+  RunAccepted,
+  SchedulerState,
+  SlowqApi
+} from "../../src/http/Api.js"
 
 // The API's types come from the server's own definition (src/http/Api.ts), type-only: the answers are the JSON the
 // schemas encode to (Schema.Encoded: dates as ISO text), the parameters the keys each endpoint's schema declares. No
@@ -27,6 +36,9 @@ export type QuerySampleJson = QueryDetailJson["samples"][number]
 export type SeriesJson = Schema.Schema.Encoded<typeof RollupSeries>
 export type SeriesPointJson = SeriesJson["points"][number]
 export type PipelineListJson = Schema.Schema.Encoded<typeof PipelineList>
+export type PipelineJson = Schema.Schema.Encoded<typeof PipelineView>
+export type RunAcceptedJson = Schema.Schema.Encoded<typeof RunAccepted>
+export type SchedulerStateJson = Schema.Schema.Encoded<typeof SchedulerState>
 
 /** Why a read failed, as the page explains it. */
 export type ApiFailure =
@@ -83,7 +95,12 @@ const failureOf = (status: number, body: unknown): ApiFailure => {
   return { kind: "other", message }
 }
 
-const get = async <A>(path: string, params: Record<string, string | undefined>, signal: AbortSignal): Promise<A> => {
+const call = async <A>(
+  method: "GET" | "POST",
+  path: string,
+  params: Record<string, string | undefined>,
+  signal?: AbortSignal
+): Promise<A> => {
   const search = new URLSearchParams()
   for (const [key, value] of Object.entries(params)) if (value !== undefined && value !== "") search.set(key, value)
   const query = search.toString()
@@ -91,17 +108,21 @@ const get = async <A>(path: string, params: Record<string, string | undefined>, 
   let response: Response
   try {
     response = await fetch(query === "" ? path : `${path}?${query}`, {
+      method,
       headers: token === null ? {} : { authorization: `Bearer ${token}` },
-      signal
+      ...(signal === undefined ? {} : { signal })
     })
   } catch (cause) {
-    if (signal.aborted) throw cause
+    if (signal?.aborted === true) throw cause
     throw new ApiError({ kind: "unreachable", message: "slowq does not answer: is `slowq run` still running?" })
   }
   const body: unknown = await response.json().catch(() => null)
   if (!response.ok) throw new ApiError(failureOf(response.status, body))
   return body as A
 }
+
+const get = <A>(path: string, params: Record<string, string | undefined>, signal: AbortSignal) =>
+  call<A>("GET", path, params, signal)
 
 export const listQueries = (params: Params<"queries", "list">, signal: AbortSignal) =>
   get<QueryListJson>("/api/v1/queries", params, signal)
@@ -113,3 +134,13 @@ export const getSeries = (id: string, params: Params<"queries", "series">, signa
   get<SeriesJson>(`/api/v1/queries/${encodeURIComponent(id)}/series`, params, signal)
 
 export const listPipelines = (signal: AbortSignal) => get<PipelineListJson>("/api/v1/pipelines", {}, signal)
+
+// Control: each needs the token, always (and is disabled on a daemon started without one).
+
+const pipelinePath = (name: string) => `/api/v1/pipelines/${encodeURIComponent(name)}`
+
+export const runPipeline = (name: string) => call<RunAcceptedJson>("POST", `${pipelinePath(name)}/run`, {})
+export const pausePipeline = (name: string) => call<PipelineJson>("POST", `${pipelinePath(name)}/pause`, {})
+export const resumePipeline = (name: string) => call<PipelineJson>("POST", `${pipelinePath(name)}/resume`, {})
+export const pauseScheduler = () => call<SchedulerStateJson>("POST", "/api/v1/scheduler/pause", {})
+export const resumeScheduler = () => call<SchedulerStateJson>("POST", "/api/v1/scheduler/resume", {})
