@@ -1,4 +1,5 @@
 import { setToken } from "./api.js"
+import { FindingsPage } from "./pages/Findings.js"
 import { PipelinesPage } from "./pages/Pipelines.js"
 import { QueriesPage } from "./pages/Queries.js"
 import { QueryDetailPage } from "./pages/QueryDetail.js"
@@ -21,6 +22,9 @@ export const App = () => {
           <a href="/" onClick={onLinkClick} aria-current={path === "/" || path.startsWith("/queries") ? "page" : undefined}>
             Queries
           </a>
+          <a href="/findings" onClick={onLinkClick} aria-current={path === "/findings" ? "page" : undefined}>
+            Findings
+          </a>
           <a href="/pipelines" onClick={onLinkClick} aria-current={path === "/pipelines" ? "page" : undefined}>
             Pipelines
           </a>
@@ -36,6 +40,8 @@ export const App = () => {
           <QueryDetailPage id={decodeURIComponent(detail[1]!)} />
         ) : path === "/" || path === "/queries" ? (
           <QueriesPage />
+        ) : path === "/findings" ? (
+          <FindingsPage />
         ) : path === "/pipelines" ? (
           <PipelinesPage />
         ) : (

@@ -1,9 +1,11 @@
 import type { HttpApi, HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
 import type { Schema } from "effect"
 import type {
+  FindingList,
   PipelineList,
   PipelineView,
   QueryDetail,
+  QueryFindingList,
   QueryList,
   RollupSeries,
   RunAccepted,
@@ -35,6 +37,10 @@ export type QueryDetailJson = Schema.Schema.Encoded<typeof QueryDetail>
 export type QuerySampleJson = QueryDetailJson["samples"][number]
 export type SeriesJson = Schema.Schema.Encoded<typeof RollupSeries>
 export type SeriesPointJson = SeriesJson["points"][number]
+export type FindingListJson = Schema.Schema.Encoded<typeof FindingList>
+export type FindingJson = FindingListJson["findings"][number]
+export type Severity = FindingJson["severity"]
+export type QueryFindingListJson = Schema.Schema.Encoded<typeof QueryFindingList>
 export type PipelineListJson = Schema.Schema.Encoded<typeof PipelineList>
 export type PipelineJson = Schema.Schema.Encoded<typeof PipelineView>
 export type RunAcceptedJson = Schema.Schema.Encoded<typeof RunAccepted>
@@ -132,6 +138,12 @@ export const getQuery = (id: string, params: Params<"queries", "get">, signal: A
 
 export const getSeries = (id: string, params: Params<"queries", "series">, signal: AbortSignal) =>
   get<SeriesJson>(`/api/v1/queries/${encodeURIComponent(id)}/series`, params, signal)
+
+export const listFindings = (params: Params<"findings", "list">, signal: AbortSignal) =>
+  get<FindingListJson>("/api/v1/findings", params, signal)
+
+export const queryFindings = (id: string, params: Params<"findings", "ofQuery">, signal: AbortSignal) =>
+  get<QueryFindingListJson>(`/api/v1/queries/${encodeURIComponent(id)}/findings`, params, signal)
 
 export const listPipelines = (signal: AbortSignal) => get<PipelineListJson>("/api/v1/pipelines", {}, signal)
 

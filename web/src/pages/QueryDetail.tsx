@@ -1,5 +1,6 @@
 import { lazy, Suspense } from "react"
-import { getQuery, getSeries, type QueryDetailJson, type QuerySampleJson } from "../api.js"
+import { getQuery, getSeries, type QueryDetailJson, type QuerySampleJson, queryFindings } from "../api.js"
+import { FindingCard } from "../FindingCard.js"
 import { formatCount, formatMs, formatTime } from "../format.js"
 import { Problem } from "../Problem.js"
 import { hrefOf, onLinkClick, useLocation } from "../router.js"
@@ -13,7 +14,8 @@ const SeriesCharts = lazy(() => import("../SeriesCharts.js"))
 
 const tabs = [
   { id: "overview", label: "Overview" },
-  { id: "samples", label: "Samples" }
+  { id: "samples", label: "Samples" },
+  { id: "findings", label: "Findings" }
 ] as const
 
 const minuteMs = 60_000
@@ -23,7 +25,7 @@ export const QueryDetailPage = ({ id }: { readonly id: string }) => {
   const pipeline = search.get("pipeline") ?? ""
   const since = search.get("since") ?? ""
   const until = search.get("until") ?? ""
-  const tab = search.get("tab") === "samples" ? "samples" : "overview"
+  const tab = tabs.find((t) => t.id === search.get("tab"))?.id ?? "overview"
   const scope = { ...(pipeline === "" ? {} : { pipeline }), ...(since === "" ? {} : { since }), ...(until === "" ? {} : { until }) }
   const params = { ...scope, samples: "20" }
   const detail = useApi(JSON.stringify([id, params]), (signal) => getQuery(id, params, signal))
@@ -54,11 +56,9 @@ export const QueryDetailPage = ({ id }: { readonly id: string }) => {
               </a>
             ))}
           </nav>
-          {tab === "overview" ? (
-            <Overview id={id} detail={detail.value} scope={scope} />
-          ) : (
-            <Samples samples={detail.value.samples} />
-          )}
+          {tab === "overview" && <Overview id={id} detail={detail.value} scope={scope} />}
+          {tab === "samples" && <Samples samples={detail.value.samples} />}
+          {tab === "findings" && <Findings id={id} pipeline={pipeline} />}
         </>
       )}
     </section>
@@ -145,3 +145,28 @@ const Samples = ({ samples }: { readonly samples: ReadonlyArray<QuerySampleJson>
       ))}
     </ol>
   )
+
+const Findings = ({ id, pipeline }: { readonly id: string; readonly pipeline: string }) => {
+  const params = pipeline === "" ? {} : { pipeline }
+  const findings = useApi(JSON.stringify([id, params]), (signal) => queryFindings(id, params, signal))
+  if (findings.state === "loading") return <p className="status" aria-busy="true">Loading the findings…</p>
+  if (findings.state === "failed") return <Problem failure={findings.failure} />
+  if (findings.value.findings.length === 0) {
+    return (
+      <div className="empty" role="status">
+        <h2>No findings</h2>
+        <p>
+          Nothing was found wrong with this query, or its pipeline has no <code>analyze</code> stage (see{" "}
+          <code>plugins/analyze/README.md</code>).
+        </p>
+      </div>
+    )
+  }
+  return (
+    <ol className="findings">
+      {findings.value.findings.map((finding) => (
+        <FindingCard key={`${finding.pipeline}/${finding.rule}/${finding.subject}`} finding={finding} showQuery={false} />
+      ))}
+    </ol>
+  )
+}
