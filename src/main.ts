@@ -26,8 +26,9 @@ const LoggerLive = Layer.mergeAll(
 )
 
 /**
- * A plugin's command (e.g. `slowq digest`) is loaded alone, so that it starts without every plugin and driver;
- * anything else loads the runtime's commands and the plugin list.
+ * The command invoked is loaded alone (`slowq validate` without the store, the HTTP API or the database drivers;
+ * `slowq digest` without any of the runtime's commands), so that each starts with what it uses only. Anything
+ * else (no command, --help, --version, a typo) loads every command, for the full CLI's help and its messages.
  */
 const cli = Effect.gen(function* () {
   const name = process.argv[2]
@@ -36,17 +37,15 @@ const cli = Effect.gen(function* () {
     const slowq = Command.make("slowq").pipe(Command.withDescription(DESCRIPTION), Command.withSubcommands([command]))
     return yield* Command.run(slowq, { name: "slowq", version: VERSION })(process.argv)
   }
-  const [{ coreCommands, CoreCommandsLive }, { plugins }, lazy] = yield* Effect.promise(() =>
-    Promise.all([
-      import("./cli/Commands.js"),
-      import("../plugins/index.js"),
-      loadPluginCommands()
-    ])
+  const [{ CoreCommandsLive, isCoreCommand, loadCoreCommand, loadCoreCommands }, { plugins }] = yield* Effect.promise(() =>
+    Promise.all([import("./cli/Commands.js"), import("../plugins/index.js")])
   )
-  const slowq = Command.make("slowq").pipe(
-    Command.withDescription(DESCRIPTION),
-    Command.withSubcommands([...coreCommands, ...lazy])
-  )
+  const commands = isCoreCommand(name)
+    ? ([yield* Effect.promise(() => loadCoreCommand(name))] as const)
+    : yield* Effect.promise(() =>
+        Promise.all([loadCoreCommands(), loadPluginCommands()]).then(([core, lazy]) => [...core, ...lazy] as const)
+      )
+  const slowq = Command.make("slowq").pipe(Command.withDescription(DESCRIPTION), Command.withSubcommands(commands))
   return yield* Command.run(slowq, { name: "slowq", version: VERSION })(process.argv).pipe(
     Effect.provide(CoreCommandsLive.pipe(Layer.provideMerge(Layer.succeed(Plugins, plugins))))
   )

@@ -1,5 +1,5 @@
 import { Redacted, Schema } from "effect"
-import { isMysqlUrl, mysqlTarget, sameTarget } from "./advice/MysqlServers.js"
+import { isMysqlUrl, mysqlTarget, sameTarget } from "./advice/MysqlTarget.js"
 import { AiConfig } from "./ai/config.js"
 import { mysqlPlanRules } from "./rules/MysqlPlanRules.js"
 import { postgresPlanRules } from "./rules/PostgresPlanRules.js"

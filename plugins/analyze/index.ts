@@ -1,5 +1,5 @@
+import { lazyLayer } from "../../src/plugin/LazyLayer.js"
 import { defineStage } from "../../src/plugin/Plugin.js"
-import { layer } from "./AnalyzeStage.js"
 import { Config } from "./config.js"
 
 export const plugin = defineStage({
@@ -9,5 +9,5 @@ export const plugin = defineStage({
   // The rules read SQL and SQL plans.
   dialects: ["mysql", "postgres"],
   config: Config,
-  layer
+  layer: (config, context) => lazyLayer(() => import("./AnalyzeStage.js").then((module) => module.layer(config, context)))
 })

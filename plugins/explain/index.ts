@@ -1,6 +1,6 @@
+import { lazyLayer } from "../../src/plugin/LazyLayer.js"
 import { defineStage } from "../../src/plugin/Plugin.js"
 import { Config } from "./config.js"
-import { layer } from "./ExplainStage.js"
 import { explainEnrichment } from "./PlanStore.js"
 
 export const plugin = defineStage({
@@ -10,6 +10,6 @@ export const plugin = defineStage({
   // EXPLAIN is SQL: a pipeline of any other dialect passes its events past this stage, counted.
   dialects: ["mysql", "postgres"],
   config: Config,
-  layer,
+  layer: (config, context) => lazyLayer(() => import("./ExplainStage.js").then((module) => module.layer(config, context))),
   enrichments: [explainEnrichment]
 })

@@ -64,6 +64,7 @@ const run = Effect.fn("FingerprintCommand.run")(function* (input: {
   readonly matchEmbeddedNumbers: boolean
 }) {
   const fingerprinter = yield* Fingerprinter
+  yield* fingerprinter.prepare(input.dialect)
   const options: FingerprintOptions | undefined = input.matchEmbeddedNumbers ? { matchEmbeddedNumbers: true } : undefined
   yield* NodeStream.stdin.pipe(
     Stream.decodeText(),

@@ -4,7 +4,7 @@ import { RunnerLive } from "../Daemon.js"
 import { Runner } from "../pipeline/Runner.js"
 import { CliFailure } from "./CliFailure.js"
 import { loadValidPipelines } from "./loadValidPipelines.js"
-import { pipelinesOption } from "./RunCommand.js"
+import { pipelinesOption } from "./PipelinesOption.js"
 
 const names = Args.text({ name: "NAME" }).pipe(Args.withDescription("Pipelines to run once."), Args.atLeast(1))
 

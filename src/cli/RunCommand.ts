@@ -1,4 +1,4 @@
-import { Command, Options } from "@effect/cli"
+import { Command } from "@effect/cli"
 import { Effect, Either, Layer } from "effect"
 import { DaemonLive } from "../Daemon.js"
 import { makeSlowqApi } from "../http/Api.js"
@@ -10,11 +10,7 @@ import { loadRetention } from "../store/Retention.js"
 import { StorePruner } from "../store/StorePruner.js"
 import { CliFailure } from "./CliFailure.js"
 import { loadValidPipelines } from "./loadValidPipelines.js"
-
-export const pipelinesOption = Options.directory("pipelines").pipe(
-  Options.withDescription("Folder of pipeline YAML files."),
-  Options.withDefault("pipelines")
-)
+import { pipelinesOption } from "./PipelinesOption.js"
 
 const run = ({ pipelines }: { readonly pipelines: string }) =>
   Effect.gen(function* () {

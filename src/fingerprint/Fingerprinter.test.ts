@@ -39,6 +39,7 @@ layer(Fingerprinter.layer)("Fingerprinter", (it) => {
   it.effect("fingerprints PostgreSQL with libpg_query", () =>
     Effect.gen(function* () {
       const fingerprinter = yield* Fingerprinter
+      yield* fingerprinter.prepare("postgres")
       const literal = fingerprinter.fingerprint("SELECT * FROM users WHERE id = 5 AND name = 'bob'", "postgres")
       const pgss = fingerprinter.fingerprint("select * from users where id = $1 and name = $2", "postgres")
       expect(literal).toEqual({
@@ -59,6 +60,7 @@ layer(Fingerprinter.layer)("Fingerprinter", (it) => {
   it.effect("never throws: empty text, garbage, huge text", () =>
     Effect.gen(function* () {
       const fingerprinter = yield* Fingerprinter
+      yield* fingerprinter.prepare("postgres")
       const garbage = String.fromCharCode(...Array.from({ length: 2000 }, (_, i) => (i * 7919) % 65536))
       for (const dialect of ["mysql", "postgres"] as const) {
         expect(fingerprinter.fingerprint("", dialect).statementType).toBe("other")

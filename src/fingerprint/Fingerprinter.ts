@@ -1,5 +1,5 @@
 import { hash } from "node:crypto"
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Ref } from "effect"
 import type { Fingerprinted } from "../domain/Fingerprint.js"
 import type { SqlDialect } from "./SqlDialect.js"
 import { classifyTokens } from "./Classify.js"
@@ -66,22 +66,33 @@ const fingerprint = (sql: string, dialect: SqlDialect, options?: FingerprintOpti
 }
 
 const make = Effect.gen(function* () {
-  const parser = yield* Effect.promise(() => loadPostgresParser())
-  if (!parser) {
-    yield* Effect.logWarning(
-      "the PostgreSQL parser (libpg_query WASM) could not be loaded; PostgreSQL statements are fingerprinted by the tokenizer"
-    )
-  }
-  return { fingerprint } as const
+  const warned = yield* Ref.make(false)
+  const prepare = (dialect: SqlDialect): Effect.Effect<void> =>
+    dialect === "mysql"
+      ? Effect.void
+      : Effect.gen(function* () {
+          if (yield* Effect.promise(() => loadPostgresParser())) return
+          if (yield* Ref.getAndSet(warned, true)) return
+          yield* Effect.logWarning(
+            "the PostgreSQL parser (libpg_query WASM) could not be loaded; PostgreSQL statements are fingerprinted by the tokenizer"
+          )
+        })
+  return { fingerprint, prepare } as const
 })
 
 /** Fingerprints and classifies statement text for both dialects. */
 export class Fingerprinter extends Context.Tag("slowq/fingerprint/Fingerprinter")<
   Fingerprinter,
   {
+    /** Synchronous: `prepare` the dialect first, or a PostgreSQL statement gets the tokenizer's fingerprint. */
     readonly fingerprint: (sql: string, dialect: SqlDialect, options?: FingerprintOptions) => Fingerprinted
+    /**
+     * Loads what `dialect` needs, once per process: PostgreSQL's parser (libpg_query WASM, about 26 MB of RSS), which
+     * MySQL statements never use. If it cannot be loaded, says so once and PostgreSQL statements take the tokenizer.
+     */
+    readonly prepare: (dialect: SqlDialect) => Effect.Effect<void>
   }
 >() {
-  /** Loads the libpg_query WASM module once. */
+  /** Loads nothing yet: each user prepares the dialects it fingerprints. */
   static readonly layer: Layer.Layer<Fingerprinter> = Layer.effect(Fingerprinter, make)
 }

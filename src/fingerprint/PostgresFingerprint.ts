@@ -1,5 +1,4 @@
 import { hash } from "node:crypto"
-import { fingerprintSync, loadModule, normalizeSync, parseSync } from "@libpg-query/parser"
 import type { Fingerprinted, StatementType } from "../domain/Fingerprint.js"
 import { type Classification, classifyTokens, isLiteralKind } from "./Classify.js"
 import { lex, T_PUNCT, T_QUOTED_IDENT, T_WORD } from "./SqlLexer.js"
@@ -19,19 +18,36 @@ import { parseTags } from "./Tags.js"
  */
 export const MAX_PARSER_INPUT = 256 * 1024
 
-let loaded = false
+type Parser = Pick<typeof import("@libpg-query/parser"), "parseSync" | "fingerprintSync" | "normalizeSync">
+
+/**
+ * The parser once loaded. Importing @libpg-query/parser compiles and instantiates its WASM module (about 26 MB of
+ * RSS), which only PostgreSQL statements need: it is imported when the first caller asks for it, so a command or a
+ * pipeline that never sees a PostgreSQL statement never pays for it.
+ */
+let parser: Parser | undefined
 
 /** Loads the parser once; false when it cannot be loaded, and every statement then takes the fallback. */
 export const loadPostgresParser = async (): Promise<boolean> => {
-  if (!loaded) {
+  if (parser === undefined) {
     try {
-      await loadModule()
-      loaded = true
+      const module = await import("@libpg-query/parser")
+      await module.loadModule()
+      parser = module
     } catch {
-      loaded = false
+      parser = undefined
     }
   }
-  return loaded
+  return parser !== undefined
+}
+
+/**
+ * libpg_query's parse tree of `sql` (throws its syntax error), for other readers of PostgreSQL statements; only
+ * after `loadPostgresParser` answered true.
+ */
+export const parsePostgres = (sql: string): unknown => {
+  if (parser === undefined) throw new Error("the PostgreSQL parser is not loaded (loadPostgresParser)")
+  return parser.parseSync(sql)
 }
 
 const isFingerprintHex = (s: unknown): s is string => {
@@ -224,11 +240,11 @@ const errorMessage = (e: unknown): string => (e instanceof Error ? e.message : S
 
 /** The PostgreSQL fingerprint of `sql`; never throws. */
 export const fingerprintPostgres = (sql: string): Fingerprinted => {
-  if (loaded && sql.length <= MAX_PARSER_INPUT && sql.trim() !== "") {
+  if (parser !== undefined && sql.length <= MAX_PARSER_INPUT && sql.trim() !== "") {
     let tree: unknown
     let parseError: string | undefined
     try {
-      tree = parseSync(sql)
+      tree = parser.parseSync(sql)
     } catch (e) {
       parseError = errorMessage(e)
     }
@@ -236,8 +252,8 @@ export const fingerprintPostgres = (sql: string): Fingerprinted => {
       try {
         const classified = classifyTree(tree)
         // Both return the parser's error message instead of throwing, so check what they return.
-        const id: unknown = fingerprintSync(sql)
-        const normalized: unknown = normalizeSync(sql)
+        const id: unknown = parser.fingerprintSync(sql)
+        const normalized: unknown = parser.normalizeSync(sql)
         if (classified !== undefined && isFingerprintHex(id) && typeof normalized === "string") {
           return {
             fingerprint: normalized.trim(),

@@ -25,8 +25,9 @@ const yieldToEventLoop = Effect.async<void>((resume) => {
 export type FingerprintStep = (events: ReadonlyArray<SlowQueryEvent>) => Effect.Effect<Array<CollectedEvent>>
 
 /**
- * The step for one run of `spec`. `engine` is the SQL engine, built once per process (it loads libpg_query); a
- * source's own fingerprinter is built for the run, in its scope, as the source is.
+ * The step for one run of `spec`. `engine` is the SQL engine, built once per process (it loads libpg_query at the
+ * first run of a PostgreSQL pipeline); a source's own fingerprinter is built for the run, in its scope, as the
+ * source is.
  */
 export const makeFingerprintStep = (
   spec: PipelineSpec,
@@ -43,6 +44,7 @@ export const makeFingerprintStep = (
     let fingerprintOf: (event: SlowQueryEvent) => Fingerprinted
     if (choice.value._tag === "SqlEngine") {
       const { dialect } = choice.value
+      yield* engine.prepare(dialect)
       const options = spec.fingerprint
       fingerprintOf = (event) => engine.fingerprint(event.sqlText, dialect, options)
     } else {

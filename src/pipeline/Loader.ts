@@ -4,7 +4,7 @@
  * names are checked across files.
  */
 import { join, normalize } from "node:path"
-import { FileSystem } from "@effect/platform"
+import * as FileSystem from "@effect/platform/FileSystem"
 import type { PlatformError } from "@effect/platform/Error"
 import { Context, Effect, Either, Layer, Option, Schema } from "effect"
 import { Plugins, type PluginRegistry } from "../plugin/Plugin.js"

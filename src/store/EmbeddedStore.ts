@@ -3,8 +3,6 @@ import { createRequire } from "node:module"
 import { connect } from "node:net"
 import { join, resolve } from "node:path"
 import { Worker } from "node:worker_threads"
-import { PGlite } from "@electric-sql/pglite"
-import { PGLiteSocketServer } from "@electric-sql/pglite-socket"
 import { Effect, type Scope } from "effect"
 import { StoreError } from "./StoreError.js"
 
@@ -23,7 +21,7 @@ const LOCK = "slowq.lock"
  * system's page cache anyway, so a small pool costs little: ingesting 20k events into a reopened store peaked at
  * 376 MB of RSS with 32 MB, 492 MB with 128 MB (16 MB: 363 MB).
  */
-const startParams = [...PGlite.defaultStartParams, "-c", "shared_buffers=32MB"]
+const startParams = (defaults: ReadonlyArray<string>) => [...defaults, "-c", "shared_buffers=32MB"]
 
 /**
  * Creates a new database in `dataDir` in a worker thread. PGlite runs initdb with a second PostgreSQL instance and
@@ -142,6 +140,17 @@ const releaseLock = (root: string) =>
   })
 
 /**
+ * PGlite and its socket server are imported when an embedded store is opened, not with this module: the store's
+ * layer is built from the configuration, and a slowq that uses a PostgreSQL server (SLOWQ_STORE_URL) or no store at
+ * all (`slowq validate`) never loads them.
+ */
+const loadPglite = Effect.tryPromise({
+  try: () => Promise.all([import("@electric-sql/pglite"), import("@electric-sql/pglite-socket")]),
+  catch: (cause) =>
+    new StoreError({ operation: "connect", message: `cannot load the embedded store (PGlite): ${describeCause(cause)}`, cause })
+})
+
+/**
  * The embedded store: PGlite (PostgreSQL in WASM) kept in `dir`, served on a unix socket inside `dir`, so the
  * same `@effect/sql-pg` client and the same migrations serve both stores. A second slowq process on the same
  * folder (e.g. `slowq report` beside a running daemon) finds the socket answering and uses it instead of opening
@@ -185,9 +194,10 @@ export const embeddedStore = (dir: string): Effect.Effect<SocketAddress, StoreEr
         )
       )
     }
+    const [{ PGlite }, { PGLiteSocketServer }] = yield* loadPglite
     const db = yield* Effect.acquireRelease(
       Effect.tryPromise({
-        try: () => PGlite.create(dataDir, { startParams }),
+        try: () => PGlite.create(dataDir, { startParams: startParams(PGlite.defaultStartParams) }),
         catch: (cause) =>
           new StoreError({
             operation: "connect",

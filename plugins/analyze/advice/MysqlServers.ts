@@ -5,33 +5,9 @@ import { SLOWQ_MARKER } from "../../../src/plugin/OwnStatement.js"
 
 /**
  * The two MySQL/MariaDB servers the index advice talks to: the watched one (read only: information_schema, SHOW
- * CREATE TABLE, a bounded sample) and the sandbox (a database slowq owns). How their URLs are read, how slowq tells
- * that they are one server and one database (which it refuses), and their clients.
+ * CREATE TABLE, a bounded sample) and the sandbox (a database slowq owns): their clients, and how slowq tells that
+ * they are one server whatever URLs reached them. How their URLs are read is in MysqlTarget.ts.
  */
-
-/** host:port/database of a mysql:// or mariadb:// URL; localhost, 127.0.0.1 and [::1] count as one host. */
-export interface MysqlTarget {
-  readonly host: string
-  readonly port: number
-  readonly database: string
-}
-
-const LOOPBACK = new Set(["localhost", "127.0.0.1", "[::1]", "::1"])
-
-export const isMysqlUrl = (url: URL): boolean => url.protocol === "mysql:" || url.protocol === "mariadb:"
-
-export const mysqlTarget = (url: URL): MysqlTarget => {
-  const host = url.hostname.toLowerCase()
-  return {
-    host: LOOPBACK.has(host) ? "loopback" : host,
-    port: url.port === "" ? 3306 : Number(url.port),
-    database: decodeURIComponent(url.pathname.slice(1))
-  }
-}
-
-/** Whether two targets are the same database of the same server as far as their URLs say. */
-export const sameTarget = (a: MysqlTarget, b: MysqlTarget): boolean =>
-  a.host === b.host && a.port === b.port && a.database.toLowerCase() === b.database.toLowerCase()
 
 /**
  * A client of one MySQL/MariaDB server, with `database` as every connection's default. DATE/DATETIME/TIMESTAMP

@@ -1,5 +1,4 @@
-import { parseSync } from "@libpg-query/parser"
-import { MAX_PARSER_INPUT } from "../../../src/fingerprint/PostgresFingerprint.js"
+import { MAX_PARSER_INPUT, parsePostgres } from "../../../src/fingerprint/PostgresFingerprint.js"
 import type { ColumnUse, ColumnUseKind, StatementShape, TableRef } from "./IndexCandidates.js"
 
 /**
@@ -46,7 +45,7 @@ export const postgresShape = (sql: string): StatementShape | undefined => {
   if (sql.length > MAX_PARSER_INPUT) return undefined
   let tree: unknown
   try {
-    tree = parseSync(sql)
+    tree = parsePostgres(sql)
   } catch {
     return undefined
   }
