@@ -39,20 +39,29 @@ export const parse = (text) => load(${JSON.stringify(args.path)}).parse(text)`,
 
 /**
  * The entry dist/slowq.mjs: sets what must be set before anything else loads, then imports src/main.ts (a chunk).
- * For a plugin's command (`slowq digest`) the young generation of the main thread keeps the size it starts with:
- * V8 doubles it (up to 16 MB per semi-space) when much of what it allocates survives, as Effect's start-up does,
- * while a digest leaves little alive (about 200 bytes of garbage per entry). On 1M entries that space was 12 MB of
- * the main thread's peak RSS (--threads 1: 93 → 81 MB; 2 threads: 115 → 106 MB) at the same CPU time. The flag
- * only caps growth: V8 reads it when it is about to grow the space, so setting it at run time is safe. The daemon
- * (`slowq run`) keeps V8's default.
- * --optimize-for-size, for a plugin's command too, makes V8 collect the old generation before it grows much
- * (its memory-reducing heuristics): each digest thread's heap climbs with promoted garbage otherwise, and worker
- * threads, whose isolates read the flag when they start, hold it too. 1M entries, peak RSS --threads 1/2/4:
- * 64.5/97/131 → 62/91/120 MiB (means of 11, 3 and 3 runs); CPU time with one thread 8.4 → 8.9 s (means of 11
- * runs on a shared machine, where single runs spread by ±1.3 s).
- * `slowq digest` with plain arguments runs without Effect (plugins/commands.ts: runPlainPluginCommand): its
- * chunks are the digest's own, and main.ts with Effect and @effect/cli loads only for what the plain path leaves to
- * the full CLI (--help, an unusual argument).
+ * The young generation of the main thread keeps the size it starts with, for every command: V8 doubles it (up to 16 MB
+ * per semi-space) when much of what it allocates survives, as Effect's start-up does, while a digest leaves little
+ * alive (about 200 bytes of garbage per entry). On 1M entries that space was 12 MB of the main thread's peak RSS
+ * (--threads 1: 93 → 81 MB; 2 threads: 115 → 106 MB) at the same CPU time. The flag only caps growth: V8 reads it when
+ * it is about to grow the space, so setting it at run time is safe.
+ * --optimize-for-size, for a plugin's command too, makes V8 collect the old generation before it grows much (its
+ * memory-reducing heuristics): each digest thread's heap climbs with promoted garbage otherwise, and worker threads,
+ * whose isolates read the flag when they start, hold it too. 1M entries, peak RSS --threads 1/2/4: 64.5/97/131 →
+ * 62/91/120 MiB (means of 11, 3 and 3 runs); CPU time with one thread 8.4 → 8.9 s (means of 11 runs on a shared
+ * machine, where single runs spread by ±1.3 s).
+ * `slowq digest` with plain arguments runs without Effect (plugins/commands.ts: runPlainPluginCommand): its chunks are
+ * the digest's own, and main.ts with Effect and @effect/cli loads only for what the plain path leaves to the full CLI
+ * (--help, an unusual argument).
+ * The runtime's commands (run, once, …) let the old generation grow by 100% of what a full collection leaves alive
+ * (--heap-growing-percent=100). Ingesting, a batch lives from its read until its store statement returns (with one
+ * batch read ahead, Runner.ts), so most of what it allocates is promoted before it dies, and V8 on a machine of more
+ * than a few GB lets the old generation grow to 4 times what is live before it collects it: `slowq once` of 100k events
+ * peaked at 212 MB in batches of 1000 (265 MB in batches of 5000) with only ~30 MB live. Medians of 3 on a loaded
+ * 2-core machine, peak RSS / node CPU seconds, batches of 1000 and 5000: V8's defaults 212 MB 4.19 s / 265 MB 3.90 s;
+ * growth 100% 193 MB / 4.31 s (5000); growth 50% 149 MB 4.63 s / 174 MB 4.67 s; growth 30% 140 MB 4.83 s; young
+ * generation kept 221 MB (5000); both, growth 100% (this) 124 MB 4.86 s / 161 MB 4.74 s; both, growth 50% 113 MB 5.70 s
+ * / 145 MB 5.45 s; --optimize-for-size 108 MB at 45% more CPU. --max-old-space-size would cap the heap (and crash a
+ * process whose live data exceeds it), and neither it nor --max-semi-space-size can be set once V8 has started.
  */
 const entry = {
   name: "slowq-entry",
@@ -61,10 +70,9 @@ const entry = {
     build.onLoad({ filter: /.*/, namespace: "slowq-entry" }, () => ({
       contents: `import { setFlagsFromString } from "node:v8"
 import { isPluginCommand, runPlainPluginCommand } from "../plugins/commands.ts"
-if (isPluginCommand(process.argv[2])) {
-  setFlagsFromString("--semi-space-growth-factor=1")
-  setFlagsFromString("--optimize-for-size")
-}
+setFlagsFromString("--semi-space-growth-factor=1")
+if (isPluginCommand(process.argv[2])) setFlagsFromString("--optimize-for-size")
+else setFlagsFromString("--heap-growing-percent=100")
 if (!(await runPlainPluginCommand(process.argv[2], process.argv.slice(3)))) await import("./main.ts")`,
       resolveDir: join(root, "src"),
       loader: "js"

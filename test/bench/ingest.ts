@@ -10,7 +10,8 @@
  *   pg_stat_statements loaded, also how long PostgreSQL spent executing slowq's statements (the rest of the wall time
  *   is slowq's own work that the store's did not overlap). Then the same file into the embedded store (PGlite),
  *   reported on its own, after the store is created by a first command (`slowq report`: initdb and migrations, a
- *   one-time cost reported apart). Peak RSS of each process (GNU time). BATCH is the file source's batch_size
+ *   one-time cost reported apart). Peak RSS of each process (GNU time), and of `slowq validate` of the same
+ *   pipeline (an idle command: what loading the CLI costs). BATCH is the file source's batch_size
  *   (default 1000, the source's default): each batch is one store statement.
  * - table: MariaDB's mysql.slow_log filled with EVENTS statements (the table is truncated first) read by `slowq once`
  *   (no peer reads a slow_log table into a store).
@@ -18,7 +19,7 @@
  * Everything it creates is removed at the end. Run `npm run build` first to measure what users run (the bundle).
  */
 import { execFileSync, spawnSync } from "node:child_process"
-import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -86,6 +87,8 @@ const benchFile = async (dir: string) => {
     pipeline("bench_file", `  type: mysql_slow_log_file\n  path: ${log}\n  settle_ms: 0\n  batch_size: ${batchSize}`)
   )
 
+  // What loading the CLI costs a command that reads the same pipeline and stores nothing.
+  const idle = timed(process.execPath, [join(root, "src/bin/slowq.js"), "validate", "--pipelines", pipelines])
   psql("postgres", `CREATE DATABASE ${database}`)
   const slowq = slowqOnce(pipelines, "bench_file", { SLOWQ_STORE_URL: storeUrl })
   const stored = written(slowq)
@@ -112,6 +115,7 @@ const benchFile = async (dir: string) => {
   if (executing !== undefined) {
     console.log(`| of which PostgreSQL executing slowq's statements (pg_stat_statements) | ${executing.toFixed(2)} | - | - | ${(executing / slowq.seconds).toFixed(2)} of slowq's time |`)
   }
+  console.log(`| slowq validate of the same pipeline (an idle command) | ${idle.seconds.toFixed(2)} | - | ${idle.peakMb.toFixed(0)} | - |`)
   console.log(`| pt-query-digest (aggregates in memory, stores nothing) | ${pt.seconds.toFixed(2)} | ${rate(events, pt.seconds)} | ${pt.peakMb.toFixed(0)} | ${(pt.seconds / slowq.seconds).toFixed(2)}× slowq's time |`)
   console.log(`| raw COPY of the stored rows (indexes included) | ${copySeconds.toFixed(2)} | ${rate(stored, copySeconds)} | - | slowq takes ${(slowq.seconds / copySeconds).toFixed(2)}× |`)
   console.log(`| creating the embedded store (PGlite initdb and migrations, once per store: slowq report) | ${created.seconds.toFixed(2)} | - | ${created.peakMb.toFixed(0)} | - |`)
@@ -154,6 +158,23 @@ const benchTable = (dir: string) => {
     mariadb("TRUNCATE TABLE mysql.slow_log")
   }
 }
+
+/** The newest .ts under `dir`: src/bin/slowq.js runs the sources through tsx, not the bundle, when one is newer. */
+const newestSource = (dir: string): number =>
+  readdirSync(dir, { withFileTypes: true }).reduce((newest, entry) => {
+    const path = join(dir, entry.name)
+    if (entry.isDirectory()) return Math.max(newest, newestSource(path))
+    return entry.name.endsWith(".ts") ? Math.max(newest, statSync(path).mtimeMs) : newest
+  }, 0)
+const bundled = (() => {
+  try {
+    const built = statSync(join(root, "dist/slowq.mjs")).mtimeMs
+    return built >= newestSource(join(root, "src")) && built >= newestSource(join(root, "plugins"))
+  } catch {
+    return false
+  }
+})()
+if (!bundled) console.log("WARNING: dist/ is older than the sources: slowq runs through tsx (slower, more memory); run npm run build")
 
 const dir = mkdtempSync(join(tmpdir(), "slowq-bench-ingest-"))
 try {
