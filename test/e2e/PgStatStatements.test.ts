@@ -82,7 +82,9 @@ describe("pg_stat_statements → fingerprint → store, through the CLI", () => 
           interval_start_us: string | null
           query_time_ms: number
         }>(
-          `SELECT calls::text AS calls, rows_sent, attributes->>'baseline' AS baseline, attributes->>'origin' AS origin,
+          // A false attribute is not kept (src/store/KeptAttributes.ts): absent reads as false.
+          `SELECT calls::text AS calls, rows_sent, coalesce(attributes->>'baseline', 'false') AS baseline,
+             attributes->>'origin' AS origin,
              start_us::text AS start_us,
              (extract(epoch FROM interval_start) * 1000000)::bigint::text AS interval_start_us, query_time_ms
            FROM slowq_events WHERE pipeline = 'pgss_e2e'
