@@ -1,25 +1,24 @@
 // test group: other
 import { randomBytes } from "node:crypto"
-import { existsSync, mkdirSync, readFileSync } from "node:fs"
+import { existsSync, readFileSync } from "node:fs"
 import { get as httpGet } from "node:http"
 import { join } from "node:path"
 import { expect, layer } from "@effect/vitest"
 import { Context, Effect, Layer } from "effect"
-import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core"
+import type { Browser, Page } from "playwright-core"
 import { webContentSecurityPolicy } from "../../src/http/WebAssets.js"
 import { formatMs } from "../../web/src/format.js"
 import { projectRoot } from "../support/Cli.js"
-import { eventually } from "../support/Poll.js"
 import { storeClient } from "../support/StoreQueries.js"
 import { freshStoreDatabase } from "../support/StoreDatabase.js"
 import { type HttpDaemon, request, startHttpDaemon } from "../http/HttpDaemon.js"
+import { launchBrowser, openPage, promise, screenshot, settled } from "./Browser.js"
 
-// The dashboard in Debian's Chromium (installed by .ci/prepare-services), driven by playwright-core, against
-// `slowq run` on a fresh store filled by the demo pipeline (pipelines/demo). Every request the page makes must stay on
-// 127.0.0.1 and no console error may appear; screenshots go to test-artifacts/web/. The dashboard is the one
+// The dashboard in Debian's Chromium (installed by .ci/prepare-services), driven by playwright-core (./Browser.ts),
+// against `slowq run` on a fresh store filled by the demo pipeline (pipelines/demo). Every request the page makes must
+// stay on 127.0.0.1 and no console error may appear; screenshots go to test-artifacts/web/. The dashboard is the one
 // `npm run build` (or `npm ci`) put in dist/web.
 
-const artifacts = join(projectRoot, "test-artifacts", "web")
 const demoPipeline = readFileSync(join(projectRoot, "pipelines", "demo", "demo_slow_log.yaml"), "utf8")
 
 interface Fixture {
@@ -29,79 +28,20 @@ interface Fixture {
 }
 class Dashboard extends Context.Tag("test/web/Dashboard")<Dashboard, Fixture>() {}
 
-const launchBrowser = Effect.acquireRelease(
-  Effect.promise(() => chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--disable-gpu", "--no-first-run"] })),
-  (browser) => Effect.promise(() => browser.close())
-)
-
 const fixture = (env: Record<string, string>) =>
   Effect.gen(function* () {
     if (!existsSync(join(projectRoot, "dist", "web", "index.html"))) {
       return yield* Effect.die(new Error("dist/web/index.html is missing: run `npm run build` (npm ci runs it too)"))
     }
-    mkdirSync(artifacts, { recursive: true })
     const store = yield* freshStoreDatabase
     const daemon = yield* startHttpDaemon({ "demo_slow_log.yaml": demoPipeline }, { SLOWQ_STORE_URL: store.url, ...env })
     const browser = yield* launchBrowser
     return { daemon, storeUrl: store.url, browser }
   })
 
-/**
- * A page of a fresh browser context that records every request leaving 127.0.0.1 (and refuses it) and every console
- * error or uncaught exception; `problems()` lists them.
- */
-const openPage = (browser: Browser, width: number, height: number) =>
-  Effect.gen(function* () {
-    const context: BrowserContext = yield* Effect.acquireRelease(
-      Effect.promise(() => browser.newContext({ viewport: { width, height }, serviceWorkers: "block" })),
-      (context) => Effect.promise(() => context.close())
-    )
-    const outside: Array<string> = []
-    const errors: Array<string> = []
-    yield* Effect.promise(() =>
-      context.route("**/*", (route) => {
-        const url = new URL(route.request().url())
-        if (url.hostname === "127.0.0.1") return route.continue()
-        outside.push(url.href)
-        return route.abort()
-      })
-    )
-    const page = yield* Effect.promise(() => context.newPage())
-    page.on("console", (message) => {
-      if (message.type() === "error") errors.push(`console: ${message.text()} (${message.location().url})`)
-    })
-    page.on("pageerror", (error) => errors.push(`uncaught: ${error.message}`))
-    // A read the page aborts (it asked something else since) is not a failure.
-    page.on("requestfailed", (failed) => {
-      const reason = failed.failure()?.errorText ?? ""
-      if (!outside.includes(failed.url()) && reason !== "net::ERR_ABORTED") errors.push(`request failed: ${failed.url()} ${failed.failure()?.errorText ?? ""}`)
-    })
-    return { page, problems: () => [...outside.map((url) => `outside request: ${url}`), ...errors] }
-  })
-
-const promise = <A>(f: () => Promise<A>) => Effect.promise(f)
-
 /** The ids of the ranked rows on the page, in order. */
 const rowIds = (page: Page) =>
   promise(() => page.locator("table.queries tbody tr").evaluateAll((rows) => rows.map((row) => row.getAttribute("data-query-id"))))
-
-/** The whole page at desktop width; the first screen on a phone (a whole ranking is a very long strip). */
-const screenshot = (page: Page, name: string) =>
-  promise(() => page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: (page.viewportSize()?.width ?? 0) > 800 }))
-
-/** The demo pipeline has finished a run and none is in flight. */
-const settled = (daemon: HttpDaemon, token?: string) =>
-  eventually(
-    "the demo pipeline's first run",
-    request(daemon, "GET", "/api/v1/pipelines/demo_slow_log", token === undefined ? {} : { token }).pipe(
-      Effect.map((answer) => {
-        if (answer.status !== 200) return false
-        const body: { running: unknown; totals: { runs: number } } = JSON.parse(answer.text)
-        return body.running === null && body.totals.runs >= 1
-      })
-    ),
-    "90 seconds"
-  )
 
 /** The store's ranking, read from its tables, not through the API: ids by total time or calls (the API's ties). */
 const storeRanking = (url: string, order: "total_ms" | "calls") =>
@@ -164,7 +104,7 @@ layer(Layer.scoped(Dashboard, fixture({})), { timeout: "120 seconds", excludeTes
       () =>
         Effect.gen(function* () {
           const { daemon, storeUrl, browser } = yield* Dashboard
-          yield* settled(daemon)
+          yield* settled(daemon, "demo_slow_log")
           const byTotal = yield* storeRanking(storeUrl, "total_ms")
           const byCalls = yield* storeRanking(storeUrl, "calls")
           // The data must tell the two orders apart, or the sorting check below proves nothing.
@@ -220,7 +160,7 @@ layer(Layer.scoped(Dashboard, fixture({})), { timeout: "120 seconds", excludeTes
     it.scoped("the findings page ranks the analyzer's findings as the API does; the severity filter is in the URL; a query's findings tab", () =>
       Effect.gen(function* () {
         const { daemon, browser } = yield* Dashboard
-        yield* settled(daemon)
+        yield* settled(daemon, "demo_slow_log")
         type Listed = { findings: ReadonlyArray<{ rule: string; query_id: string; severity: string }> }
         const api = (path: string) => request(daemon, "GET", path).pipe(Effect.map((answer): Listed => JSON.parse(answer.text)))
         const keys = (listed: Listed) => listed.findings.map((f) => `${f.query_id} ${f.rule}`)
@@ -263,7 +203,7 @@ layer(Layer.scoped(Dashboard, fixture({})), { timeout: "120 seconds", excludeTes
     it.scoped("the pipelines page shows the demo pipeline; without the token its controls are disabled and say why", () =>
       Effect.gen(function* () {
         const { daemon, browser } = yield* Dashboard
-        yield* settled(daemon)
+        yield* settled(daemon, "demo_slow_log")
         const { page, problems } = yield* openPage(browser, 1280, 900)
         yield* promise(() => page.goto(`${daemon.base}/`))
         yield* promise(() => page.getByRole("link", { name: "Pipelines" }).click())
@@ -285,7 +225,7 @@ layer(Layer.scoped(Dashboard, fixture({})), { timeout: "120 seconds", excludeTes
     it.scoped("at 390 px wide the ranking is readable, and the detail and pipelines pages fit", () =>
       Effect.gen(function* () {
         const { daemon, storeUrl, browser } = yield* Dashboard
-        yield* settled(daemon)
+        yield* settled(daemon, "demo_slow_log")
         const top = (yield* storeRanking(storeUrl, "total_ms"))[0]!
         const { page, problems } = yield* openPage(browser, 390, 844)
         yield* promise(() => page.goto(`${daemon.base}/?order=calls`))
@@ -315,7 +255,7 @@ layer(Layer.scoped(Dashboard, fixture({ SLOWQ_API_TOKEN: token })), { timeout: "
     it.scoped("the page loads without the token, says it is missing, and shows the queries once it is entered", () =>
       Effect.gen(function* () {
         const { daemon, storeUrl, browser } = yield* Dashboard
-        yield* settled(daemon, token)
+        yield* settled(daemon, "demo_slow_log", token)
         const top = (yield* storeRanking(storeUrl, "total_ms"))[0]!
         // The page itself loads without the token; the reads do not.
         expect((yield* request(daemon, "GET", "/")).status).toBe(200)
@@ -336,7 +276,7 @@ layer(Layer.scoped(Dashboard, fixture({ SLOWQ_API_TOKEN: token })), { timeout: "
         yield* promise(() => card.getByRole("button", { name: "Pause" }).click())
         yield* promise(() => card.locator(".state-paused").waitFor())
         // A scheduled run started before the pause finishes first; a run asked for meanwhile would be refused (409).
-        yield* settled(daemon, token)
+        yield* settled(daemon, "demo_slow_log", token)
         yield* promise(() => card.getByRole("button", { name: "Run now" }).click())
         yield* promise(() => page.getByText("demo_slow_log: a run started.").waitFor())
         yield* promise(() => card.getByText("(manual)").waitFor({ timeout: 15_000 }))

@@ -12,6 +12,7 @@ import type {
   SchedulerState,
   SlowqApi
 } from "../../src/http/Api.js"
+import type { ExplainView, PlanView } from "../../plugins/explain/PlanStore.js"
 
 // The API's types come from the server's own definition (src/http/Api.ts), type-only: the answers are the JSON the
 // schemas encode to (Schema.Encoded: dates as ISO text), the parameters the keys each endpoint's schema declares. No
@@ -45,6 +46,19 @@ export type PipelineListJson = Schema.Schema.Encoded<typeof PipelineList>
 export type PipelineJson = Schema.Schema.Encoded<typeof PipelineView>
 export type RunAcceptedJson = Schema.Schema.Encoded<typeof RunAccepted>
 export type SchedulerStateJson = Schema.Schema.Encoded<typeof SchedulerState>
+export type PlanJson = Schema.Schema.Encoded<typeof PlanView>
+export type ExplainJson = Schema.Schema.Encoded<typeof ExplainView>
+
+/**
+ * The explain stage's fields of a query's detail (an enrichment: plugins/explain/PlanStore.ts declares them, so
+ * Api.ts's core QueryDetail does not name them). Absent when no explain plugin is registered.
+ */
+export interface ExplainFieldsJson {
+  readonly plan_known?: boolean
+  readonly explain?: ReadonlyArray<ExplainJson>
+  readonly plans?: ReadonlyArray<PlanJson>
+}
+export const explainFieldsOf = (detail: QueryDetailJson): ExplainFieldsJson => detail as QueryDetailJson & ExplainFieldsJson
 
 /** Why a read failed, as the page explains it. */
 export type ApiFailure =

@@ -6,16 +6,23 @@ import { Problem } from "../Problem.js"
 import { hrefOf, onLinkClick, useLocation } from "../router.js"
 import { useApi } from "../useApi.js"
 
-// One fingerprint: its totals and series (Overview) and its kept samples (Samples). The tab, the pipeline and the
-// time range are in the URL.
+// One fingerprint: its totals and series (Overview), its kept samples (Samples), its plan as a tree (Plan), its
+// distinct plans compared (Plan history), its findings and its tables. The tab, the pipeline, the time range and the
+// plans compared are in the URL.
 
-// uPlot loads with the first chart, not with the list.
+// uPlot loads with the first chart, not with the list; the plan tabs' code with the first of them.
 const SeriesCharts = lazy(() => import("../SeriesCharts.js"))
+const PlanTab = lazy(() => import("../plan/PlanTabs.js").then((m) => ({ default: m.PlanTab })))
+const PlanHistoryTab = lazy(() => import("../plan/PlanTabs.js").then((m) => ({ default: m.PlanHistoryTab })))
+const TablesTab = lazy(() => import("../plan/PlanTabs.js").then((m) => ({ default: m.TablesTab })))
 
 const tabs = [
   { id: "overview", label: "Overview" },
   { id: "samples", label: "Samples" },
-  { id: "findings", label: "Findings" }
+  { id: "plan", label: "Plan" },
+  { id: "plan-history", label: "Plan history" },
+  { id: "findings", label: "Findings" },
+  { id: "tables", label: "Tables" }
 ] as const
 
 const minuteMs = 60_000
@@ -59,6 +66,13 @@ export const QueryDetailPage = ({ id }: { readonly id: string }) => {
           {tab === "overview" && <Overview id={id} detail={detail.value} scope={scope} />}
           {tab === "samples" && <Samples samples={detail.value.samples} />}
           {tab === "findings" && <Findings id={id} pipeline={pipeline} />}
+          {(tab === "plan" || tab === "plan-history" || tab === "tables") && (
+            <Suspense fallback={<p className="status">Loading…</p>}>
+              {tab === "plan" && <PlanTab detail={detail.value} pipeline={pipeline} />}
+              {tab === "plan-history" && <PlanHistoryTab id={id} detail={detail.value} pipeline={pipeline} />}
+              {tab === "tables" && <TablesTab id={id} detail={detail.value} pipeline={pipeline} />}
+            </Suspense>
+          )}
         </>
       )}
     </section>
