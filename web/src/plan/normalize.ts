@@ -176,7 +176,7 @@ const pgRoot = (plan: unknown): Json | undefined => {
 // Object-valued keys that are facts about a node, not nodes.
 const NOT_NODES = new Set(["cost_info", "r_filesort", "used_columns", "range-checked-for-each-record"])
 
-const MYSQL_DETAILS = ["key", "ref", "attached_condition", "sort_key", "join_type", "filtered", "possible_keys", "used_key_parts"] as const
+const MYSQL_DETAILS = ["ref", "attached_condition", "sort_key", "join_type", "filtered", "possible_keys", "used_key_parts"] as const
 
 const labelOfKey = (key: string, value: Json): string => {
   switch (key) {
