@@ -4,7 +4,10 @@
 // `temporary_table`, `block-nl-join`; MySQL's `ordering_operation`, `grouping_operation` with `using_filesort` /
 // `using_temporary_table` flags) and MySQL 8.3+'s v2 (`query_plan` → `operation` / `access_type` / `inputs[]`).
 // The reading follows the analyzer's walks (plugins/analyze/rules/PostgresPlan.ts and MysqlPlan.ts), rewritten here
-// because those import server code (node:crypto through PlanHash.ts) that must not reach the browser.
+// because those import server code (node:crypto through PlanHash.ts) that must not reach the browser; a PostgreSQL
+// node's name comes from the same pure module as the analyzer's evidence (src/domain/PostgresPlanLabel.ts).
+
+import { labelOf, relationOf } from "../../../src/domain/PostgresPlanLabel.js"
 
 export type PlanFlag = "full_scan" | "full_index_scan" | "filesort" | "temporary"
 
@@ -60,64 +63,6 @@ const sum = (values: ReadonlyArray<number | undefined>) => values.reduce<number>
 // ---------------------------------------------------------------------------------------------------------------------
 // PostgreSQL
 
-const JOIN_SUFFIX: Readonly<Record<string, string>> = {
-  Left: " Left Join",
-  Right: " Right Join",
-  Full: " Full Join",
-  Semi: " Semi Join",
-  Anti: " Anti Join",
-  "Right Anti": " Right Anti Join"
-}
-
-const AGGREGATE_NAME: Readonly<Record<string, string>> = {
-  Plain: "Aggregate",
-  Sorted: "GroupAggregate",
-  Hashed: "HashAggregate",
-  Mixed: "MixedAggregate"
-}
-
-const pgRelation = (node: Json): string | undefined => {
-  const relation = str(node, "Relation Name")
-  if (relation === undefined) return undefined
-  const schema = str(node, "Schema")
-  return schema === undefined ? relation : `${schema}.${relation}`
-}
-
-/** The node's name as PostgreSQL's text EXPLAIN prints it (explain.c), as the analyzer's evidence names it. */
-export const pgLabel = (node: Json): string => {
-  const type = str(node, "Node Type") ?? "?"
-  let name = type
-  const joinType = str(node, "Join Type")
-  if (type === "Aggregate") {
-    name = AGGREGATE_NAME[str(node, "Strategy") ?? "Plain"] ?? type
-    const partial = str(node, "Partial Mode")
-    if (partial === "Partial" || partial === "Finalize") name = `${partial} ${name}`
-  } else if (type === "SetOp") {
-    name = str(node, "Strategy") === "Hashed" ? "HashSetOp" : "SetOp"
-  } else if (type === "ModifyTable") {
-    name = str(node, "Operation") ?? type
-  } else if (joinType !== undefined && (type === "Nested Loop" || type === "Hash Join" || type === "Merge Join")) {
-    const suffix = JOIN_SUFFIX[joinType]
-    if (suffix !== undefined) name = `${type === "Nested Loop" ? type : type.slice(0, -" Join".length)}${suffix}`
-  }
-  if (node["Parallel Aware"] === true) name = `Parallel ${name}`
-  if ((type === "Index Scan" || type === "Index Only Scan") && str(node, "Scan Direction") === "Backward") name += " Backward"
-  const index = str(node, "Index Name")
-  if (index !== undefined && type !== "Bitmap Index Scan") name += ` using ${index}`
-  else if (index !== undefined) name += ` on ${index}`
-  const relation = pgRelation(node)
-  const target = relation ?? str(node, "CTE Name") ?? str(node, "Function Name") ?? str(node, "Table Function Name")
-  if (target !== undefined) {
-    name += ` on ${target}`
-    const alias = str(node, "Alias")
-    if (alias !== undefined && alias !== str(node, "Relation Name") && alias !== target) name += ` ${alias}`
-  } else if (type === "Subquery Scan") {
-    const alias = str(node, "Alias")
-    if (alias !== undefined) name += ` on ${alias}`
-  }
-  return name
-}
-
 const PG_DETAILS = [
   "Parent Relationship",
   "Subplan Name",
@@ -150,8 +95,8 @@ const pgNode = (node: Json, path: string): PlanNode => {
   const scan = type.endsWith("Scan") ? type : undefined
   return {
     path,
-    label: pgLabel(node),
-    relation: pgRelation(node),
+    label: labelOf(node),
+    relation: relationOf(node),
     access: scan,
     index: str(node, "Index Name"),
     rows: num(node, "Plan Rows"),
