@@ -12,8 +12,8 @@ import { parseDuration } from "../pipeline/Duration.js"
 import type { AnyEnrichment } from "../plugin/Enrichment.js"
 import { Severity } from "../plugin/Finding.js"
 import { FindingView, QueryFindingView, SuggestionView } from "../store/FindingReads.js"
-import { SeriesPoint } from "../store/SeriesReads.js"
-import { QueryInterval, QueryListItem, QueryOrder, QuerySample, QueryStats } from "../store/QueryReads.js"
+import { SeriesPoint, SparkSeries } from "../store/SeriesReads.js"
+import { QueryInterval, QueryListItem, QueryOrder, QuerySample, QueryStats, QueryTotals } from "../store/QueryReads.js"
 
 // The API's one definition: routes, parameters, responses and errors. The server, the OpenAPI document and the
 // docs page are all derived from it; the query schemas are the store's own row schemas, plus the fields of the
@@ -220,6 +220,10 @@ const ListQueriesParams = Schema.Struct({
     QueryOrder.annotations({ message: expected("one of total_ms | avg_ms | calls | max_ms") }),
     { exact: true }
   ).annotations({ description: "Ranking: total_ms (default), avg_ms, calls or max_ms." }),
+  statement_type: Schema.optionalWith(
+    Schema.String.pipe(Schema.pattern(/^[a-z][a-z_]{0,31}$/)).annotations({ message: expected("a statement type such as select") }),
+    { exact: true }
+  ).annotations({ description: "Only fingerprints of this statement type (select, insert, update, delete, …)." }),
   limit: Schema.optionalWith(integerParam(1, 1000, "Page size (default 50)."), { exact: true }),
   offset: Schema.optionalWith(integerParam(0, 10_000_000, "Fingerprints to skip (default 0)."), { exact: true })
 }).annotations(strictParams)
@@ -272,6 +276,35 @@ export const RollupSeries = Schema.Struct({
     description: "Every bucket from the one holding `since` to the last before `until`, empty ones included."
   })
 }).annotations({ identifier: "RollupSeries" })
+
+/** The most queries one GET /api/v1/series answers for: two pages of the dashboard's list. */
+export const MAX_SERIES_IDS = 100
+
+const SeriesBatchParams = Schema.Struct({
+  ids: Schema.String.pipe(
+    Schema.pattern(/^[A-Za-z0-9_-]{1,128}(,[A-Za-z0-9_-]{1,128})*$/),
+    Schema.annotations({
+      description: `Query ids, comma-separated, at most ${MAX_SERIES_IDS}.`,
+      message: expected("query ids separated by commas (letters, digits, _ or -)")
+    })
+  ),
+  pipeline: Schema.optionalWith(PipelineName, { exact: true }).annotations({ description: "Only this pipeline's calls." }),
+  since: Schema.optionalWith(TimeParam, { exact: true }).annotations({ description: "Start of the series (default: 24 hours before `until`)." }),
+  until: Schema.optionalWith(TimeParam, { exact: true }).annotations({ description: "End of the series (default: now)." }),
+  step: Schema.optionalWith(StepParam, { exact: true })
+}).annotations(strictParams)
+
+export const SeriesBatch = Schema.Struct({
+  since: Schema.Date,
+  until: Schema.Date,
+  step_seconds: Schema.Number,
+  starts: Schema.Array(Schema.Date).annotations({
+    description: "Every step from the one holding `since` to the last before `until`: each series' values are aligned on these."
+  }),
+  series: Schema.Array(SparkSeries).annotations({
+    description: "One per pipeline holding one of the ids (or the one pipeline asked for), in the order of the ids; an id no pipeline holds is absent."
+  })
+}).annotations({ identifier: "SeriesBatch" })
 
 const ListFindingsParams = Schema.Struct({
   pipeline: Schema.optionalWith(PipelineName, { exact: true }).annotations({ description: "Only this pipeline." }),
@@ -371,6 +404,10 @@ export const QueryList = Schema.Struct({
   limit: Schema.Number,
   offset: Schema.Number,
   next_offset: Schema.NullOr(Schema.Number).annotations({ description: "Offset of the next page; null on the last." }),
+  totals: QueryTotals.annotations({
+    description:
+      "total_ms and calls summed over every fingerprint the filters keep (pipeline, statement_type), in the window or all time: a row's share of the whole is its own over these."
+  }),
   queries: Schema.Array(QueryListItem)
 }).annotations({ identifier: "QueryList" })
 
@@ -584,6 +621,19 @@ const queriesGroup = (schemas: EnrichedQuerySchemas) =>
         .annotate(
           OpenApi.Summary,
           "One fingerprint's time series from the per-minute rollups: calls, total and mean time, p50/p95/p99 per bucket."
+        )
+    )
+    .add(
+      HttpApiEndpoint.get("batch", "/api/v1/series")
+        .setUrlParams(SeriesBatchParams)
+        .addSuccess(SeriesBatch)
+        .addError(BadRequestError)
+        .addError(StoreUnavailableError)
+        .addError(OverloadedError)
+        .middleware(ReadAccess)
+        .annotate(
+          OpenApi.Summary,
+          `Calls and total time per step of up to ${MAX_SERIES_IDS} fingerprints at once (a page's sparklines), from the rollups, in one read.`
         )
     )
     .annotate(OpenApi.Description, "What slowq found, from its store.")

@@ -10,6 +10,7 @@ import { StoreClient } from "../store/StoreClient.js"
 import type { StoreError } from "../store/StoreError.js"
 import {
   BadRequestError,
+  MAX_SERIES_IDS,
   NotFoundError,
   PipelineRunningError,
   type SlowqApi,
@@ -222,11 +223,12 @@ export const QueriesLive = (api: SlowqApi) =>
                 limit,
                 offset,
                 ...(urlParams.pipeline === undefined ? {} : { pipeline: urlParams.pipeline }),
+                ...(urlParams.statement_type === undefined ? {} : { statementType: urlParams.statement_type }),
                 ...(since === undefined ? {} : { since }),
                 ...(until === undefined ? {} : { until })
               })
               const fields = yield* enrichments.listFields(page.queries.map((q) => ({ pipeline: q.pipeline, id: q.id })))
-              return { more: page.more, rows: page.queries.map((q, i) => ({ ...q, ...fields[i] })) }
+              return { more: page.more, totals: page.totals, rows: page.queries.map((q, i) => ({ ...q, ...fields[i] })) }
             }).pipe(Effect.catchTag("StoreError", storeUnavailable))
             const page = yield* gate.run(reads)
             return {
@@ -236,6 +238,7 @@ export const QueriesLive = (api: SlowqApi) =>
               limit,
               offset,
               next_offset: page.more ? offset + limit : null,
+              totals: page.totals,
               queries: page.rows
             }
           })
@@ -293,6 +296,26 @@ export const QueriesLive = (api: SlowqApi) =>
               })
             }
             return { query_id: path.id, since, until, step_seconds: stepSeconds, points: found.value }
+          })
+        )
+        .handle("batch", ({ urlParams }) =>
+          Effect.gen(function* () {
+            // Each id once, in the order first asked for.
+            const ids = [...new Set(urlParams.ids.split(","))]
+            if (ids.length > MAX_SERIES_IDS) {
+              return yield* new BadRequestError({
+                message: `ids names ${ids.length} queries; at most ${MAX_SERIES_IDS} are read at once`,
+                parameter: "ids"
+              })
+            }
+            const window = yield* seriesWindow(urlParams.since, urlParams.until, urlParams.step, "step")
+            const { since, until } = window
+            const stepSeconds = window.bucketSeconds
+            const pipeline = urlParams.pipeline === undefined ? {} : { pipeline: urlParams.pipeline }
+            const found = yield* gate.run(
+              series.sparkSeries(ids, { ...pipeline, since, until, stepSeconds }).pipe(Effect.catchTag("StoreError", storeUnavailable))
+            )
+            return { since, until, step_seconds: stepSeconds, starts: found.starts, series: found.series }
           })
         )
     })

@@ -1,5 +1,6 @@
 import { SqlSchema } from "@effect/sql"
 import { Context, Effect, Layer, Schema } from "effect"
+import { Severity } from "../plugin/Finding.js"
 import { SLOWQ_MARKER } from "../plugin/OwnStatement.js"
 import { StoreClient } from "./StoreClient.js"
 import { StoreError } from "./StoreError.js"
@@ -45,14 +46,38 @@ const classification = {
   tables: Schema.Array(Schema.String)
 }
 
-/** One fingerprint of one pipeline in a ranking. */
-export const QueryListItem = Schema.Struct({
+/** One fingerprint of one pipeline in a ranking, as the ranking's statements read it. */
+export const QueryRankRow = Schema.Struct({
   id: Schema.String.annotations({ description: "The query id (fingerprint hash)." }),
   pipeline: Schema.String,
   ...classification,
   ...figures
-}).annotations({ identifier: "QueryListItem" })
+})
+export interface QueryRankRow extends Schema.Schema.Type<typeof QueryRankRow> {}
+
+/** What the list adds to each row of its page, read for the page's rows only (pageFactsSql). */
+const pageFacts = {
+  first_seen_ever: Schema.Date.annotations({
+    description:
+      "Start of the first execution this pipeline ever saw, whatever the window: inside the window, the query is new in it."
+  }),
+  top_severity: Schema.NullOr(Severity).annotations({
+    description: "Severity of the query's most severe open finding in this pipeline; null when it has none."
+  })
+}
+
+/** One fingerprint of one pipeline in a ranking. */
+export const QueryListItem = Schema.Struct({ ...QueryRankRow.fields, ...pageFacts }).annotations({
+  identifier: "QueryListItem"
+})
 export interface QueryListItem extends Schema.Schema.Type<typeof QueryListItem> {}
+
+/** The sums over every fingerprint the list's filters keep, in its window: each row's share is its own over these. */
+export const QueryTotals = Schema.Struct({
+  total_ms: Schema.Number.annotations({ description: "Total execution time of every matching fingerprint, ms." }),
+  calls: Schema.Number.annotations({ description: "Executions of every matching fingerprint." })
+}).annotations({ identifier: "QueryTotals" })
+export interface QueryTotals extends Schema.Schema.Type<typeof QueryTotals> {}
 
 /** One fingerprint's totals since it was first seen, over every pipeline asked for. */
 export const QueryStats = Schema.Struct({
@@ -107,6 +132,8 @@ export interface TimeWindow {
 
 export interface ListQueriesOptions extends TimeWindow {
   readonly pipeline?: string
+  /** Only fingerprints of this statement type (slowq_queries.statement_type: select, insert, …). */
+  readonly statementType?: string
   readonly order: QueryOrder
   readonly limit: number
   readonly offset: number
@@ -116,11 +143,40 @@ export interface ListQueriesResult {
   readonly queries: ReadonlyArray<QueryListItem>
   /** Whether another page follows this one. */
   readonly more: boolean
+  readonly totals: QueryTotals
 }
 
 
+/** The list's filters other than the window: each a column of slowq_queries. */
+export interface QueryFilters {
+  readonly pipeline?: string
+  readonly statementType?: string
+}
+
+/** The placeholders of the filters given, numbered from `first` in this order, and their values. */
+const filterRefs = (filters: QueryFilters, first: number) => {
+  const values: Array<string> = []
+  const ref = (value: string | undefined) => {
+    if (value === undefined) return undefined
+    values.push(value)
+    return `$${first + values.length - 1}`
+  }
+  const pipeline = ref(filters.pipeline)
+  const statementType = ref(filters.statementType)
+  return { pipeline, statementType, values }
+}
+type FilterRefs = ReturnType<typeof filterRefs>
+
+/** The conditions of `refs` on slowq_queries' columns, joined by AND; "true" without any. */
+const queriesWhere = (refs: FilterRefs) =>
+  [
+    ...(refs.pipeline === undefined ? [] : [`pipeline = ${refs.pipeline}`]),
+    ...(refs.statementType === undefined ? [] : [`statement_type = ${refs.statementType}`])
+  ].join(" AND ") || "true"
+
 // All-time ranking: the per-query totals read in the index order of the ranking (migration 0003), cut to the page,
-// then formatted. The inner ORDER BY names output columns, so `avg_ms` is the indexed expression.
+// then formatted. The inner ORDER BY names output columns, so `avg_ms` is the indexed expression. A statement type
+// filters the index's rows as they are read (no index leads with it: the common types are most of the rows).
 const listAllTimeSql = (order: QueryOrder) => `${SLOWQ_MARKER}
 SELECT r.id, r.pipeline, r.fingerprint, r.dialect, r.statement_type, r.read_only, r.tables, r.events, r.calls,
   r.total_ms, r.avg_ms, r.max_ms, r.lock_ms, r.rows_sent, r.rows_examined, r.rows_affected,
@@ -130,7 +186,7 @@ FROM (
     events::float8 AS events, calls::float8 AS calls, total_ms, total_ms / greatest(calls, 1) AS avg_ms, max_ms,
     lock_ms, rows_sent, rows_examined, rows_affected, first_seen, last_seen
   FROM slowq_queries
-  WHERE ($1::text IS NULL OR pipeline = $1)
+  WHERE ($1::text IS NULL OR pipeline = $1) AND ($4::text IS NULL OR statement_type = $4)
   ORDER BY ${orderSql[order]}
   LIMIT $2 OFFSET $3
 ) r
@@ -211,18 +267,24 @@ const rankColumnsSql: Record<QueryOrder, string> = {
   max_ms: "max_ms"
 }
 
-// $1 limit, $2 offset, $3 to $8 windowRanges (since, headUntil, tailFrom, until, fromHour, toHour), $9 the pipeline
-// (`onePipeline` only).
-const windowRowsSql = (columns: string, onePipeline: boolean) => {
-  const pipeline = onePipeline ? " AND pipeline = $9" : ""
-  return `SELECT ${columns} FROM slowq_rollups_hour
-    WHERE hour >= $7::timestamptz AND hour < $8::timestamptz${pipeline}
+// The window's rollup rows: `$first` to `$first + 5` windowRanges (since, headUntil, tailFrom, until, fromHour,
+// toHour), then the filters of `refs`. The rollups have no statement type: it keeps the rows of the queries of that
+// type (a hash of the matching slowq_queries rows, probed by each rollup row).
+const windowRowsSql = (columns: string, refs: FilterRefs, first = 3) => {
+  const at = (n: number) => `$${first + n}::timestamptz`
+  const pipeline = refs.pipeline === undefined ? "" : ` AND pipeline = ${refs.pipeline}`
+  const rows = `SELECT ${columns} FROM slowq_rollups_hour
+    WHERE hour >= ${at(4)} AND hour < ${at(5)}${pipeline}
     UNION ALL
     SELECT ${columns} FROM slowq_rollups_minute
-    WHERE minute >= $3::timestamptz AND minute < $4::timestamptz${pipeline}
+    WHERE minute >= ${at(0)} AND minute < ${at(1)}${pipeline}
     UNION ALL
     SELECT ${columns} FROM slowq_rollups_minute
-    WHERE minute >= $5::timestamptz AND minute < $6::timestamptz${pipeline}`
+    WHERE minute >= ${at(2)} AND minute < ${at(3)}${pipeline}`
+  return refs.statementType === undefined
+    ? rows
+    : `SELECT * FROM (${rows}) t
+    WHERE (t.pipeline, t.query_id) IN (SELECT pipeline, query_id FROM slowq_queries WHERE ${queriesWhere(refs)})`
 }
 
 // The window's figures of one query `r` (its own rollup rows: primary key ranges).
@@ -249,10 +311,11 @@ const listItemSql = (withSample: boolean) => `r.query_id AS id, r.pipeline, q.fi
   q.read_only, q.tables, f.events, f.calls, f.total_ms, f.avg_ms, f.max_ms, f.lock_ms, f.rows_sent, f.rows_examined,
   f.rows_affected, ${iso("f.first_seen")} AS first_seen, ${iso("f.last_seen")} AS last_seen${withSample ? ", q.sample" : ""}`
 
-const listWindowSql = (order: QueryOrder, onePipeline: boolean, withSample = false) => `${SLOWQ_MARKER}
+// $1 limit, $2 offset, $3 to $8 windowRanges, then the filters (filterRefs from $9).
+const listWindowSql = (order: QueryOrder, refs: FilterRefs, withSample = false) => `${SLOWQ_MARKER}
 WITH ranked AS (
   SELECT pipeline, query_id, ${rankKeySql[order]} AS rank_key
-  FROM (${windowRowsSql(`pipeline, query_id, ${rankColumnsSql[order]}`, onePipeline)}) w
+  FROM (${windowRowsSql(`pipeline, query_id, ${rankColumnsSql[order]}`, refs)}) w
   GROUP BY pipeline, query_id
   ORDER BY rank_key DESC, pipeline, query_id
   LIMIT $1 OFFSET $2
@@ -281,9 +344,10 @@ const WALK_MAX_ROWS = 250
 const windowKeySql: Record<BoundedOrder, string> = { total_ms: "f.total_ms", calls: "f.calls", max_ms: "f.max_ms" }
 const allTimeSql: Record<BoundedOrder, string> = { total_ms: "total_ms", calls: "calls::float8", max_ms: "max_ms" }
 
-// $1 to $8 as listWindowSql's, $9 how many queries to walk, $10 the pipeline (`onePipeline` only).
-const walkWindowSql = (order: BoundedOrder, onePipeline: boolean, withSample = false) => {
-  const queries = `FROM slowq_queries${onePipeline ? " WHERE pipeline = $10" : ""} ORDER BY ${order} DESC, pipeline, query_id`
+// $1 to $8 as listWindowSql's, $9 how many queries to walk, then the filters (filterRefs from $10). A filter keeps
+// the proof: the walk and the bound are then over the matching queries only.
+const walkWindowSql = (order: BoundedOrder, refs: FilterRefs, withSample = false) => {
+  const queries = `FROM slowq_queries WHERE ${queriesWhere(refs)} ORDER BY ${order} DESC, pipeline, query_id`
   return `${SLOWQ_MARKER}
 WITH walked AS (
   SELECT ${listItemSql(withSample)}, ${windowKeySql[order]} AS rank_key
@@ -305,6 +369,30 @@ SELECT page.*,
 FROM page
 ORDER BY rank_key DESC, pipeline, id`
 }
+
+// What the list adds to the rows of its page: each query's all-time first execution (a windowed row's first_seen is
+// the window's) and the severity of its most severe open finding. Keyed by the rows' order ($1 pipelines, $2 ids);
+// primary key lookups, a few dozen per page, rather than a join in the ranking, which the walk would evaluate for
+// every query it walks.
+const pageFactsSql = `${SLOWQ_MARKER}
+SELECT p.ord::float8 AS ord, ${iso("q.first_seen")} AS first_seen_ever,
+  (SELECT f.severity FROM slowq_findings f
+   WHERE f.pipeline = p.pipeline AND f.query_id = p.query_id AND f.resolved_at IS NULL
+   ORDER BY CASE f.severity WHEN 'crit' THEN 3 WHEN 'warn' THEN 2 ELSE 1 END DESC
+   LIMIT 1) AS top_severity
+FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS p(pipeline, query_id, ord)
+JOIN slowq_queries q ON q.pipeline = p.pipeline AND q.query_id = p.query_id
+ORDER BY p.ord`
+const PageFacts = Schema.Struct({ ord: Schema.Number, ...pageFacts })
+
+// The sums over every query the filters keep: all time from the per-query totals ($1 and on: the filters); over a
+// window from its rollups ($1 to $6 windowRanges, then the filters), one sum, no grouping.
+const allTimeTotalsSql = (refs: FilterRefs) => `${SLOWQ_MARKER}
+SELECT coalesce(sum(total_ms), 0) AS total_ms, coalesce(sum(calls), 0)::float8 AS calls
+FROM slowq_queries WHERE ${queriesWhere(refs)}`
+const windowTotalsSql = (refs: FilterRefs) => `${SLOWQ_MARKER}
+SELECT coalesce(sum(total_ms), 0) AS total_ms, coalesce(sum(calls), 0)::float8 AS calls
+FROM (${windowRowsSql("pipeline, query_id, calls, total_ms", refs, 1)}) w`
 
 // One query over the pipelines that hold it (all of them, or the one asked for). The query_id index of
 // migration 0003 finds them without a pipeline. Its classification is the same in every pipeline (the id is a
@@ -450,7 +538,7 @@ LIMIT $2`
 
 // A window's ranking as the report shows it: the API's row, and the query's slowest sample (of all time: samples are
 // kept per query, not per minute).
-const WindowQuerySummary = Schema.Struct({ ...QueryListItem.fields, sample: Schema.String })
+const WindowQuerySummary = Schema.Struct({ ...QueryRankRow.fields, sample: Schema.String })
 
 const ByQuery = Schema.Struct({ id: Schema.String, pipeline: Schema.NullOr(Schema.String) })
 
@@ -484,48 +572,90 @@ const make = Effect.gen(function* () {
   const windowPage = <A, I>(
     result: Schema.Schema<A, I>,
     withSample: boolean,
-    options: TimeWindow & { readonly order: QueryOrder; readonly pipeline?: string },
+    options: TimeWindow & QueryFilters & { readonly order: QueryOrder },
     rows: number,
     offset: number
   ) =>
     Effect.gen(function* () {
       const decodeRows = Schema.decodeUnknown(Schema.Array(result))
-      const onePipeline = options.pipeline !== undefined
       const params = windowParams(options, rows, offset)
       // The walk reads a few hundred rollup rows by primary key and aggregates nothing large: it needs neither the
       // aggregate's memory nor the transaction that setting it takes (three round trips more per request).
       if (options.order !== "avg_ms" && offset + rows <= WALK_MAX_ROWS) {
         for (const walk of walkSizes(offset + rows)) {
-          const walked = yield* sql.unsafe(walkWindowSql(options.order, onePipeline, withSample), [
-            ...params,
-            walk,
-            ...(onePipeline ? [options.pipeline] : [])
-          ])
+          const refs = filterRefs(options, 10)
+          const walked = yield* sql.unsafe(walkWindowSql(options.order, refs, withSample), [...params, walk, ...refs.values])
           const proof = walked.length === 0 ? undefined : yield* Schema.decodeUnknown(Proof)(walked[0])
           if (proof?.proven === true) return yield* decodeRows(walked)
         }
       }
       return yield* decodeRows(
         yield* withAggregateMemory(
-          sql.unsafe(listWindowSql(options.order, onePipeline, withSample), onePipeline ? [...params, options.pipeline] : params)
+          Effect.suspend(() => {
+            const refs = filterRefs(options, 9)
+            return sql.unsafe(listWindowSql(options.order, refs, withSample), [...params, ...refs.values])
+          })
         )
       )
     })
 
-  const findListItems = (text: string, params: ReadonlyArray<unknown>) =>
-    SqlSchema.findAll({ Request: Schema.Void, Result: QueryListItem, execute: () => sql.unsafe(text, params) })(undefined)
+  const findRankRows = (text: string, params: ReadonlyArray<unknown>) =>
+    SqlSchema.findAll({ Request: Schema.Void, Result: QueryRankRow, execute: () => sql.unsafe(text, params) })(undefined)
+  const decodeFacts = Schema.decodeUnknown(Schema.Array(PageFacts))
+  const decodeTotals = Schema.decodeUnknown(QueryTotals)
+
+  /** The page facts of `rows`, in their order. */
+  const factsOf = (rows: ReadonlyArray<QueryRankRow>) =>
+    rows.length === 0
+      ? Effect.succeed([])
+      : Effect.flatMap(sql.unsafe(pageFactsSql, [rows.map((r) => r.pipeline), rows.map((r) => r.id)]), decodeFacts)
+
+  const totalsOf = (options: ListQueriesOptions, windowed: boolean) => {
+    if (!windowed) {
+      const refs = filterRefs(options, 1)
+      return Effect.flatMap(sql.unsafe(allTimeTotalsSql(refs), refs.values), (rows) => decodeTotals(rows[0]))
+    }
+    const ranges = windowRanges(options)
+    const refs = filterRefs(options, 7)
+    return Effect.flatMap(
+      sql.unsafe(windowTotalsSql(refs), [
+        ranges.since,
+        ranges.headUntil,
+        ranges.tailFrom,
+        ranges.until,
+        ranges.fromHour,
+        ranges.toHour,
+        ...refs.values
+      ]),
+      (rows) => decodeTotals(rows[0])
+    )
+  }
 
   /**
-   * Top fingerprints: all-time totals when no window is given; else aggregated from the events whose start
-   * is in [since, until). Reads one row more than the page to tell whether another page follows.
+   * Top fingerprints: all-time totals when no window is given; else aggregated from the rollups of [since, until).
+   * Reads one row more than the page to tell whether another page follows; then the page's facts and the totals of
+   * every query the filters keep.
    */
   const listQueries = Effect.fn("QueryReads.listQueries")(function* (options: ListQueriesOptions) {
     const windowed = options.since !== undefined || options.until !== undefined
     const read = windowed
-      ? windowPage(QueryListItem, false, options, options.limit + 1, options.offset)
-      : findListItems(listAllTimeSql(options.order), [options.pipeline ?? null, options.limit + 1, options.offset])
+      ? windowPage(QueryRankRow, false, options, options.limit + 1, options.offset)
+      : findRankRows(listAllTimeSql(options.order), [
+          options.pipeline ?? null,
+          options.limit + 1,
+          options.offset,
+          options.statementType ?? null
+        ])
     const rows = yield* asRead(read)
-    return { queries: rows.slice(0, options.limit), more: rows.length > options.limit } satisfies ListQueriesResult
+    const page = rows.slice(0, options.limit)
+    const [facts, totals] = yield* asRead(Effect.all([factsOf(page), totalsOf(options, windowed)]))
+    const byOrd = new Map(facts.map((fact) => [fact.ord, fact]))
+    const queries = page.map((row, i): QueryListItem => {
+      const fact = byOrd.get(i + 1)
+      // A query is never deleted from slowq_queries while its rollups stay; should one be, the window's first is kept.
+      return { ...row, first_seen_ever: fact?.first_seen_ever ?? row.first_seen, top_severity: fact?.top_severity ?? null }
+    })
+    return { queries, more: rows.length > options.limit, totals } satisfies ListQueriesResult
   })
 
   const findStats = SqlSchema.findOne({

@@ -355,9 +355,68 @@ const seriesRanges = (options: Pick<SeriesOptions, "since" | "until" | "stepSeco
   return [ranges.since, ranges.until, ranges.until, ranges.until, ranges.until, ranges.until]
 }
 
+/** A query's calls and time per step in one pipeline, aligned on the answer's `starts`: a page's sparklines. */
+export const SparkSeries = Schema.Struct({
+  query_id: Schema.String,
+  pipeline: Schema.String,
+  calls: Schema.Array(Schema.Number).annotations({ description: "Calls per step, 0 for a step without any." }),
+  total_ms: Schema.Array(Schema.Number).annotations({ description: "Total execution time per step, ms." })
+}).annotations({ identifier: "SparkSeries" })
+export interface SparkSeries extends Schema.Schema.Type<typeof SparkSeries> {}
+
+// Many queries' sums per step, for sparklines: the rollup rows of each (pipeline, query) that holds one of the ids
+// ($1; or of the one pipeline $2), read by primary key ranges as seriesSql reads one query's, summed per step of $9
+// seconds; no histograms (a sparkline draws calls or time, no percentile), so a step is three numbers and a query
+// one row of JSON text, in the order of the ids asked for. $3 to $8 as seriesSql's.
+const sparkSql = `${SLOWQ_MARKER}
+WITH pairs AS (
+  SELECT pipeline, query_id FROM slowq_queries WHERE query_id = ANY($1::text[]) AND ($2::text IS NULL OR pipeline = $2)
+)
+SELECT p.query_id, p.pipeline, coalesce(s.steps, '[]') AS steps
+FROM pairs p
+CROSS JOIN LATERAL (
+  SELECT json_agg(json_build_array(at_ms, calls, total_ms) ORDER BY at_ms)::text AS steps FROM (
+    SELECT date_part('epoch', date_bin($9::float8 * interval '1 second', at, timestamptz 'epoch')) * 1000 AS at_ms,
+      sum(calls)::float8 AS calls, sum(total_ms) AS total_ms
+    FROM (
+      SELECT minute AS at, calls, total_ms FROM slowq_rollups_minute m
+      WHERE m.pipeline = p.pipeline AND m.query_id = p.query_id AND m.minute >= $3::timestamptz AND m.minute < $4::timestamptz
+      UNION ALL
+      SELECT hour, calls, total_ms FROM slowq_rollups_hour h
+      WHERE h.pipeline = p.pipeline AND h.query_id = p.query_id AND h.hour >= $5::timestamptz AND h.hour < $6::timestamptz
+      UNION ALL
+      SELECT minute, calls, total_ms FROM slowq_rollups_minute m
+      WHERE m.pipeline = p.pipeline AND m.query_id = p.query_id AND m.minute >= $7::timestamptz AND m.minute < $8::timestamptz
+    ) w
+    GROUP BY 1
+  ) st
+) s
+ORDER BY array_position($1::text[], p.query_id), p.pipeline`
+
+const SparkRow = Schema.Struct({
+  query_id: Schema.String,
+  pipeline: Schema.String,
+  steps: Schema.parseJson(Schema.Array(Schema.Tuple(Schema.Number, Schema.Number, Schema.Number)))
+})
+
+/** The starts of the steps of a window: from the one holding `since` to the last before `until`, as foldSeries. */
+export const stepStarts = (options: Pick<SeriesOptions, "since" | "until" | "stepSeconds">): Array<number> => {
+  const step = options.stepSeconds * 1000
+  const starts: Array<number> = []
+  for (let start = Math.floor(options.since.getTime() / step) * step; start < options.until.getTime(); start += step) {
+    starts.push(start)
+  }
+  return starts
+}
+
 const make = Effect.gen(function* () {
   const { sql, readPermits } = yield* StoreClient
   const decodeRows = Schema.decodeUnknown(SeriesFromRows)
+  const decodeSparkRows = Schema.decodeUnknown(Schema.Array(SparkRow))
+  const readError = (cause: { readonly message: string; readonly cause?: unknown }) => {
+    const reason = cause.cause instanceof Error ? `${cause.message}: ${cause.cause.message}` : cause.message
+    return new StoreError({ operation: "read", message: `store read failed: ${reason}`, cause })
+  }
 
   /**
    * Query `id`'s series over the window from its rollups, over the pipelines that hold it (or the one asked for);
@@ -375,7 +434,40 @@ const make = Effect.gen(function* () {
       Effect.withSpan("SeriesReads.querySeries")
     )
 
-  return { querySeries } as const
+  /**
+   * The calls and time per step of every (pipeline, query) holding one of `ids` (or of the one pipeline), in the
+   * order of the ids, each aligned on the window's step starts; an id no pipeline holds is left out.
+   */
+  const sparkSeries = (
+    ids: ReadonlyArray<string>,
+    options: SeriesOptions
+  ): Effect.Effect<{ readonly starts: ReadonlyArray<Date>; readonly series: ReadonlyArray<SparkSeries> }, StoreError> =>
+    sql.unsafe(sparkSql, [ids, options.pipeline ?? null, ...seriesRanges(options), options.stepSeconds]).pipe(
+      Effect.flatMap(decodeSparkRows),
+      Effect.map((rows) => {
+        const starts = stepStarts(options)
+        const first = starts[0] ?? 0
+        const step = options.stepSeconds * 1000
+        const series = rows.map((row): SparkSeries => {
+          const calls = starts.map(() => 0)
+          const totalMs = starts.map(() => 0)
+          for (const [atMs, stepCalls, stepTotalMs] of row.steps) {
+            const at = Math.floor((atMs - first) / step)
+            // A step of a minute (hour) read from before the first bucket's start is in none, as in foldSeries.
+            if (at < 0 || at >= starts.length) continue
+            calls[at] = calls[at]! + stepCalls
+            totalMs[at] = totalMs[at]! + stepTotalMs
+          }
+          return { query_id: row.query_id, pipeline: row.pipeline, calls, total_ms: totalMs }
+        })
+        return { starts: starts.map((start) => new Date(start)), series }
+      }),
+      Effect.mapError(readError),
+      readPermits.withPermits(1),
+      Effect.withSpan("SeriesReads.sparkSeries")
+    )
+
+  return { querySeries, sparkSeries } as const
 })
 
 /** Time series of queries, read from the rollups. */

@@ -7,7 +7,16 @@ import { validate } from "@readme/openapi-parser"
 import { expect, layer } from "@effect/vitest"
 import { Context, Effect, Layer, Schema } from "effect"
 import { ExplainView, PlanView } from "../../plugins/explain/PlanStore.js"
-import { PipelineDetail, PipelineList, PipelineView, QueryDetail, QueryList, RunAccepted } from "../../src/http/Api.js"
+import {
+  MAX_SERIES_IDS,
+  PipelineDetail,
+  PipelineList,
+  PipelineView,
+  QueryDetail,
+  QueryList,
+  RunAccepted,
+  SeriesBatch
+} from "../../src/http/Api.js"
 import { QueryListItem, QueryStats } from "../../src/store/QueryReads.js"
 import { runMariadb } from "../support/Mariadb.js"
 import { mariadbPipeline } from "../support/Pipelines.js"
@@ -269,6 +278,23 @@ layer(DaemonLive, { timeout: "120 seconds", excludeTestServices: true })("HTTP A
       expect(slow!.max_ms).toBeGreaterThan(0)
       expect(slow!.avg_ms).toBeCloseTo(slow!.total_ms / 2, 6)
       expect([slow!.statement_type, slow!.read_only]).toEqual(["select", true])
+      // Both are new: every execution is in the window. The window's totals are those of every row (one page).
+      expect(ranked.map((q) => q.first_seen_ever)).toEqual(ranked.map((q) => q.first_seen))
+      expect(byTotal.next_offset).toBe(null)
+      expect(byTotal.totals.calls).toBe(byTotal.queries.reduce((sum, q) => sum + q.calls, 0))
+      expect(byTotal.totals.total_ms).toBeCloseTo(byTotal.queries.reduce((sum, q) => sum + q.total_ms, 0), 6)
+      const selects = json(ExplainedList, yield* get(`/api/v1/queries?${window}&statement_type=select`))
+      expect(selects.queries.filter((q) => q.statement_type !== "select")).toEqual([])
+      expect(mine(selects).map((q) => q.id)).toEqual([slow!.id, fast!.id])
+      expect(selects.totals.calls).toBe(selects.queries.reduce((sum, q) => sum + q.calls, 0))
+      // Their series at once, per step of the window: every call of each, in the order asked for.
+      const batch = json(SeriesBatch, yield* get(`/api/v1/series?ids=${fast!.id},${slow!.id},NO_SUCH_QUERY&pipeline=http_lab&since=10m`))
+      expect(batch.step_seconds).toBe(60)
+      expect(batch.series.map((s) => [s.query_id, s.pipeline, s.calls.length, s.calls.reduce((a, b) => a + b, 0)])).toEqual([
+        [fast!.id, "http_lab", batch.starts.length, 5],
+        [slow!.id, "http_lab", batch.starts.length, 2]
+      ])
+      expect(batch.series[1]!.total_ms.reduce((a, b) => a + b, 0)).toBeCloseTo(slow!.total_ms, 6)
       expect(mine(json(ExplainedList, yield* get(`/api/v1/queries?${window}&order=calls`))).map((q) => q.id)).toEqual([
         fast!.id,
         slow!.id
@@ -352,7 +378,12 @@ layer(DaemonLive, { timeout: "120 seconds", excludeTestServices: true })("HTTP A
         ["/api/v1/queries/bad%20id", "id"],
         ["/api/v1/queries/ABC?samples=101", "samples"],
         ["/api/v1/queries/ABC?bucket=soon", "bucket"],
-        ["/api/v1/pipelines?verbose=1", "verbose"]
+        ["/api/v1/pipelines?verbose=1", "verbose"],
+        ["/api/v1/queries?statement_type=SELECT", "statement_type"],
+        ["/api/v1/series", "ids"],
+        ["/api/v1/series?ids=a,,b", "ids"],
+        ["/api/v1/series?ids=bad%20id", "ids"],
+        ["/api/v1/series?ids=a&step=90s", "step"]
       ]
       for (const [path, parameter] of cases) {
         const answer = yield* get(path)
@@ -372,6 +403,14 @@ layer(DaemonLive, { timeout: "120 seconds", excludeTestServices: true })("HTTP A
           message: "since (2024-01-02T00:00:00.000Z) must be before until (2024-01-01T00:00:00.000Z)"
         }
       ])
+      const many = Array.from({ length: MAX_SERIES_IDS + 1 }, (_, i) => `Q${i}`).join(",")
+      const tooMany = yield* get(`/api/v1/series?ids=${many}`)
+      expect([tooMany.status, JSON.parse(tooMany.text)]).toEqual([
+        400,
+        { _tag: "BadRequestError", parameter: "ids", message: "ids names 101 queries; at most 100 are read at once" }
+      ])
+      const enough = json(SeriesBatch, yield* get(`/api/v1/series?ids=${many.replace(/,Q100$/, "")}&since=1h&step=5m`))
+      expect([enough.step_seconds, enough.starts.length >= 12, enough.series]).toEqual([300, true, []])
       const buckets = yield* get("/api/v1/queries/ABC?since=30d&bucket=1m")
       expect([buckets.status, JSON.parse(buckets.text).parameter]).toEqual([400, "bucket"])
     })
@@ -483,6 +522,7 @@ layer(DaemonLive, { timeout: "120 seconds", excludeTestServices: true })("HTTP A
           ["GET /api/v1/findings", true],
           ["GET /api/v1/queries/{id}/findings", true],
           ["GET /api/v1/queries/{id}/series", true],
+          ["GET /api/v1/series", true],
           ["GET /api/v1/suggestions", true],
           ["GET /healthz", false],
           ["GET /readyz", false],

@@ -11,6 +11,8 @@ import { attach } from "../../src/plugin/Enrichment.js"
 import { EnrichmentReads } from "../../src/store/EnrichmentReads.js"
 import { EventWriter } from "../../src/store/EventWriter.js"
 import { type ListQueriesOptions, type QueryListItem, QueryReads } from "../../src/store/QueryReads.js"
+import { SeriesReads } from "../../src/store/SeriesReads.js"
+import { StoreClient } from "../../src/store/StoreClient.js"
 import { storeLayerEmbedded, storeLayerFromUrl } from "../../src/store/StoreLive.js"
 import { freshStoreDatabase } from "../support/StoreDatabase.js"
 
@@ -32,8 +34,9 @@ const event = (key: string, queryId: string, seconds: number, queryTimeMs: numbe
   fingerprint: {
     fingerprint: `select ${queryId.toLowerCase()}`,
     queryId,
-    statementType: "select",
-    readOnly: true,
+    // DDDD is the one delete: the statement type filter's subject.
+    statementType: queryId === "DDDD" ? "delete" : "select",
+    readOnly: queryId !== "DDDD",
     tables: queryId === "BBBB" ? ["shop.orders"] : [],
     multiStatement: false,
     truncated: false,
@@ -43,7 +46,7 @@ const event = (key: string, queryId: string, seconds: number, queryTimeMs: numbe
 })
 
 // What the API's handlers read: QueryReads, and the fields the explain enrichment adds to each row.
-type Services = EventWriter | QueryReads | EnrichmentReads
+type Services = EventWriter | QueryReads | EnrichmentReads | SeriesReads | StoreClient
 
 const seed = Effect.gen(function* () {
   const writer = yield* EventWriter
@@ -69,6 +72,21 @@ const seed = Effect.gen(function* () {
     { n: 1 }
   )
   yield* writer.writeBatch("p2", "mysql", [event("a4", "AAAA", 90, 50), d1], { n: 1 })
+  // Findings as a stage leaves them: p1/AAAA has an open info and an open crit, p1/BBBB an open warn and a resolved
+  // crit (which no longer counts), the others none.
+  const { sql } = yield* StoreClient
+  const finding = (pipeline: string, queryId: string, rule: string, severity: string, resolved: boolean) =>
+    sql.unsafe(
+      `INSERT INTO slowq_findings (pipeline, query_id, stage, scope, rule, subject, severity, source, message, evidence,
+         advice, reduction, first_seen, last_seen, resolved_at)
+       VALUES ($1, $2, 'lint', 'query', $3, '', $4, 'rule', 'm', 'e', 'a', 0.1, now(), now(), ${resolved ? "now()" : "NULL"})`,
+      [pipeline, queryId, rule, severity]
+    )
+  yield* finding("p1", "AAAA", "r_info", "info", false)
+  yield* finding("p1", "AAAA", "r_crit", "crit", false)
+  yield* finding("p1", "BBBB", "r_warn", "warn", false)
+  yield* finding("p1", "BBBB", "r_crit", "crit", true)
+  yield* finding("p2", "DDDD", "r_crit", "crit", true)
   const reads = yield* QueryReads
   const enrichments = yield* EnrichmentReads
   return {
@@ -80,7 +98,8 @@ const seed = Effect.gen(function* () {
         const fields = yield* enrichments.listFields(page.queries.map((q) => ({ pipeline: q.pipeline, id: q.id })))
         return { ...page, queries: page.queries.map((q, i): QueryListItem & EnrichmentValues => ({ ...q, ...fields[i] })) }
       }),
-    metricFamilies: enrichments.metricFamilies
+    metricFamilies: enrichments.metricFamilies,
+    sparkSeries: (yield* SeriesReads).sparkSeries
   }
 })
 
@@ -158,6 +177,8 @@ describe.each([
             rows_affected: 0,
             first_seen: at(0),
             last_seen: at(120),
+            first_seen_ever: at(0),
+            top_severity: "crit",
             plan_known: false
           })
 
@@ -171,6 +192,15 @@ describe.each([
           ])
           const c = windowed.queries[2]!
           expect([c.first_seen, c.last_seen, c.tables]).toEqual([at(40), at(50), []])
+          // Each row's first execution ever, whatever the window (CCCC's was at t0 + 10 s, before it), and its most
+          // severe open finding (BBBB's resolved crit does not count).
+          expect(windowed.queries.map((q) => [q.id, q.first_seen_ever, q.top_severity])).toEqual([
+            ["BBBB", at(60), "warn"],
+            ["AAAA", at(90), null],
+            ["CCCC", at(10), null]
+          ])
+          // The window's totals over every query: b1 100 ms, a4 50 ms, c40 and c50 1 ms each.
+          expect(windowed.totals).toEqual({ total_ms: 152, calls: 4 })
           // Windows are read at minute precision: a `since` inside a minute counts from its start.
           expect(yield* page({ since: at(45), until: at(100) })).toEqual(windowed)
           expect(ids(yield* page({ since: at(40), until: at(100), order: "calls", limit: 1 }))).toEqual(["p1/CCCC"])
@@ -178,6 +208,65 @@ describe.each([
           // From t0 + 150 s, 22:15:50, so from 22:15:00: a3 (22:15:20) and d1 (22:16:40).
           expect(ids(yield* page({ since: at(150) }))).toEqual(["p2/DDDD", "p1/AAAA"])
           expect(ids(yield* page({ since: at(1000) }))).toEqual([])
+
+          // Totals of every query the filters keep, whatever the page: all time 45 + 100 + 5 + 50 + 7 ms.
+          expect((yield* page({})).totals).toEqual({ total_ms: 207, calls: 11 })
+          expect((yield* page({ limit: 1, offset: 3 })).totals).toEqual({ total_ms: 207, calls: 11 })
+          expect((yield* page({ pipeline: "p1" })).totals).toEqual({ total_ms: 150, calls: 9 })
+          expect((yield* page({ pipeline: "nope" })).totals).toEqual({ total_ms: 0, calls: 0 })
+          expect((yield* page({ since: at(1000) })).totals).toEqual({ total_ms: 0, calls: 0 })
+          // By statement type: all time, and over a window both by the walk (total_ms) and by the aggregate (avg_ms).
+          const deletes = yield* page({ statementType: "delete" })
+          expect([ids(deletes), deletes.totals]).toEqual([["p2/DDDD"], { total_ms: 7, calls: 1 }])
+          const selects = yield* page({ statementType: "select" })
+          expect([ids(selects), selects.totals]).toEqual([
+            ["p1/BBBB", "p2/AAAA", "p1/AAAA", "p1/CCCC"],
+            { total_ms: 200, calls: 10 }
+          ])
+          expect(ids(yield* page({ statementType: "select", pipeline: "p2" }))).toEqual(["p2/AAAA"])
+          expect(ids(yield* page({ statementType: "update" }))).toEqual([])
+          for (const order of ["total_ms", "avg_ms", "calls", "max_ms"] as const) {
+            const late = yield* page({ since: at(150), statementType: "select", order })
+            expect([order, ids(late), late.totals]).toEqual([order, ["p1/AAAA"], { total_ms: 5, calls: 1 }])
+            const lateDeletes = yield* page({ since: at(150), statementType: "delete", pipeline: "p2", order })
+            expect([order, ids(lateDeletes), lateDeletes.totals]).toEqual([order, ["p2/DDDD"], { total_ms: 7, calls: 1 }])
+          }
+          const windowSelects = yield* page({ since: at(40), until: at(100), statementType: "select", order: "avg_ms" })
+          expect([ids(windowSelects), windowSelects.totals]).toEqual([
+            ["p1/BBBB", "p2/AAAA", "p1/CCCC"],
+            { total_ms: 152, calls: 4 }
+          ])
+
+          // Many queries' series at once, per pipeline, aligned on the steps of the window: minutes 22:13 to 22:16.
+          const minutes = [at(-20), at(40), at(100), at(160)]
+          expect(yield* store.sparkSeries(["AAAA", "ZZZZ", "CCCC"], { since: at(0), until: at(180), stepSeconds: 60 })).toEqual({
+            starts: minutes,
+            series: [
+              { query_id: "AAAA", pipeline: "p1", calls: [2, 0, 1, 0], total_ms: [40, 0, 5, 0] },
+              { query_id: "AAAA", pipeline: "p2", calls: [0, 1, 0, 0], total_ms: [0, 50, 0, 0] },
+              { query_id: "CCCC", pipeline: "p1", calls: [3, 2, 0, 0], total_ms: [3, 2, 0, 0] }
+            ]
+          })
+          expect(
+            yield* store.sparkSeries(["CCCC", "AAAA"], { pipeline: "p2", since: at(0), until: at(180), stepSeconds: 120 })
+          ).toEqual({
+            // Steps of 2 minutes aligned on the epoch: 22:12, 22:14, 22:16.
+            starts: [at(-80), at(40), at(160)],
+            series: [{ query_id: "AAAA", pipeline: "p2", calls: [0, 1, 0], total_ms: [0, 50, 0] }]
+          })
+          // Whole hours from the hour rollups: 21:00 to 00:00.
+          const hourly = yield* store.sparkSeries(["AAAA"], { since: at(-3600), until: at(7200), stepSeconds: 3600 })
+          expect(hourly.starts.map((d) => d.toISOString())).toEqual([
+            "2023-11-14T21:00:00.000Z",
+            "2023-11-14T22:00:00.000Z",
+            "2023-11-14T23:00:00.000Z",
+            "2023-11-15T00:00:00.000Z"
+          ])
+          expect(hourly.series).toEqual([
+            { query_id: "AAAA", pipeline: "p1", calls: [0, 3, 0, 0], total_ms: [0, 45, 0, 0] },
+            { query_id: "AAAA", pipeline: "p2", calls: [0, 1, 0, 0], total_ms: [0, 50, 0, 0] }
+          ])
+          expect((yield* store.sparkSeries(["ZZZZ"], { since: at(0), until: at(180), stepSeconds: 60 })).series).toEqual([])
 
           // One query over both pipelines, then over one.
           const stats = yield* store.queryStats("AAAA")
