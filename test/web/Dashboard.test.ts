@@ -7,7 +7,7 @@ import { expect, layer } from "@effect/vitest"
 import { Context, Effect, Layer } from "effect"
 import type { Browser, Page } from "playwright-core"
 import { webContentSecurityPolicy } from "../../src/http/WebAssets.js"
-import { formatMs } from "../../web/src/format.js"
+import { formatMs, formatShare } from "../../web/src/format.js"
 import { projectRoot } from "../support/Cli.js"
 import { storeClient } from "../support/StoreQueries.js"
 import { freshStoreDatabase } from "../support/StoreDatabase.js"
@@ -42,6 +42,24 @@ const fixture = (env: Record<string, string>) =>
 /** The ids of the ranked rows on the page, in order. */
 const rowIds = (page: Page) =>
   promise(() => page.locator("table.queries tbody tr").evaluateAll((rows) => rows.map((row) => row.getAttribute("data-query-id"))))
+
+/**
+ * What the store says of the top queries by total time: each one's share of the total time of every query, and the
+ * severity of its most severe open finding (null without one), read from its tables.
+ */
+const storeTopFacts = (url: string) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const sql = yield* storeClient(url)
+      return yield* sql.unsafe<{ query_id: string; total_ms: number; all_ms: number; severity: string | null }>(
+        `SELECT q.query_id, q.total_ms::float8 AS total_ms, (SELECT sum(total_ms) FROM slowq_queries)::float8 AS all_ms,
+           (SELECT f.severity FROM slowq_findings f WHERE f.pipeline = q.pipeline AND f.query_id = q.query_id
+              AND f.resolved_at IS NULL
+            ORDER BY CASE f.severity WHEN 'crit' THEN 3 WHEN 'warn' THEN 2 ELSE 1 END DESC LIMIT 1) AS severity
+         FROM slowq_queries q ORDER BY q.total_ms DESC, q.pipeline, q.query_id LIMIT 5`
+      )
+    })
+  ).pipe(Effect.orDie)
 
 /** The store's ranking, read from its tables, not through the API: ids by total time or calls (the API's ties). */
 const storeRanking = (url: string, order: "total_ms" | "calls") =>
@@ -120,6 +138,33 @@ layer(Layer.scoped(Dashboard, fixture({})), { timeout: "120 seconds", excludeTes
           const firstTotal = page.locator("table.queries tbody tr").first().locator('td[data-label="Total"]')
           expect(Number(yield* promise(() => firstTotal.getAttribute("data-ms")))).toBe(top.total_ms)
           expect(yield* promise(() => firstTotal.textContent())).toBe(formatMs(top.total_ms))
+          // The top rows' share of the store's total time, their most severe open finding, and a sparkline each (a
+          // uPlot canvas, drawn once the page's series arrive); all time, no query is "new".
+          const facts = yield* storeTopFacts(storeUrl)
+          const topRows = page.locator("table.queries tbody tr")
+          for (let i = 0; i < facts.length; i++) yield* promise(() => topRows.nth(i).locator("td.spark canvas").waitFor())
+          const shown = yield* promise(() =>
+            topRows.evaluateAll((rows) =>
+              rows.slice(0, 5).map((row) => ({
+                query_id: row.getAttribute("data-query-id"),
+                share: row.querySelector('td[data-label="% of total"]')?.textContent,
+                severity: row.querySelector(".meta .severity")?.textContent ?? null,
+                sparklines: row.querySelectorAll("td.spark canvas").length,
+                new: row.querySelectorAll(".badge-new").length
+              }))
+            )
+          )
+          expect(shown).toEqual(
+            facts.map((fact) => ({
+              query_id: fact.query_id,
+              share: formatShare(fact.total_ms, fact.all_ms),
+              severity: fact.severity,
+              sparklines: 1,
+              new: 0
+            }))
+          )
+          // The demo's analyzer finds something in the top rows, or the severity check proves little.
+          expect(facts.some((fact) => fact.severity !== null)).toBe(true)
           yield* screenshot(page, "queries-1280")
 
           // Sorting: by calls, in the URL, and the rows are the store's ranking by calls.

@@ -10,6 +10,7 @@ import type {
   RollupSeries,
   RunAccepted,
   SchedulerState,
+  SeriesBatch,
   SlowqApi
 } from "../../src/http/Api.js"
 import type { ExplainView, PlanView } from "../../plugins/explain/PlanStore.js"
@@ -38,6 +39,8 @@ export type QueryDetailJson = Schema.Schema.Encoded<typeof QueryDetail>
 export type QuerySampleJson = QueryDetailJson["samples"][number]
 export type SeriesJson = Schema.Schema.Encoded<typeof RollupSeries>
 export type SeriesPointJson = SeriesJson["points"][number]
+export type SeriesBatchJson = Schema.Schema.Encoded<typeof SeriesBatch>
+export type SparkSeriesJson = SeriesBatchJson["series"][number]
 export type FindingListJson = Schema.Schema.Encoded<typeof FindingList>
 export type FindingJson = FindingListJson["findings"][number]
 export type Severity = FindingJson["severity"]
@@ -152,6 +155,10 @@ export const getQuery = (id: string, params: Params<"queries", "get">, signal: A
 
 export const getSeries = (id: string, params: Params<"queries", "series">, signal: AbortSignal) =>
   get<SeriesJson>(`/api/v1/queries/${encodeURIComponent(id)}/series`, params, signal)
+
+/** Up to 100 queries' calls and time per step at once: a page's sparklines. */
+export const getSeriesBatch = (params: Params<"queries", "batch">, signal: AbortSignal) =>
+  get<SeriesBatchJson>("/api/v1/series", params, signal)
 
 export const listFindings = (params: Params<"findings", "list">, signal: AbortSignal) =>
   get<FindingListJson>("/api/v1/findings", params, signal)

@@ -17,3 +17,12 @@ export const formatMs = (ms: number | null): string => {
 
 /** `2024-01-15 00:00:12 UTC` */
 export const formatTime = (iso: string) => `${iso.replace("T", " ").replace(/\.\d+Z$|Z$/, "")} UTC`
+
+const percent = new Intl.NumberFormat("en-US", { minimumFractionDigits: 1, maximumFractionDigits: 1 })
+
+/** A row's share of a whole as a percentage, one decimal: `12.3%`, `<0.1%` for a share too small to show. */
+export const formatShare = (part: number, whole: number): string => {
+  if (whole <= 0) return "–"
+  const share = (part / whole) * 100
+  return share > 0 && share < 0.05 ? "<0.1%" : `${percent.format(share)}%`
+}

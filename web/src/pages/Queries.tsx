@@ -1,12 +1,40 @@
-import { useState } from "react"
-import { listPipelines, listQueries, type QueryListItemJson, type QueryOrder } from "../api.js"
-import { formatCount, formatMs, formatTime } from "../format.js"
+import { lazy, Suspense, useMemo, useState } from "react"
+import type { StatementType } from "../../../src/domain/Fingerprint.js"
+import {
+  getSeriesBatch,
+  listPipelines,
+  listQueries,
+  type QueryListItemJson,
+  type QueryListJson,
+  type QueryOrder,
+  type SeriesBatchJson
+} from "../api.js"
+import { formatCount, formatMs, formatShare, formatTime } from "../format.js"
 import { Problem } from "../Problem.js"
 import { hrefOf, navigate, onLinkClick, useLocation } from "../router.js"
 import { useApi } from "../useApi.js"
 
 // The ranked list of fingerprints (GET /api/v1/queries). Everything the list shows is in the URL: order, pipeline,
-// since, until, offset; each change is a navigation, so Back undoes it and a link shows the same list.
+// statement type, since, until, offset; each change is a navigation, so Back undoes it and a link shows the same list.
+// Each row's sparkline comes from one read of the page's series (GET /api/v1/series) made once the rows are shown;
+// uPlot and the sparkline code are a chunk of their own, loaded with it.
+
+const Sparkline = lazy(() => import("../Sparkline.js"))
+
+// The fingerprinter's statement types (src/domain/Fingerprint.ts); the type only, no Schema in the browser.
+const statementTypes: ReadonlyArray<StatementType> = [
+  "select",
+  "insert",
+  "update",
+  "delete",
+  "replace",
+  "merge",
+  "ddl",
+  "utility",
+  "call",
+  "set",
+  "other"
+]
 
 const orders: ReadonlyArray<{ readonly value: QueryOrder; readonly label: string }> = [
   { value: "total_ms", label: "Total time" },
@@ -30,10 +58,18 @@ export const QueriesPage = () => {
   const { search } = useLocation()
   const order: QueryOrder = isOrder(search.get("order")) ? (search.get("order") as QueryOrder) : "total_ms"
   const pipeline = search.get("pipeline") ?? ""
+  const statementType = search.get("statement_type") ?? ""
   const since = search.get("since") ?? ""
   const until = search.get("until") ?? ""
   const offset = Math.max(0, Number.parseInt(search.get("offset") ?? "0", 10) || 0)
-  const state = { order: order === "total_ms" ? "" : order, pipeline, since, until, offset: offset === 0 ? "" : String(offset) }
+  const state = {
+    order: order === "total_ms" ? "" : order,
+    pipeline,
+    statement_type: statementType,
+    since,
+    until,
+    offset: offset === 0 ? "" : String(offset)
+  }
   const go = (change: Partial<typeof state>) => navigate(hrefOf("/", { ...state, offset: "", ...change }))
 
   const params = {
@@ -41,6 +77,7 @@ export const QueriesPage = () => {
     limit: String(pageSize),
     offset: String(offset),
     ...(pipeline === "" ? {} : { pipeline }),
+    ...(statementType === "" ? {} : { statement_type: statementType }),
     ...(since === "" ? {} : { since }),
     ...(until === "" ? {} : { until })
   }
@@ -74,16 +111,27 @@ export const QueriesPage = () => {
             ))}
           </select>
         </label>
+        <label>
+          Statement{" "}
+          <select name="statement_type" value={statementType} onChange={(event) => go({ statement_type: event.target.value })}>
+            <option value="">All</option>
+            {[...new Set([...statementTypes, ...(statementType === "" ? [] : [statementType])])].map((type) => (
+              <option key={type} value={type}>
+                {type}
+              </option>
+            ))}
+          </select>
+        </label>
         <TimeRange since={since} until={until} onChange={(range) => go(range)} />
       </form>
       {list.state === "loading" && <p className="status" aria-busy="true">Loading the ranking…</p>}
       {list.state === "failed" && <Problem failure={list.failure} />}
       {list.state === "ok" && list.value.queries.length === 0 && (
-        <Empty filtered={pipeline !== "" || since !== "" || until !== "" || offset > 0} pipelines={pipelines.state === "ok" ? pipelineNames.length : null} />
+        <Empty filtered={pipeline !== "" || statementType !== "" || since !== "" || until !== "" || offset > 0} pipelines={pipelines.state === "ok" ? pipelineNames.length : null} />
       )}
       {list.state === "ok" && list.value.queries.length > 0 && (
         <>
-          <QueryTable rows={list.value.queries} order={order} offset={offset} onOrder={(o) => go({ order: o === "total_ms" ? "" : o })} search={{ pipeline, since, until }} />
+          <QueryTable list={list.value} order={order} offset={offset} onOrder={(o) => go({ order: o === "total_ms" ? "" : o })} search={{ pipeline, since, until }} />
           <nav className="pager" aria-label="Pages">
             <button type="button" disabled={offset === 0} onClick={() => go({ offset: String(Math.max(0, offset - pageSize)) })}>
               ← Previous
@@ -189,19 +237,47 @@ const sortable: ReadonlyArray<{ readonly order: QueryOrder; readonly label: stri
   { order: "max_ms", label: "Max" }
 ]
 
+/**
+ * The window the sparklines cover: the list's when it has one; all time, the rows' activity (from the earliest first
+ * execution to the latest one) but at most 30 days back from that, the minute rollups' retention.
+ */
+const sparkWindow = (list: QueryListJson, search: Record<string, string>): { since: string; until?: string } => {
+  if (search.since !== "" || search.until !== "") {
+    return { since: search.since === "" ? "36500d" : (search.since ?? ""), ...(search.until === "" ? {} : { until: search.until }) }
+  }
+  const last = Math.max(...list.queries.map((q) => Date.parse(q.last_seen)))
+  const first = Math.min(...list.queries.map((q) => Date.parse(q.first_seen)))
+  const until = Math.floor(last / 60_000) * 60_000 + 60_000
+  return { since: new Date(Math.max(first, until - 30 * 86_400_000)).toISOString(), until: new Date(until).toISOString() }
+}
+
+/** A row's sparkline values for the ranking: calls, the mean per call for mean and max, else the total time. */
+const sparkValues = (order: QueryOrder, calls: ReadonlyArray<number>, totalMs: ReadonlyArray<number>): ReadonlyArray<number | null> =>
+  order === "calls" ? calls : order === "total_ms" ? totalMs : totalMs.map((ms, i) => (calls[i]! > 0 ? ms / calls[i]! : null))
+
+const sparkLabel: Record<QueryOrder, string> = { total_ms: "total time", calls: "calls", avg_ms: "time per call", max_ms: "time per call" }
+
 const QueryTable = ({
-  rows,
+  list,
   order,
   offset,
   onOrder,
   search
 }: {
-  readonly rows: ReadonlyArray<QueryListItemJson>
+  readonly list: QueryListJson
   readonly order: QueryOrder
   readonly offset: number
   readonly onOrder: (order: QueryOrder) => void
   readonly search: Record<string, string>
-}) => (
+}) => {
+  const rows: ReadonlyArray<QueryListItemJson> = list.queries
+  const window = sparkWindow(list, search)
+  const ids = [...new Set(rows.map((r) => r.id))].join(",")
+  const seriesParams = { ids, ...window, ...(search.pipeline === "" || search.pipeline === undefined ? {} : { pipeline: search.pipeline }) }
+  const series = useApi(`series ${JSON.stringify(seriesParams)}`, (signal) => getSeriesBatch(seriesParams, signal))
+  const lines = useMemo(() => sparkLines(series.state === "ok" ? series.value : null), [series])
+  const windowStart = list.since === null ? null : Date.parse(list.since)
+  return (
   <table className="queries">
     <thead>
       <tr>
@@ -209,6 +285,9 @@ const QueryTable = ({
           #
         </th>
         <th scope="col">Query</th>
+        <th scope="col" className="spark">
+          Trend
+        </th>
         {sortable.map((s) => (
           <th key={s.order} scope="col" className="num" aria-sort={order === s.order ? "descending" : "none"}>
             <button type="button" className={order === s.order ? "sorted" : ""} onClick={() => onOrder(s.order)}>
@@ -217,6 +296,9 @@ const QueryTable = ({
             </button>
           </th>
         ))}
+        <th scope="col" className="num" title="Share of the total time of every query the filters keep, in this range">
+          % of total
+        </th>
         <th scope="col" className="num">
           Rows examined
         </th>
@@ -232,9 +314,22 @@ const QueryTable = ({
               <code className="fingerprint">{row.fingerprint}</code>
             </a>
             <span className="meta">
+              {windowStart !== null && Date.parse(row.first_seen_ever) >= windowStart && (
+                <span className="badge-new" title={`First seen ${formatTime(row.first_seen_ever)}: new in this range`}>
+                  new
+                </span>
+              )}
+              {row.top_severity !== null && (
+                <span className={`severity severity-${row.top_severity}`} title="Its most severe open finding">
+                  {row.top_severity}
+                </span>
+              )}
               {row.statement_type} · {row.pipeline}
               {row.tables.length > 0 ? ` · ${row.tables.join(", ")}` : ""}
             </span>
+          </td>
+          <td className="spark" data-label="Trend">
+            <SparkCell line={lines.get(`${row.pipeline}/${row.id}`)} order={order} />
           </td>
           <td className="num" data-label="Calls">
             {formatCount(row.calls)}
@@ -248,6 +343,9 @@ const QueryTable = ({
           <td className="num" data-label="Max">
             {formatMs(row.max_ms)}
           </td>
+          <td className="num" data-label="% of total" data-share={list.totals.total_ms > 0 ? row.total_ms / list.totals.total_ms : ""}>
+            {formatShare(row.total_ms, list.totals.total_ms)}
+          </td>
           <td className="num" data-label="Rows examined">
             {formatCount(row.rows_examined)}
           </td>
@@ -258,4 +356,28 @@ const QueryTable = ({
       ))}
     </tbody>
   </table>
-)
+  )
+}
+
+interface SparkLine {
+  readonly xs: ReadonlyArray<number>
+  readonly calls: ReadonlyArray<number>
+  readonly totalMs: ReadonlyArray<number>
+}
+
+/** The page's series by `pipeline/id`, their x the steps' starts in seconds (uPlot's unit). */
+const sparkLines = (batch: SeriesBatchJson | null): ReadonlyMap<string, SparkLine> => {
+  if (batch === null) return new Map()
+  const xs = batch.starts.map((start) => Date.parse(start) / 1000)
+  return new Map(batch.series.map((s) => [`${s.pipeline}/${s.query_id}`, { xs, calls: s.calls, totalMs: s.total_ms }]))
+}
+
+const SparkCell = ({ line, order }: { readonly line: SparkLine | undefined; readonly order: QueryOrder }) => {
+  const ys = useMemo(() => (line === undefined ? undefined : sparkValues(order, line.calls, line.totalMs)), [line, order])
+  if (line === undefined || ys === undefined) return <span className="sparkline sparkline-empty" />
+  return (
+    <Suspense fallback={<span className="sparkline sparkline-empty" />}>
+      <Sparkline xs={line.xs} ys={ys} label={`${sparkLabel[order]} per step`} />
+    </Suspense>
+  )
+}
