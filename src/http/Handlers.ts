@@ -224,6 +224,7 @@ export const QueriesLive = (api: SlowqApi) =>
                 offset,
                 ...(urlParams.pipeline === undefined ? {} : { pipeline: urlParams.pipeline }),
                 ...(urlParams.statement_type === undefined ? {} : { statementType: urlParams.statement_type }),
+                withTotals: urlParams.totals === "true",
                 ...(since === undefined ? {} : { since }),
                 ...(until === undefined ? {} : { until })
               })

@@ -266,7 +266,7 @@ layer(DaemonLive, { timeout: "120 seconds", excludeTestServices: true })("HTTP A
 
       const mine = (list: typeof ExplainedList.Type) => list.queries.filter((q) => q.fingerprint.includes(marker))
       const window = `pipeline=http_lab&since=${encodeURIComponent(since)}&limit=1000`
-      const byTotal = json(ExplainedList, yield* get(`/api/v1/queries?${window}`))
+      const byTotal = json(ExplainedList, yield* get(`/api/v1/queries?${window}&totals=true`))
       expect(byTotal.since).toEqual(new Date(since))
       const ranked = mine(byTotal)
       expect(ranked.map((q) => [q.fingerprint.includes("recursive"), q.calls, q.events, q.pipeline])).toEqual([
@@ -281,12 +281,13 @@ layer(DaemonLive, { timeout: "120 seconds", excludeTestServices: true })("HTTP A
       // Both are new: every execution is in the window. The window's totals are those of every row (one page).
       expect(ranked.map((q) => q.first_seen_ever)).toEqual(ranked.map((q) => q.first_seen))
       expect(byTotal.next_offset).toBe(null)
-      expect(byTotal.totals.calls).toBe(byTotal.queries.reduce((sum, q) => sum + q.calls, 0))
-      expect(byTotal.totals.total_ms).toBeCloseTo(byTotal.queries.reduce((sum, q) => sum + q.total_ms, 0), 6)
-      const selects = json(ExplainedList, yield* get(`/api/v1/queries?${window}&statement_type=select`))
+      expect(byTotal.totals?.calls).toBe(byTotal.queries.reduce((sum, q) => sum + q.calls, 0))
+      expect(byTotal.totals?.total_ms).toBeCloseTo(byTotal.queries.reduce((sum, q) => sum + q.total_ms, 0), 6)
+      expect(json(ExplainedList, yield* get(`/api/v1/queries?${window}`)).totals).toBe(null)
+      const selects = json(ExplainedList, yield* get(`/api/v1/queries?${window}&statement_type=select&totals=true`))
       expect(selects.queries.filter((q) => q.statement_type !== "select")).toEqual([])
       expect(mine(selects).map((q) => q.id)).toEqual([slow!.id, fast!.id])
-      expect(selects.totals.calls).toBe(selects.queries.reduce((sum, q) => sum + q.calls, 0))
+      expect(selects.totals?.calls).toBe(selects.queries.reduce((sum, q) => sum + q.calls, 0))
       // Their series at once, per step of the window: every call of each, in the order asked for.
       const batch = json(SeriesBatch, yield* get(`/api/v1/series?ids=${fast!.id},${slow!.id},NO_SUCH_QUERY&pipeline=http_lab&since=10m`))
       expect(batch.step_seconds).toBe(60)
@@ -380,6 +381,7 @@ layer(DaemonLive, { timeout: "120 seconds", excludeTestServices: true })("HTTP A
         ["/api/v1/queries/ABC?bucket=soon", "bucket"],
         ["/api/v1/pipelines?verbose=1", "verbose"],
         ["/api/v1/queries?statement_type=SELECT", "statement_type"],
+        ["/api/v1/queries?totals=yes", "totals"],
         ["/api/v1/series", "ids"],
         ["/api/v1/series?ids=a,,b", "ids"],
         ["/api/v1/series?ids=bad%20id", "ids"],

@@ -132,7 +132,7 @@ describe.each([
         Effect.gen(function* () {
           const store = yield* seed
           const page = (options: Partial<Parameters<typeof store.listQueries>[0]>) =>
-            store.listQueries({ order: "total_ms", limit: 50, offset: 0, ...options })
+            store.listQueries({ order: "total_ms", limit: 50, offset: 0, withTotals: true, ...options })
 
           // All time, every order; ties broken by pipeline then id.
           expect(ids(yield* page({}))).toEqual(["p1/BBBB", "p2/AAAA", "p1/AAAA", "p2/DDDD", "p1/CCCC"])
@@ -215,6 +215,9 @@ describe.each([
           expect((yield* page({ pipeline: "p1" })).totals).toEqual({ total_ms: 150, calls: 9 })
           expect((yield* page({ pipeline: "nope" })).totals).toEqual({ total_ms: 0, calls: 0 })
           expect((yield* page({ since: at(1000) })).totals).toEqual({ total_ms: 0, calls: 0 })
+          // Only when asked for: they are a read over every query.
+          expect((yield* page({ withTotals: false })).totals).toBe(null)
+          expect((yield* page({ since: at(40), withTotals: false })).totals).toBe(null)
           // By statement type: all time, and over a window both by the walk (total_ms) and by the aggregate (avg_ms).
           const deletes = yield* page({ statementType: "delete" })
           expect([ids(deletes), deletes.totals]).toEqual([["p2/DDDD"], { total_ms: 7, calls: 1 }])

@@ -78,6 +78,8 @@ export const QueriesPage = () => {
     offset: String(offset),
     ...(pipeline === "" ? {} : { pipeline }),
     ...(statementType === "" ? {} : { statement_type: statementType }),
+    // Each row's share of the whole: the sums over every query the filters keep.
+    totals: "true",
     ...(since === "" ? {} : { since }),
     ...(until === "" ? {} : { until })
   }
@@ -277,6 +279,7 @@ const QueryTable = ({
   const series = useApi(`series ${JSON.stringify(seriesParams)}`, (signal) => getSeriesBatch(seriesParams, signal))
   const lines = useMemo(() => sparkLines(series.state === "ok" ? series.value : null), [series])
   const windowStart = list.since === null ? null : Date.parse(list.since)
+  const allMs = list.totals?.total_ms ?? 0
   return (
   <table className="queries">
     <thead>
@@ -343,8 +346,8 @@ const QueryTable = ({
           <td className="num" data-label="Max">
             {formatMs(row.max_ms)}
           </td>
-          <td className="num" data-label="% of total" data-share={list.totals.total_ms > 0 ? row.total_ms / list.totals.total_ms : ""}>
-            {formatShare(row.total_ms, list.totals.total_ms)}
+          <td className="num" data-label="% of total" data-share={allMs > 0 ? row.total_ms / allMs : ""}>
+            {formatShare(row.total_ms, allMs)}
           </td>
           <td className="num" data-label="Rows examined">
             {formatCount(row.rows_examined)}
