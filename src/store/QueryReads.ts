@@ -55,7 +55,7 @@ export const QueryRankRow = Schema.Struct({
 })
 export interface QueryRankRow extends Schema.Schema.Type<typeof QueryRankRow> {}
 
-/** What the list adds to each row of its page, read for the page's rows only (pageFactsSql). */
+/** What the list adds to each row of its page, read for the page's rows only (topSeveritySql). */
 const pageFacts = {
   first_seen_ever: Schema.Date.annotations({
     description:
@@ -177,13 +177,22 @@ const queriesWhere = (refs: FilterRefs) =>
     ...(refs.statementType === undefined ? [] : [`statement_type = ${refs.statementType}`])
   ].join(" AND ") || "true"
 
+// The severity of the most severe open finding of the query `pipeline`, `id` (columns of a page's row): a primary
+// key range of slowq_findings, evaluated for the page's rows only (in the final SELECT of each ranking, after its
+// LIMIT), rather than a statement of its own, whose round trip cost more than the lookups.
+const topSeveritySql = (pipeline: string, id: string) => `(SELECT f.severity FROM slowq_findings f
+   WHERE f.pipeline = ${pipeline} AND f.query_id = ${id} AND f.resolved_at IS NULL
+   ORDER BY CASE f.severity WHEN 'crit' THEN 3 WHEN 'warn' THEN 2 ELSE 1 END DESC
+   LIMIT 1) AS top_severity`
+
 // All-time ranking: the per-query totals read in the index order of the ranking (migration 0003), cut to the page,
 // then formatted. The inner ORDER BY names output columns, so `avg_ms` is the indexed expression. A statement type
 // filters the index's rows as they are read (no index leads with it: the common types are most of the rows).
 const listAllTimeSql = (order: QueryOrder) => `${SLOWQ_MARKER}
 SELECT r.id, r.pipeline, r.fingerprint, r.dialect, r.statement_type, r.read_only, r.tables, r.events, r.calls,
   r.total_ms, r.avg_ms, r.max_ms, r.lock_ms, r.rows_sent, r.rows_examined, r.rows_affected,
-  ${iso("r.first_seen")} AS first_seen, ${iso("r.last_seen")} AS last_seen
+  ${iso("r.first_seen")} AS first_seen, ${iso("r.last_seen")} AS last_seen,
+  ${iso("r.first_seen")} AS first_seen_ever, ${topSeveritySql("r.pipeline", "r.id")}
 FROM (
   SELECT query_id AS id, pipeline, fingerprint, dialect, statement_type, read_only, tables,
     events::float8 AS events, calls::float8 AS calls, total_ms, total_ms / greatest(calls, 1) AS avg_ms, max_ms,
@@ -312,7 +321,8 @@ const ownFiguresSql = `
 
 const listItemSql = (withSample: boolean) => `r.query_id AS id, r.pipeline, q.fingerprint, q.dialect, q.statement_type,
   q.read_only, q.tables, f.events, f.calls, f.total_ms, f.avg_ms, f.max_ms, f.lock_ms, f.rows_sent, f.rows_examined,
-  f.rows_affected, ${iso("f.first_seen")} AS first_seen, ${iso("f.last_seen")} AS last_seen${withSample ? ", q.sample" : ""}`
+  f.rows_affected, ${iso("f.first_seen")} AS first_seen, ${iso("f.last_seen")} AS last_seen,
+  ${iso("q.first_seen")} AS first_seen_ever${withSample ? ", q.sample" : ""}`
 
 // $1 limit, $2 offset, $3 to $8 windowRanges, then the filters (filterRefs from $9).
 const listWindowSql = (order: QueryOrder, refs: FilterRefs, withSample = false) => `${SLOWQ_MARKER}
@@ -323,7 +333,7 @@ WITH ranked AS (
   ORDER BY rank_key DESC, pipeline, query_id
   LIMIT $1 OFFSET $2
 )
-SELECT ${listItemSql(withSample)}
+SELECT ${listItemSql(withSample)}, ${topSeveritySql("r.pipeline", "r.query_id")}
 FROM ranked r
 CROSS JOIN LATERAL (${ownFiguresSql}) f
 JOIN slowq_queries q ON q.pipeline = r.pipeline AND q.query_id = r.query_id
@@ -365,28 +375,13 @@ page AS (
 next AS (
   SELECT ${allTimeSql[order]} AS bound ${queries} OFFSET $9 LIMIT 1
 )
-SELECT page.*,
+SELECT page.*, ${topSeveritySql("page.pipeline", "page.id")},
   coalesce((SELECT count(*) FROM walked) >= $1 + $2
     AND (SELECT min(rank_key) FROM page) > (SELECT bound FROM next) * (1 + 1e-9), false)
     OR NOT EXISTS (SELECT 1 FROM next) AS proven
 FROM page
 ORDER BY rank_key DESC, pipeline, id`
 }
-
-// What the list adds to the rows of its page: each query's all-time first execution (a windowed row's first_seen is
-// the window's) and the severity of its most severe open finding. Keyed by the rows' order ($1 pipelines, $2 ids);
-// primary key lookups, a few dozen per page, rather than a join in the ranking, which the walk would evaluate for
-// every query it walks.
-const pageFactsSql = `${SLOWQ_MARKER}
-SELECT p.ord::float8 AS ord, ${iso("q.first_seen")} AS first_seen_ever,
-  (SELECT f.severity FROM slowq_findings f
-   WHERE f.pipeline = p.pipeline AND f.query_id = p.query_id AND f.resolved_at IS NULL
-   ORDER BY CASE f.severity WHEN 'crit' THEN 3 WHEN 'warn' THEN 2 ELSE 1 END DESC
-   LIMIT 1) AS top_severity
-FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS p(pipeline, query_id, ord)
-JOIN slowq_queries q ON q.pipeline = p.pipeline AND q.query_id = p.query_id
-ORDER BY p.ord`
-const PageFacts = Schema.Struct({ ord: Schema.Number, ...pageFacts })
 
 // The sums over every query the filters keep: all time from the per-query totals ($1 and on: the filters); over a
 // window from its rollups ($1 to $6 windowRanges, then the filters), one sum, no grouping.
@@ -602,16 +597,9 @@ const make = Effect.gen(function* () {
       )
     })
 
-  const findRankRows = (text: string, params: ReadonlyArray<unknown>) =>
-    SqlSchema.findAll({ Request: Schema.Void, Result: QueryRankRow, execute: () => sql.unsafe(text, params) })(undefined)
-  const decodeFacts = Schema.decodeUnknown(Schema.Array(PageFacts))
+  const findListItems = (text: string, params: ReadonlyArray<unknown>) =>
+    SqlSchema.findAll({ Request: Schema.Void, Result: QueryListItem, execute: () => sql.unsafe(text, params) })(undefined)
   const decodeTotals = Schema.decodeUnknown(QueryTotals)
-
-  /** The page facts of `rows`, in their order. */
-  const factsOf = (rows: ReadonlyArray<QueryRankRow>) =>
-    rows.length === 0
-      ? Effect.succeed([])
-      : Effect.flatMap(sql.unsafe(pageFactsSql, [rows.map((r) => r.pipeline), rows.map((r) => r.id)]), decodeFacts)
 
   const totalsOf = (options: ListQueriesOptions, windowed: boolean) => {
     if (!windowed) {
@@ -636,33 +624,22 @@ const make = Effect.gen(function* () {
 
   /**
    * Top fingerprints: all-time totals when no window is given; else aggregated from the rollups of [since, until).
-   * Reads one row more than the page to tell whether another page follows; then the page's facts and the totals of
-   * every query the filters keep.
+   * Reads one row more than the page to tell whether another page follows; then, when asked for, the totals of every
+   * query the filters keep.
    */
   const listQueries = Effect.fn("QueryReads.listQueries")(function* (options: ListQueriesOptions) {
     const windowed = options.since !== undefined || options.until !== undefined
     const read = windowed
-      ? windowPage(QueryRankRow, false, options, options.limit + 1, options.offset)
-      : findRankRows(listAllTimeSql(options.order), [
+      ? windowPage(QueryListItem, false, options, options.limit + 1, options.offset)
+      : findListItems(listAllTimeSql(options.order), [
           options.pipeline ?? null,
           options.limit + 1,
           options.offset,
           options.statementType ?? null
         ])
     const rows = yield* asRead(read)
-    const page = rows.slice(0, options.limit)
-    // Side by side, each on a connection of its own: the totals' read over every query is the longer.
-    const [facts, totals] = yield* Effect.all(
-      [asRead(factsOf(page)), options.withTotals === true ? asRead(totalsOf(options, windowed)) : Effect.succeed(null)],
-      { concurrency: 2 }
-    )
-    const byOrd = new Map(facts.map((fact) => [fact.ord, fact]))
-    const queries = page.map((row, i): QueryListItem => {
-      const fact = byOrd.get(i + 1)
-      // A query is never deleted from slowq_queries while its rollups stay; should one be, the window's first is kept.
-      return { ...row, first_seen_ever: fact?.first_seen_ever ?? row.first_seen, top_severity: fact?.top_severity ?? null }
-    })
-    return { queries, more: rows.length > options.limit, totals } satisfies ListQueriesResult
+    const totals = options.withTotals === true ? yield* asRead(totalsOf(options, windowed)) : null
+    return { queries: rows.slice(0, options.limit), more: rows.length > options.limit, totals } satisfies ListQueriesResult
   })
 
   const findStats = SqlSchema.findOne({
