@@ -1,18 +1,7 @@
 import { Schema } from "effect"
+import { STATEMENT_TYPES } from "./StatementTypes.js"
 
-export const StatementType = Schema.Literal(
-  "select",
-  "insert",
-  "update",
-  "delete",
-  "replace",
-  "merge",
-  "ddl",
-  "utility",
-  "call",
-  "set",
-  "other"
-)
+export const StatementType = Schema.Literal(...STATEMENT_TYPES)
 export type StatementType = typeof StatementType.Type
 
 /** What the fingerprint stage learns about a statement's text. */

@@ -294,10 +294,7 @@ const SeriesBatchParams = Schema.Struct({
       message: expected("query ids separated by commas (letters, digits, _ or -)")
     })
   ),
-  pipeline: Schema.optionalWith(PipelineName, { exact: true }).annotations({ description: "Only this pipeline's calls." }),
-  since: Schema.optionalWith(TimeParam, { exact: true }).annotations({ description: "Start of the series (default: 24 hours before `until`)." }),
-  until: Schema.optionalWith(TimeParam, { exact: true }).annotations({ description: "End of the series (default: now)." }),
-  step: Schema.optionalWith(StepParam, { exact: true })
+  ...SeriesParams.fields
 }).annotations(strictParams)
 
 export const SeriesBatch = Schema.Struct({

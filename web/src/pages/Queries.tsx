@@ -1,5 +1,6 @@
 import { lazy, Suspense, useMemo, useState } from "react"
 import type { StatementType } from "../../../src/domain/Fingerprint.js"
+import { STATEMENT_TYPES } from "../../../src/domain/StatementTypes.js"
 import {
   getSeriesBatch,
   listPipelines,
@@ -21,20 +22,8 @@ import { useApi } from "../useApi.js"
 
 const Sparkline = lazy(() => import("../Sparkline.js"))
 
-// The fingerprinter's statement types (src/domain/Fingerprint.ts); the type only, no Schema in the browser.
-const statementTypes: ReadonlyArray<StatementType> = [
-  "select",
-  "insert",
-  "update",
-  "delete",
-  "replace",
-  "merge",
-  "ddl",
-  "utility",
-  "call",
-  "set",
-  "other"
-]
+// The fingerprinter's statement types, from the plain list its schema is made of (no Schema in the browser).
+const statementTypes: ReadonlyArray<StatementType> = STATEMENT_TYPES
 
 const orders: ReadonlyArray<{ readonly value: QueryOrder; readonly label: string }> = [
   { value: "total_ms", label: "Total time" },
