@@ -5,6 +5,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 COPY src ./src
 COPY plugins ./plugins
+COPY scripts ./scripts
 COPY tsconfig.json ./
 RUN npm run build
 ENV NODE_ENV=production

@@ -2,7 +2,7 @@ import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { defineConfig } from "vite"
 
-// The dashboard: built into dist/web (src/bin/build.js runs this on `npm run build` and `npm ci`), served by the
+// The dashboard: built into dist/web (scripts/build.js runs this on `npm run build` and `npm ci`), served by the
 // daemon at / (src/http/WebAssets.ts). `npm run dev:web` serves it with Vite and sends /api to the daemon.
 const here = dirname(fileURLToPath(import.meta.url))
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The `slowq` command. Runs the compiled bundle (dist/slowq.mjs, see build.js) when it is up to date, else the
+// The `slowq` command. Runs the compiled bundle (dist/slowq.mjs, see scripts/build.js) when it is up to date, else the
 // TypeScript sources through tsx registered in this process, so that `npx slowq …` always runs the code of the
 // checkout and signals reach the daemon directly.
 import { readdirSync, statSync } from "node:fs"
@@ -33,7 +33,7 @@ if (process.env.SLOWQ_FROM_SOURCE !== "1" && bundleIsFresh()) {
 } else {
   const { register } = await import("tsx/esm/api")
   register()
-  // As the bundle's entry does (build.js): `slowq digest` runs without Effect when its arguments are plain.
+  // As the bundle's entry does (scripts/build.js): `slowq digest` runs without Effect when its arguments are plain.
   const { runPlainPluginCommand } = await import("../../plugins/commands.ts")
   if (!(await runPlainPluginCommand(process.argv[2], process.argv.slice(3)))) await import("../main.ts")
 }

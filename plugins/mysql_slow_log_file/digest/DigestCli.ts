@@ -2,7 +2,7 @@
  * `slowq digest` without Effect. Effect, @effect/cli and @effect/platform are 1.8 MB of bundled code that the
  * digest itself never needs: loaded, compiled and kept, they were about 15 MB of the command's peak RSS (1M entries,
  * --threads 1: 80 MB, 65 MB without) and made it slower, the larger heap being marked by every GC. So the CLI entry
- * (src/bin/build.js, src/bin/slowq.js) hands `slowq digest ARGS` to `runPlainDigest` first, which runs the digest
+ * (scripts/build.js, src/bin/slowq.js) hands `slowq digest ARGS` to `runPlainDigest` first, which runs the digest
  * when ARGS are in the plain forms it knows (below), and otherwise leaves them to the full CLI (DigestCommand.ts):
  * `--help`, `--version`, `--wizard`, a value @effect/cli would reject, anything unusual. Both share what a digest
  * checks, prints and fails with (`checkDigestArgs`, `printDigest`), so that they answer the same bytes and exit

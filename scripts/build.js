@@ -14,7 +14,7 @@ import { register } from "tsx/esm/api"
 
 // The plugin command list says which worker scripts to bundle; it is TypeScript, read through tsx like the sources.
 register()
-const { pluginWorkerScripts } = await import("../../plugins/commands.ts")
+const { pluginWorkerScripts } = await import("../plugins/commands.ts")
 
 /**
  * @effect/cli imports yaml, toml and ini statically for options that read a config file, which slowq does not
@@ -80,7 +80,7 @@ if (!(await runPlainPluginCommand(process.argv[2], process.argv.slice(3)))) awai
   }
 }
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..")
+const root = join(dirname(fileURLToPath(import.meta.url)), "..")
 const out = join(root, "dist")
 
 // Chunk names carry content hashes: chunks of an earlier build would pile up.
