@@ -1,5 +1,6 @@
 import { useState } from "react"
 import { listFindings, listPipelines, type Severity } from "../api.js"
+import { choicesWithAll, FilterSelect } from "../FilterSelect.js"
 import { FindingCard } from "../FindingCard.js"
 import { Problem } from "../Problem.js"
 import { hrefOf, navigate, useLocation } from "../router.js"
@@ -46,27 +47,14 @@ export const FindingsPage = () => {
           go({ rule: ruleDraft.trim() })
         }}
       >
-        <label>
-          Severity{" "}
-          <select name="severity" value={severity} onChange={(event) => go({ severity: event.target.value })}>
-            {severities.map((s) => (
-              <option key={s.value} value={s.value}>
-                {s.label}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Pipeline{" "}
-          <select name="pipeline" value={pipeline} onChange={(event) => go({ pipeline: event.target.value })}>
-            <option value="">All</option>
-            {(pipelines.state === "ok" ? pipelines.value.pipelines.map((p) => p.name) : pipeline === "" ? [] : [pipeline]).map((name) => (
-              <option key={name} value={name}>
-                {name}
-              </option>
-            ))}
-          </select>
-        </label>
+        <FilterSelect label="Severity" name="severity" value={severity} options={severities} onChange={(value) => go({ severity: value })} />
+        <FilterSelect
+          label="Pipeline"
+          name="pipeline"
+          value={pipeline}
+          options={choicesWithAll(pipelines.state === "ok" ? pipelines.value.pipelines.map((p) => p.name) : [], pipeline)}
+          onChange={(value) => go({ pipeline: value })}
+        />
         <label>
           Rule <input name="rule" size={24} placeholder="e.g. stmt_select_star" value={ruleDraft} onChange={(e) => setRuleDraft(e.target.value)} />
         </label>

@@ -10,6 +10,7 @@ import {
   type QueryOrder,
   type SeriesBatchJson
 } from "../api.js"
+import { choicesWithAll, FilterSelect } from "../FilterSelect.js"
 import { formatCount, formatMs, formatShare, formatTime } from "../format.js"
 import { Problem } from "../Problem.js"
 import { hrefOf, navigate, onLinkClick, useLocation } from "../router.js"
@@ -81,38 +82,27 @@ export const QueriesPage = () => {
     <section aria-labelledby="queries-title">
       <h1 id="queries-title">Queries</h1>
       <form className="filters" onSubmit={(event) => event.preventDefault()}>
-        <label>
-          Rank by{" "}
-          <select name="order" value={order} onChange={(event) => go({ order: event.target.value === "total_ms" ? "" : event.target.value })}>
-            {orders.map((o) => (
-              <option key={o.value} value={o.value}>
-                {o.label}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Pipeline{" "}
-          <select name="pipeline" value={pipeline} onChange={(event) => go({ pipeline: event.target.value })}>
-            <option value="">All</option>
-            {[...new Set([...pipelineNames, ...(pipeline === "" ? [] : [pipeline])])].map((name) => (
-              <option key={name} value={name}>
-                {name}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Statement{" "}
-          <select name="statement_type" value={statementType} onChange={(event) => go({ statement_type: event.target.value })}>
-            <option value="">All</option>
-            {[...new Set([...statementTypes, ...(statementType === "" ? [] : [statementType])])].map((type) => (
-              <option key={type} value={type}>
-                {type}
-              </option>
-            ))}
-          </select>
-        </label>
+        <FilterSelect
+          label="Rank by"
+          name="order"
+          value={order}
+          options={orders}
+          onChange={(value) => go({ order: value === "total_ms" ? "" : value })}
+        />
+        <FilterSelect
+          label="Pipeline"
+          name="pipeline"
+          value={pipeline}
+          options={choicesWithAll(pipelineNames, pipeline)}
+          onChange={(value) => go({ pipeline: value })}
+        />
+        <FilterSelect
+          label="Statement"
+          name="statement_type"
+          value={statementType}
+          options={choicesWithAll(statementTypes, statementType)}
+          onChange={(value) => go({ statement_type: value })}
+        />
         <TimeRange since={since} until={until} onChange={(range) => go(range)} />
       </form>
       {list.state === "loading" && <p className="status" aria-busy="true">Loading the ranking…</p>}
