@@ -2,6 +2,7 @@ import { SqlSchema } from "@effect/sql"
 import { Context, Effect, Layer, Schema } from "effect"
 import { Severity } from "../plugin/Finding.js"
 import { SLOWQ_MARKER } from "../plugin/OwnStatement.js"
+import { rangeParams, rollupRangesSql } from "./RollupRanges.js"
 import { StoreClient } from "./StoreClient.js"
 import { StoreError } from "./StoreError.js"
 
@@ -283,16 +284,11 @@ const rankColumnsSql: Record<QueryOrder, string> = {
 // toHour), then the filters of `refs`. The rollups have no statement type: it keeps the rows of the queries of that
 // type (a hash of the matching slowq_queries rows, probed by each rollup row).
 const windowRowsSql = (columns: string, refs: FilterRefs, first = 3) => {
-  const at = (n: number) => `$${first + n}::timestamptz`
-  const pipeline = refs.pipeline === undefined ? "" : ` AND pipeline = ${refs.pipeline}`
-  const rows = `SELECT ${columns} FROM slowq_rollups_hour
-    WHERE hour >= ${at(4)} AND hour < ${at(5)}${pipeline}
-    UNION ALL
-    SELECT ${columns} FROM slowq_rollups_minute
-    WHERE minute >= ${at(0)} AND minute < ${at(1)}${pipeline}
-    UNION ALL
-    SELECT ${columns} FROM slowq_rollups_minute
-    WHERE minute >= ${at(2)} AND minute < ${at(3)}${pipeline}`
+  const rows = rollupRangesSql(
+    () => columns,
+    { head: rangeParams(first, first + 1), hours: rangeParams(first + 4, first + 5), tail: rangeParams(first + 2, first + 3) },
+    refs.pipeline === undefined ? undefined : `pipeline = ${refs.pipeline}`
+  )
   return refs.statementType === undefined
     ? rows
     : `SELECT * FROM (${rows}) t
@@ -306,17 +302,11 @@ const ownFiguresSql = `
     sum(rows_sent) AS rows_sent, sum(rows_examined) AS rows_examined, sum(rows_affected) AS rows_affected,
     min(first_seen) AS first_seen, max(last_seen) AS last_seen
   FROM (
-    SELECT events, calls, total_ms, max_ms, lock_ms, rows_sent, rows_examined, rows_affected, first_seen, last_seen
-    FROM slowq_rollups_hour h
-    WHERE h.pipeline = r.pipeline AND h.query_id = r.query_id AND h.hour >= $7::timestamptz AND h.hour < $8::timestamptz
-    UNION ALL
-    SELECT events, calls, total_ms, max_ms, lock_ms, rows_sent, rows_examined, rows_affected, first_seen, last_seen
-    FROM slowq_rollups_minute m
-    WHERE m.pipeline = r.pipeline AND m.query_id = r.query_id AND m.minute >= $3::timestamptz AND m.minute < $4::timestamptz
-    UNION ALL
-    SELECT events, calls, total_ms, max_ms, lock_ms, rows_sent, rows_examined, rows_affected, first_seen, last_seen
-    FROM slowq_rollups_minute m
-    WHERE m.pipeline = r.pipeline AND m.query_id = r.query_id AND m.minute >= $5::timestamptz AND m.minute < $6::timestamptz
+    ${rollupRangesSql(
+      () => "events, calls, total_ms, max_ms, lock_ms, rows_sent, rows_examined, rows_affected, first_seen, last_seen",
+      { head: rangeParams(3, 4), hours: rangeParams(7, 8), tail: rangeParams(5, 6) },
+      "pipeline = r.pipeline AND query_id = r.query_id"
+    )}
   ) own`
 
 const listItemSql = (withSample: boolean) => `r.query_id AS id, r.pipeline, q.fingerprint, q.dialect, q.statement_type,
@@ -433,14 +423,11 @@ FROM (
   SELECT date_bin($9::float8 * interval '1 second', at, timestamptz 'epoch') AS bucket, events, calls, total_ms, max_ms,
     rows_sent, rows_examined
   FROM (
-    SELECT minute AS at, events, calls, total_ms, max_ms, rows_sent, rows_examined FROM slowq_rollups_minute
-    WHERE query_id = $1 AND pipeline = ANY((SELECT list FROM pipes)::text[]) AND minute >= $3::timestamptz AND minute < $4::timestamptz
-    UNION ALL
-    SELECT hour, events, calls, total_ms, max_ms, rows_sent, rows_examined FROM slowq_rollups_hour
-    WHERE query_id = $1 AND pipeline = ANY((SELECT list FROM pipes)::text[]) AND hour >= $5::timestamptz AND hour < $6::timestamptz
-    UNION ALL
-    SELECT minute, events, calls, total_ms, max_ms, rows_sent, rows_examined FROM slowq_rollups_minute
-    WHERE query_id = $1 AND pipeline = ANY((SELECT list FROM pipes)::text[]) AND minute >= $7::timestamptz AND minute < $8::timestamptz
+    ${rollupRangesSql(
+      (time) => `${time} AS at, events, calls, total_ms, max_ms, rows_sent, rows_examined`,
+      { head: rangeParams(3, 4), hours: rangeParams(5, 6), tail: rangeParams(7, 8) },
+      "query_id = $1 AND pipeline = ANY((SELECT list FROM pipes)::text[])"
+    )}
   ) w
 ) b
 GROUP BY bucket

@@ -2,6 +2,7 @@ import { Context, Effect, Layer, Option, ParseResult, Schema } from "effect"
 import { bucketValueMs } from "../domain/LatencyHistogram.js"
 import { SLOWQ_MARKER } from "../plugin/OwnStatement.js"
 import { windowRanges } from "./QueryReads.js"
+import { rangeParams, rollupRangesSql } from "./RollupRanges.js"
 import { StoreClient } from "./StoreClient.js"
 import { StoreError } from "./StoreError.js"
 
@@ -229,14 +230,11 @@ steps AS (
     sum(rows_examined) AS rows_examined, '[' || string_agg(histogram::text, ',') || ']' AS histograms
   FROM (
     SELECT date_bin($9::float8 * interval '1 second', at, timestamptz 'epoch') AS step, * FROM (
-      SELECT minute AS at, pipeline, calls, total_ms, max_ms, rows_examined, histogram FROM slowq_rollups_minute
-      WHERE query_id = $1 AND pipeline = ANY((SELECT list FROM pipes)::text[]) AND minute >= $3::timestamptz AND minute < $4::timestamptz
-      UNION ALL
-      SELECT hour, pipeline, calls, total_ms, max_ms, rows_examined, histogram FROM slowq_rollups_hour
-      WHERE query_id = $1 AND pipeline = ANY((SELECT list FROM pipes)::text[]) AND hour >= $5::timestamptz AND hour < $6::timestamptz
-      UNION ALL
-      SELECT minute, pipeline, calls, total_ms, max_ms, rows_examined, histogram FROM slowq_rollups_minute
-      WHERE query_id = $1 AND pipeline = ANY((SELECT list FROM pipes)::text[]) AND minute >= $7::timestamptz AND minute < $8::timestamptz
+      ${rollupRangesSql(
+        (time) => `${time} AS at, pipeline, calls, total_ms, max_ms, rows_examined, histogram`,
+        { head: rangeParams(3, 4), hours: rangeParams(5, 6), tail: rangeParams(7, 8) },
+        "query_id = $1 AND pipeline = ANY((SELECT list FROM pipes)::text[])"
+      )}
     ) w
     ORDER BY 1, at, pipeline
   ) r
@@ -379,14 +377,11 @@ CROSS JOIN LATERAL (
     SELECT date_part('epoch', date_bin($9::float8 * interval '1 second', at, timestamptz 'epoch')) * 1000 AS at_ms,
       sum(calls)::float8 AS calls, sum(total_ms) AS total_ms
     FROM (
-      SELECT minute AS at, calls, total_ms FROM slowq_rollups_minute m
-      WHERE m.pipeline = p.pipeline AND m.query_id = p.query_id AND m.minute >= $3::timestamptz AND m.minute < $4::timestamptz
-      UNION ALL
-      SELECT hour, calls, total_ms FROM slowq_rollups_hour h
-      WHERE h.pipeline = p.pipeline AND h.query_id = p.query_id AND h.hour >= $5::timestamptz AND h.hour < $6::timestamptz
-      UNION ALL
-      SELECT minute, calls, total_ms FROM slowq_rollups_minute m
-      WHERE m.pipeline = p.pipeline AND m.query_id = p.query_id AND m.minute >= $7::timestamptz AND m.minute < $8::timestamptz
+      ${rollupRangesSql(
+        (time) => `${time} AS at, calls, total_ms`,
+        { head: rangeParams(3, 4), hours: rangeParams(5, 6), tail: rangeParams(7, 8) },
+        "pipeline = p.pipeline AND query_id = p.query_id"
+      )}
     ) w
     GROUP BY 1
   ) st
