@@ -52,6 +52,10 @@ export const parse = (text) => load(${JSON.stringify(args.path)}).parse(text)`,
  * `slowq digest` with plain arguments runs without Effect (plugins/commands.ts: runPlainPluginCommand): its chunks are
  * the digest's own, and main.ts with Effect and @effect/cli loads only for what the plain path leaves to the full CLI
  * (--help, an unusual argument).
+ * Not for the daemon (\`slowq run\`): serving the HTTP API, a young generation held at its first size is collected
+ * so often that what a request allocates (its rows decoded, its answer encoded) is promoted and collected again:
+ * under \`npm run bench:http\` the collector took 32% of the daemon's CPU time (17.9 of 56 s), and the reads' p50/p99
+ * were 20–40% longer than with V8's default growth.
  * The runtime's commands (run, once, …) let the old generation grow by 100% of what a full collection leaves alive
  * (--heap-growing-percent=100). Ingesting, a batch lives from its read until its store statement returns (with one
  * batch read ahead, Runner.ts), so most of what it allocates is promoted before it dies, and V8 on a machine of more
@@ -70,7 +74,7 @@ const entry = {
     build.onLoad({ filter: /.*/, namespace: "slowq-entry" }, () => ({
       contents: `import { setFlagsFromString } from "node:v8"
 import { isPluginCommand, runPlainPluginCommand } from "../plugins/commands.ts"
-setFlagsFromString("--semi-space-growth-factor=1")
+if (process.argv[2] !== "run") setFlagsFromString("--semi-space-growth-factor=1")
 if (isPluginCommand(process.argv[2])) setFlagsFromString("--optimize-for-size")
 else setFlagsFromString("--heap-growing-percent=100")
 if (!(await runPlainPluginCommand(process.argv[2], process.argv.slice(3)))) await import("./main.ts")`,
