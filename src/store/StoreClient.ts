@@ -17,6 +17,8 @@ import migration0009 from "./migrations/0009_rollups_hour.js"
 import migration0010 from "./migrations/0010_rollup_time_indexes.js"
 import migration0011 from "./migrations/0011_samples.js"
 import migration0012 from "./migrations/0012_lean_events.js"
+import migration0013 from "./migrations/0013_event_blocks.js"
+import migration0014 from "./migrations/0014_query_facets.js"
 import { StoreError } from "./StoreError.js"
 import { connectStore, type StoreLocation } from "./StoreConnection.js"
 import { makeStoreSchema, type StoreReadiness } from "./StoreSchema.js"
@@ -36,7 +38,9 @@ const coreMigrations = Migrator.fromRecord({
   "0009_rollups_hour": migration0009,
   "0010_rollup_time_indexes": migration0010,
   "0011_samples": migration0011,
-  "0012_lean_events": migration0012
+  "0012_lean_events": migration0012,
+  "0013_event_blocks": migration0013,
+  "0014_query_facets": migration0014
 })
 
 /**
