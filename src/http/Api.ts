@@ -13,7 +13,16 @@ import type { AnyEnrichment } from "../plugin/Enrichment.js"
 import { Severity } from "../plugin/Finding.js"
 import { FindingView, QueryFindingView, SuggestionView } from "../store/FindingReads.js"
 import { SeriesPoint, SparkSeries } from "../store/SeriesReads.js"
-import { QueryInterval, QueryListItem, QueryOrder, QuerySample, QueryStats, QueryTotals } from "../store/QueryReads.js"
+import {
+  MAX_FACET_NAMES,
+  QueryFacets,
+  QueryInterval,
+  QueryListItem,
+  QueryOrder,
+  QuerySample,
+  QueryStats,
+  QueryTotals
+} from "../store/QueryReads.js"
 
 // The API's one definition: routes, parameters, responses and errors. The server, the OpenAPI document and the
 // docs page are all derived from it; the query schemas are the store's own row schemas, plus the fields of the
@@ -212,18 +221,34 @@ const BucketParam = Schema.transformOrFail(
 // Unknown parameters are errors, not silently ignored: a misspelt `limt=5` must not return the default page.
 const strictParams = { parseOptions: { onExcessProperty: "error" } } as const
 
+export { QueryFacets }
+
+/** A database or user name to filter by: any text a server may name them with, within reason. */
+const FilterName = Schema.String.pipe(
+  Schema.minLength(1),
+  Schema.maxLength(256),
+  Schema.annotations({ message: expected("a name of 1 to 256 characters") })
+)
+
 const ListQueriesParams = Schema.Struct({
   pipeline: Schema.optionalWith(PipelineName, { exact: true }).annotations({ description: "Only this pipeline." }),
   since: Schema.optionalWith(TimeParam, { exact: true }).annotations({ description: "Start of the window (inclusive). Absent: all time." }),
   until: Schema.optionalWith(TimeParam, { exact: true }).annotations({ description: "End of the window (exclusive). Absent: now." }),
   order: Schema.optionalWith(
-    QueryOrder.annotations({ message: expected("one of total_ms | avg_ms | calls | max_ms") }),
+    QueryOrder.annotations({ message: expected("one of total_ms | avg_ms | calls | max_ms | rows_examined") }),
     { exact: true }
-  ).annotations({ description: "Ranking: total_ms (default), avg_ms, calls or max_ms." }),
+  ).annotations({ description: "Ranking: total_ms (default), avg_ms, calls, max_ms or rows_examined." }),
   statement_type: Schema.optionalWith(
     Schema.String.pipe(Schema.pattern(/^[a-z][a-z_]{0,31}$/)).annotations({ message: expected("a statement type such as select") }),
     { exact: true }
   ).annotations({ description: "Only fingerprints of this statement type (select, insert, update, delete, …)." }),
+  database: Schema.optionalWith(FilterName, { exact: true }).annotations({
+    description: "Only fingerprints seen in this database (their events' db; see GET /api/v1/queries/facets)."
+  }),
+  user: Schema.optionalWith(FilterName, { exact: true }).annotations({
+    description:
+      "Only fingerprints run by this account: the user name alone (app, not app[app] @ host), as GET /api/v1/queries/facets lists them."
+  }),
   totals: Schema.optionalWith(Schema.Literal("true", "false").annotations({ message: expected("true or false") }), {
     exact: true
   }).annotations({
@@ -232,6 +257,10 @@ const ListQueriesParams = Schema.Struct({
   }),
   limit: Schema.optionalWith(integerParam(1, 1000, "Page size (default 50)."), { exact: true }),
   offset: Schema.optionalWith(integerParam(0, 10_000_000, "Fingerprints to skip (default 0)."), { exact: true })
+}).annotations(strictParams)
+
+const FacetsParams = Schema.Struct({
+  pipeline: Schema.optionalWith(PipelineName, { exact: true }).annotations({ description: "Only this pipeline's fingerprints." })
 }).annotations(strictParams)
 
 const GetQueryParams = Schema.Struct({
@@ -409,7 +438,7 @@ export const QueryList = Schema.Struct({
   next_offset: Schema.NullOr(Schema.Number).annotations({ description: "Offset of the next page; null on the last." }),
   totals: Schema.NullOr(QueryTotals).annotations({
     description:
-      "With totals=true, total_ms and calls summed over every fingerprint the filters keep (pipeline, statement_type), in the window or all time: a row's share of the whole is its own over these. Null otherwise."
+      "With totals=true, total_ms and calls summed over every fingerprint the filters keep (pipeline, statement_type, database, user), in the window or all time: a row's share of the whole is its own over these. Null otherwise."
   }),
   queries: Schema.Array(QueryListItem)
 }).annotations({ identifier: "QueryList" })
@@ -598,6 +627,20 @@ const queriesGroup = (schemas: EnrichedQuerySchemas) =>
         .addError(OverloadedError)
         .middleware(ReadAccess)
         .annotate(OpenApi.Summary, "Top fingerprints, all time or over a window.")
+    )
+    .add(
+      HttpApiEndpoint.get("facets", "/api/v1/queries/facets")
+        .setUrlParams(FacetsParams)
+        .addSuccess(QueryFacets)
+        .addError(BadRequestError)
+        .addError(StoreUnavailableError)
+        .addError(OverloadedError)
+        .middleware(ReadAccess)
+        .annotate(OpenApi.Summary, "What the list can be filtered by: databases, users and statement types, with their fingerprints' counts.")
+        .annotate(
+          OpenApi.Description,
+          `From every stored fingerprint, all time; each list sorted by name, at most ${MAX_FACET_NAMES} names (those of the most fingerprints).`
+        )
     )
     .add(
       HttpApiEndpoint.get("get", "/api/v1/queries/:id")

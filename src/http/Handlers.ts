@@ -224,6 +224,8 @@ export const QueriesLive = (api: SlowqApi) =>
                 offset,
                 ...(urlParams.pipeline === undefined ? {} : { pipeline: urlParams.pipeline }),
                 ...(urlParams.statement_type === undefined ? {} : { statementType: urlParams.statement_type }),
+                ...(urlParams.database === undefined ? {} : { database: urlParams.database }),
+                ...(urlParams.user === undefined ? {} : { user: urlParams.user }),
                 withTotals: urlParams.totals === "true",
                 ...(since === undefined ? {} : { since }),
                 ...(until === undefined ? {} : { until })
@@ -243,6 +245,13 @@ export const QueriesLive = (api: SlowqApi) =>
               queries: page.rows
             }
           })
+        )
+        .handle("facets", ({ urlParams }) =>
+          gate.run(
+            queries
+              .queryFacets(urlParams.pipeline === undefined ? {} : { pipeline: urlParams.pipeline })
+              .pipe(Effect.catchTag("StoreError", storeUnavailable))
+          )
         )
         .handle("get", ({ path, urlParams }) =>
           Effect.gen(function* () {

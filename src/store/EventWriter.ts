@@ -121,7 +121,8 @@ const rollupUpsert = (level: "minute" | "hour", from: string) => `
 // replay counts nothing twice; a sample replaces the hour's first or slowest only when it is earlier or slower, so a
 // replay changes none. Events carry no statement text: the query's all-time slowest sample ($25) and the samples
 // ($31…) come as the sample policy keeps them. Unless the policy is raw ($45), a query's sample is replaced by every
-// batch that has it, so that text stored under an earlier policy goes as soon as the query is seen again.
+// batch that has it, so that text stored under an earlier policy goes as soon as the query is seen again. A query's
+// databases and users (its events' db and account name, migration 0014) grow by those of the inserted events only.
 // A null checkpoint ($27) leaves it where it is: the parts of a batch split to find a refused event are stored
 // without it, and the last write carries it with the refused events' records ($28…$30).
 const writeBatchSql = `${SLOWQ_MARKER}
@@ -144,7 +145,8 @@ inserted AS (
     tags, metrics, attributes
   FROM input
   ON CONFLICT (pipeline, event_key) DO NOTHING
-  RETURNING query_id, start_time, calls, query_time_ms, lock_time_ms, rows_sent, rows_examined, rows_affected
+  RETURNING query_id, start_time, calls, query_time_ms, lock_time_ms, rows_sent, rows_examined, rows_affected, db,
+    slowq_account_name(user_host, $26) AS account
 ),
 fingerprints AS (
   SELECT * FROM unnest($20::text[], $21::text[], $22::text[], $23::bool[], $24::jsonb[], $25::text[])
@@ -154,15 +156,20 @@ per_query AS (
   SELECT query_id, count(*) AS events, sum(calls) AS calls, sum(query_time_ms) AS total_ms,
     max(query_time_ms / greatest(calls, 1)) AS max_ms, sum(lock_time_ms) AS lock_ms, sum(rows_sent) AS rows_sent,
     sum(rows_examined) AS rows_examined, sum(rows_affected) AS rows_affected, min(start_time) AS first_seen,
-    max(start_time) AS last_seen
+    max(start_time) AS last_seen,
+    coalesce((array_agg(DISTINCT nullif(db, '') COLLATE "C" ORDER BY nullif(db, '') COLLATE "C")
+      FILTER (WHERE nullif(db, '') IS NOT NULL))[1:64], '{}') AS databases,
+    coalesce((array_agg(DISTINCT account COLLATE "C" ORDER BY account COLLATE "C")
+      FILTER (WHERE account IS NOT NULL))[1:64], '{}') AS users
   FROM inserted GROUP BY query_id
 ),
 upserted AS (
   INSERT INTO slowq_queries AS q (pipeline, query_id, fingerprint, dialect, statement_type, read_only, tables,
-    first_seen, last_seen, events, calls, total_ms, max_ms, lock_ms, rows_sent, rows_examined, rows_affected, sample)
+    first_seen, last_seen, events, calls, total_ms, max_ms, lock_ms, rows_sent, rows_examined, rows_affected, sample,
+    databases, users)
   SELECT $1, p.query_id, f.fingerprint, $26, f.statement_type, f.read_only,
     ARRAY(SELECT jsonb_array_elements_text(f.tables)), p.first_seen, p.last_seen, p.events, p.calls, p.total_ms,
-    p.max_ms, p.lock_ms, p.rows_sent, p.rows_examined, p.rows_affected, f.sample
+    p.max_ms, p.lock_ms, p.rows_sent, p.rows_examined, p.rows_affected, f.sample, p.databases, p.users
   FROM per_query p JOIN fingerprints f USING (query_id)
   ON CONFLICT (pipeline, query_id) DO UPDATE SET
     first_seen = least(q.first_seen, excluded.first_seen),
@@ -175,7 +182,9 @@ upserted AS (
     rows_sent = q.rows_sent + excluded.rows_sent,
     rows_examined = q.rows_examined + excluded.rows_examined,
     rows_affected = q.rows_affected + excluded.rows_affected,
-    sample = CASE WHEN excluded.max_ms > q.max_ms OR $45 THEN excluded.sample ELSE q.sample END
+    sample = CASE WHEN excluded.max_ms > q.max_ms OR $45 THEN excluded.sample ELSE q.sample END,
+    databases = slowq_name_set_merge(q.databases, excluded.databases),
+    users = slowq_name_set_merge(q.users, excluded.users)
   RETURNING (xmax = 0) AS created
 ),
 per_minute_bucket AS (

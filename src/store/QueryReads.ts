@@ -12,7 +12,7 @@ import { StoreError } from "./StoreError.js"
 
 const iso = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
 
-export const QueryOrder = Schema.Literal("total_ms", "avg_ms", "calls", "max_ms").annotations({
+export const QueryOrder = Schema.Literal("total_ms", "avg_ms", "calls", "max_ms", "rows_examined").annotations({
   description: "What the fingerprints are ranked by, largest first."
 })
 export type QueryOrder = typeof QueryOrder.Type
@@ -22,7 +22,8 @@ const orderSql: Record<QueryOrder, string> = {
   total_ms: "total_ms DESC, pipeline, id",
   avg_ms: "avg_ms DESC, pipeline, id",
   calls: "calls DESC, pipeline, id",
-  max_ms: "max_ms DESC, pipeline, id"
+  max_ms: "max_ms DESC, pipeline, id",
+  rows_examined: "rows_examined DESC, pipeline, id"
 }
 
 const figures = {
@@ -80,6 +81,24 @@ export const QueryTotals = Schema.Struct({
 }).annotations({ identifier: "QueryTotals" })
 export interface QueryTotals extends Schema.Schema.Type<typeof QueryTotals> {}
 
+/** One name a filter can choose, and how many fingerprints (per pipeline) have it. */
+export const FacetCount = Schema.Struct({
+  name: Schema.String,
+  queries: Schema.Number.annotations({ description: "Fingerprints (one per pipeline that saw it) with this name." })
+}).annotations({ identifier: "FacetCount" })
+export interface FacetCount extends Schema.Schema.Type<typeof FacetCount> {}
+
+/** At most this many names per facet, those of the most fingerprints. */
+export const MAX_FACET_NAMES = 500
+
+/** The names the list's filters can choose, from every fingerprint stored (all time), each list sorted by name. */
+export const QueryFacets = Schema.Struct({
+  databases: Schema.Array(FacetCount).annotations({ description: "The databases the events came with." }),
+  users: Schema.Array(FacetCount).annotations({ description: "The accounts that ran them (the user name only)." }),
+  statement_types: Schema.Array(FacetCount)
+}).annotations({ identifier: "QueryFacets" })
+export interface QueryFacets extends Schema.Schema.Type<typeof QueryFacets> {}
+
 /** One fingerprint's totals since it was first seen, over every pipeline asked for. */
 export const QueryStats = Schema.Struct({
   id: Schema.String,
@@ -131,10 +150,7 @@ export interface TimeWindow {
   readonly until?: Date
 }
 
-export interface ListQueriesOptions extends TimeWindow {
-  readonly pipeline?: string
-  /** Only fingerprints of this statement type (slowq_queries.statement_type: select, insert, …). */
-  readonly statementType?: string
+export interface ListQueriesOptions extends TimeWindow, QueryFilters {
   /** Also the totals of every query the filters keep: a read over all of them (~20 ms all time, ~65 ms a busy day). */
   readonly withTotals?: boolean
   readonly order: QueryOrder
@@ -154,7 +170,12 @@ export interface ListQueriesResult {
 /** The list's filters other than the window: each a column of slowq_queries. */
 export interface QueryFilters {
   readonly pipeline?: string
+  /** Only fingerprints of this statement type (slowq_queries.statement_type: select, insert, …). */
   readonly statementType?: string
+  /** Only fingerprints seen in this database (slowq_queries.databases: a set, of at most 64 names). */
+  readonly database?: string
+  /** Only fingerprints run by this account (slowq_queries.users: a set, of at most 64 names). */
+  readonly user?: string
 }
 
 /** The placeholders of the filters given, numbered from `first` in this order, and their values. */
@@ -167,16 +188,27 @@ const filterRefs = (filters: QueryFilters, first: number) => {
   }
   const pipeline = ref(filters.pipeline)
   const statementType = ref(filters.statementType)
-  return { pipeline, statementType, values }
+  const database = ref(filters.database)
+  const user = ref(filters.user)
+  return { pipeline, statementType, database, user, values }
 }
 type FilterRefs = ReturnType<typeof filterRefs>
 
-/** The conditions of `refs` on slowq_queries' columns, joined by AND; "true" without any. */
+/**
+ * The conditions of `refs` on slowq_queries' columns, joined by AND; "true" without any. A set's is containment
+ * (`@>`), which its GIN index (migration 0014) can serve, where `= ANY` could not.
+ */
 const queriesWhere = (refs: FilterRefs) =>
   [
     ...(refs.pipeline === undefined ? [] : [`pipeline = ${refs.pipeline}`]),
-    ...(refs.statementType === undefined ? [] : [`statement_type = ${refs.statementType}`])
+    ...(refs.statementType === undefined ? [] : [`statement_type = ${refs.statementType}`]),
+    ...(refs.database === undefined ? [] : [`databases @> ARRAY[${refs.database}::text]`]),
+    ...(refs.user === undefined ? [] : [`users @> ARRAY[${refs.user}::text]`])
   ].join(" AND ") || "true"
+
+/** Whether `refs` filter on more than the pipeline, which the rollups carry themselves. */
+const filtersBeyondPipeline = (refs: FilterRefs) =>
+  refs.statementType !== undefined || refs.database !== undefined || refs.user !== undefined
 
 // The severity of the most severe open finding of the query `pipeline`, `id` (columns of a page's row): a primary
 // key range of slowq_findings, evaluated for the page's rows only (in the final SELECT of each ranking, after its
@@ -188,8 +220,10 @@ const topSeveritySql = (pipeline: string, id: string) => `(SELECT f.severity FRO
 
 // All-time ranking: the per-query totals read in the index order of the ranking (migration 0003), cut to the page,
 // then formatted. The inner ORDER BY names output columns, so `avg_ms` is the indexed expression. A statement type
-// filters the index's rows as they are read (no index leads with it: the common types are most of the rows).
-const listAllTimeSql = (order: QueryOrder) => `${SLOWQ_MARKER}
+// filters the index's rows as they are read (no index leads with it: the common types are most of the rows); so do
+// a database and a user, unless the planner finds the set's GIN index cheaper (a name few queries have). $1 limit,
+// $2 offset, then the filters (filterRefs from $3).
+const listAllTimeSql = (order: QueryOrder, refs: FilterRefs) => `${SLOWQ_MARKER}
 SELECT r.id, r.pipeline, r.fingerprint, r.dialect, r.statement_type, r.read_only, r.tables, r.events, r.calls,
   r.total_ms, r.avg_ms, r.max_ms, r.lock_ms, r.rows_sent, r.rows_examined, r.rows_affected,
   ${iso("r.first_seen")} AS first_seen, ${iso("r.last_seen")} AS last_seen,
@@ -199,9 +233,9 @@ FROM (
     events::float8 AS events, calls::float8 AS calls, total_ms, total_ms / greatest(calls, 1) AS avg_ms, max_ms,
     lock_ms, rows_sent, rows_examined, rows_affected, first_seen, last_seen
   FROM slowq_queries
-  WHERE ($1::text IS NULL OR pipeline = $1) AND ($4::text IS NULL OR statement_type = $4)
+  WHERE ${queriesWhere(refs)}
   ORDER BY ${orderSql[order]}
-  LIMIT $2 OFFSET $3
+  LIMIT $1 OFFSET $2
 ) r
 ORDER BY ${orderSql[order]}`
 
@@ -271,25 +305,27 @@ const rankKeySql: Record<QueryOrder, string> = {
   total_ms: "sum(total_ms)",
   avg_ms: "sum(total_ms) / greatest(sum(calls), 1)",
   calls: "sum(calls)::float8",
-  max_ms: "max(max_ms)"
+  max_ms: "max(max_ms)",
+  rows_examined: "sum(rows_examined)"
 }
 const rankColumnsSql: Record<QueryOrder, string> = {
   total_ms: "total_ms",
   avg_ms: "total_ms, calls",
   calls: "calls",
-  max_ms: "max_ms"
+  max_ms: "max_ms",
+  rows_examined: "rows_examined"
 }
 
 // The window's rollup rows: `$first` to `$first + 5` windowRanges (since, headUntil, tailFrom, until, fromHour,
-// toHour), then the filters of `refs`. The rollups have no statement type: it keeps the rows of the queries of that
-// type (a hash of the matching slowq_queries rows, probed by each rollup row).
+// toHour), then the filters of `refs`. The rollups have no statement type, database or user: a filter on them keeps
+// the rows of the queries that match it (a hash of the matching slowq_queries rows, probed by each rollup row).
 const windowRowsSql = (columns: string, refs: FilterRefs, first = 3) => {
   const rows = rollupRangesSql(
     () => columns,
     { head: rangeParams(first, first + 1), hours: rangeParams(first + 4, first + 5), tail: rangeParams(first + 2, first + 3) },
     refs.pipeline === undefined ? undefined : `pipeline = ${refs.pipeline}`
   )
-  return refs.statementType === undefined
+  return !filtersBeyondPipeline(refs)
     ? rows
     : `SELECT * FROM (${rows}) t
     WHERE (t.pipeline, t.query_id) IN (SELECT pipeline, query_id FROM slowq_queries WHERE ${queriesWhere(refs)})`
@@ -344,8 +380,19 @@ const Proof = Schema.Struct({ proven: Schema.Boolean })
 // page's end, at least 200; pages ending past row 250 are aggregated.
 const walkSizes = (end: number): ReadonlyArray<number> => [end + Math.max(16, Math.ceil(end / 4)), Math.max(200, 4 * end)]
 const WALK_MAX_ROWS = 250
-const windowKeySql: Record<BoundedOrder, string> = { total_ms: "f.total_ms", calls: "f.calls", max_ms: "f.max_ms" }
-const allTimeSql: Record<BoundedOrder, string> = { total_ms: "total_ms", calls: "calls::float8", max_ms: "max_ms" }
+// Rows examined are never negative, so a window's sum is at most the all-time one too.
+const windowKeySql: Record<BoundedOrder, string> = {
+  total_ms: "f.total_ms",
+  calls: "f.calls",
+  max_ms: "f.max_ms",
+  rows_examined: "f.rows_examined"
+}
+const allTimeSql: Record<BoundedOrder, string> = {
+  total_ms: "total_ms",
+  calls: "calls::float8",
+  max_ms: "max_ms",
+  rows_examined: "rows_examined"
+}
 
 // $1 to $8 as listWindowSql's, $9 how many queries to walk, then the filters (filterRefs from $10). A filter keeps
 // the proof: the walk and the bound are then over the matching queries only.
@@ -381,6 +428,29 @@ FROM slowq_queries WHERE ${queriesWhere(refs)}`
 const windowTotalsSql = (refs: FilterRefs) => `${SLOWQ_MARKER}
 SELECT coalesce(sum(total_ms), 0) AS total_ms, coalesce(sum(calls), 0)::float8 AS calls
 FROM (${windowRowsSql("pipeline, query_id, calls, total_ms", refs, 1)}) w`
+
+// The filters' choices: one pass over slowq_queries (or a pipeline's rows), every set unnested and counted. With 100k
+// fingerprints a scan of the table (README: its figures); the page asks once, not per ranking.
+const facetsSql = `${SLOWQ_MARKER}
+SELECT facet, name, queries FROM (
+  SELECT facet, name, count(*)::float8 AS queries,
+    row_number() OVER (PARTITION BY facet ORDER BY count(*) DESC, name COLLATE "C") AS n
+  FROM slowq_queries q
+  CROSS JOIN LATERAL (
+    SELECT 'databases' AS facet, d AS name FROM unnest(q.databases) AS d
+    UNION ALL SELECT 'users', u FROM unnest(q.users) AS u
+    UNION ALL SELECT 'statement_types', q.statement_type
+  ) f
+  WHERE $1::text IS NULL OR q.pipeline = $1
+  GROUP BY facet, name
+) c
+WHERE n <= ${MAX_FACET_NAMES}
+ORDER BY facet, name COLLATE "C"`
+const FacetRow = Schema.Struct({
+  facet: Schema.Literal("databases", "users", "statement_types"),
+  name: Schema.String,
+  queries: Schema.Number
+})
 
 // One query over the pipelines that hold it (all of them, or the one asked for). The query_id index of
 // migration 0003 finds them without a pipeline. Its classification is the same in every pipeline (the id is a
@@ -511,7 +581,7 @@ FROM ${
             max(query_time_ms / greatest(calls, 1)) AS max_ms, sum(lock_time_ms) AS lock_ms,
             sum(rows_sent) AS rows_sent, sum(rows_examined) AS rows_examined, sum(rows_affected) AS rows_affected,
             min(start_time) AS first_seen, max(start_time) AS last_seen
-          FROM slowq_events
+          FROM slowq_events_all
           WHERE ($1::text IS NULL OR pipeline = $1) AND NOT coalesce((attributes->>'baseline')::boolean, false)
           GROUP BY pipeline, query_id
         ) e USING (pipeline, query_id))`
@@ -616,14 +686,10 @@ const make = Effect.gen(function* () {
    */
   const listQueries = Effect.fn("QueryReads.listQueries")(function* (options: ListQueriesOptions) {
     const windowed = options.since !== undefined || options.until !== undefined
+    const refs = filterRefs(options, 3)
     const read = windowed
       ? windowPage(QueryListItem, false, options, options.limit + 1, options.offset)
-      : findListItems(listAllTimeSql(options.order), [
-          options.pipeline ?? null,
-          options.limit + 1,
-          options.offset,
-          options.statementType ?? null
-        ])
+      : findListItems(listAllTimeSql(options.order, refs), [options.limit + 1, options.offset, ...refs.values])
     const rows = yield* asRead(read)
     const totals = options.withTotals === true ? yield* asRead(totalsOf(options, windowed)) : null
     return { queries: rows.slice(0, options.limit), more: rows.length > options.limit, totals } satisfies ListQueriesResult
@@ -697,7 +763,23 @@ const make = Effect.gen(function* () {
       : findTop(options.excludeBaseline === true)({ pipeline: options.pipeline ?? null, top: options.top })
     ).pipe(Effect.mapError(readError), Effect.withSpan("QueryReads.topQueries"))
 
-  return { listQueries, queryStats, queryIntervals, querySamples, topQueries } as const
+  const findFacets = SqlSchema.findAll({
+    Request: Schema.NullOr(Schema.String),
+    Result: FacetRow,
+    execute: (pipeline) => sql.unsafe(facetsSql, [pipeline])
+  })
+  /** The names the list can be filtered by (of one pipeline, when given), with their fingerprints' counts. */
+  const queryFacets = (options: { readonly pipeline?: string }) =>
+    asRead(findFacets(options.pipeline ?? null)).pipe(
+      Effect.map((rows): QueryFacets => {
+        const of = (facet: (typeof FacetRow.Type)["facet"]) =>
+          rows.filter((r) => r.facet === facet).map((r) => ({ name: r.name, queries: r.queries }))
+        return { databases: of("databases"), users: of("users"), statement_types: of("statement_types") }
+      }),
+      Effect.withSpan("QueryReads.queryFacets")
+    )
+
+  return { listQueries, queryStats, queryIntervals, querySamples, topQueries, queryFacets } as const
 })
 
 /** The store's reads for the HTTP API and the report. */

@@ -395,7 +395,7 @@ layer(DaemonLive, { timeout: "120 seconds", excludeTestServices: true })("HTTP A
         expect(body.message.startsWith(`invalid parameter ${parameter}: `)).toBe(true)
       }
       const order = json(DecodeErrorBody, yield* get("/api/v1/queries?order=slowest"))
-      expect(order.message).toBe('invalid parameter order: Expected one of total_ms | avg_ms | calls | max_ms, actual "slowest"')
+      expect(order.message).toBe('invalid parameter order: Expected one of total_ms | avg_ms | calls | max_ms | rows_examined, actual "slowest"')
       const window = yield* get("/api/v1/queries?since=2024-01-02T00:00:00Z&until=2024-01-01T00:00:00Z")
       expect([window.status, JSON.parse(window.text)]).toEqual([
         400,
@@ -520,6 +520,7 @@ layer(DaemonLive, { timeout: "120 seconds", excludeTestServices: true })("HTTP A
           ["POST /api/v1/scheduler/pause", true],
           ["POST /api/v1/scheduler/resume", true],
           ["GET /api/v1/queries", true],
+          ["GET /api/v1/queries/facets", true],
           ["GET /api/v1/queries/{id}", true],
           ["GET /api/v1/findings", true],
           ["GET /api/v1/queries/{id}/findings", true],
