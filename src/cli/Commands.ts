@@ -13,6 +13,7 @@ export const coreCommands = {
   validate: () => import("./ValidateCommand.js").then((module) => module.validateCommand),
   report: () => import("./ReportCommand.js").then((module) => module.reportCommand),
   advise: () => import("./AdviseCommand.js").then((module) => module.adviseCommand),
+  prune: () => import("./PruneCommand.js").then((module) => module.pruneCommand),
   fingerprint: () => import("./FingerprintCommand.js").then((module) => module.fingerprintCommand)
 } as const
 
@@ -34,6 +35,7 @@ export const loadCoreCommands = () =>
     coreCommands.validate(),
     coreCommands.report(),
     coreCommands.advise(),
+    coreCommands.prune(),
     coreCommands.fingerprint()
   ])
 

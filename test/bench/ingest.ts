@@ -16,6 +16,10 @@
  * - table: MariaDB's mysql.slow_log filled with EVENTS statements (the table is truncated first) read by `slowq once`
  *   (no peer reads a slow_log table into a store).
  *
+ * Store size: the database's growth per event, then per tier: events within their replay window (a row each), the
+ * same events once packed into blocks (entries two days later are appended and read, then `slowq prune` packs the
+ * first run's events), and the two weighted as the default retention keeps them (one day unpacked of seven).
+ *
  * Everything it creates is removed at the end. Run `npm run build` first to measure what users run (the bundle).
  */
 import { execFileSync, spawnSync } from "node:child_process"
@@ -98,7 +102,15 @@ const benchFile = async (dir: string) => {
   const stored = written(slowq)
   const executing = executionSeconds(database)
   // Measured before the COPY below adds its copy of the events.
-  const bytesPerEvent = (databaseSize() - emptyBytes) / stored
+  const grownBytes = databaseSize() - emptyBytes
+  const bytesPerEvent = grownBytes / stored
+  const relationBytes = (table: string) => Number(psql(database, `SELECT pg_total_relation_size('${table}')`).trim())
+  const hotBytes = relationBytes("slowq_events")
+  const otherBytes = grownBytes - hotBytes
+  // The other tables are updated by every batch (a query's totals, its minute and hour): most of their bytes are dead
+  // row versions until autovacuum makes them reusable. What is live, as a store holds it in its steady state:
+  psql(database, "VACUUM FULL slowq_queries, slowq_rollups_minute, slowq_rollups_hour, slowq_samples")
+  const liveOtherBytes = databaseSize() - emptyBytes - hotBytes
   // The floor: the same rows written by COPY into an empty copy of the table, indexes included.
   const copyFile = join(dir, "events.copy")
   execFileSync("chmod", ["777", dir])
@@ -107,6 +119,20 @@ const benchFile = async (dir: string) => {
   const copyStarted = process.hrtime.bigint()
   psql(database, `COPY copy_target FROM '${copyFile}'`)
   const copySeconds = Number(process.hrtime.bigint() - copyStarted) / 1e9
+  // Packing: entries two days later move the pipeline's newest event, so that every event of the first run is past
+  // its replay window; `slowq prune` (with a retention reaching back to the log's 2024 dates) packs them into blocks.
+  const later = join(dir, "later.log")
+  await writeSlowLog(later, { events: 10, seed: 7, banner: false, startEpochSeconds: 1_705_276_800 + 2 * 86_400 })
+  execFileSync("sh", ["-c", `cat '${later}' >> '${log}'`])
+  slowqOnce(pipelines, "bench_file", { SLOWQ_STORE_URL: storeUrl })
+  const pack = timed(process.execPath, [join(root, "src/bin/slowq.js"), "prune"], {
+    SLOWQ_STORE_URL: storeUrl,
+    SLOWQ_RETAIN_EVENTS: "3650d",
+    SLOWQ_RETAIN_MINUTES: "3650d",
+    SLOWQ_RETAIN_HOURS: "3650d"
+  })
+  const packed = Number(/packed=(\d+)/.exec(pack.stdout)?.[1])
+  const packedBytes = relationBytes("slowq_event_blocks")
   const pt = timed("pt-query-digest", ["--limit", "20", log])
   const embeddedDir = join(dir, "embedded")
   const embedded = { SLOWQ_STORE_DIR: embeddedDir, SLOWQ_STORE_URL: undefined }
@@ -127,6 +153,13 @@ const benchFile = async (dir: string) => {
   console.log(`| slowq once → embedded store (PGlite) (${written(pglite)} stored) | ${pglite.seconds.toFixed(2)} | ${rate(written(pglite), pglite.seconds)} | ${pglite.peakMb.toFixed(0)} | ${(pglite.seconds / slowq.seconds).toFixed(2)}× slowq's time |`)
   console.log("")
   console.log(`store size per event (the PostgreSQL database's growth: all tables and indexes, dead rows included): ${bytesPerEvent.toFixed(0)} bytes`)
+  const hot = hotBytes / stored
+  const cold = packedBytes / packed
+  const other = otherBytes / stored
+  const liveOther = liveOtherBytes / stored
+  console.log(`  of which events within the replay window (slowq_events, its indexes): ${hot.toFixed(0)} bytes; the rest (rollups, totals, samples): ${other.toFixed(0)} bytes, ${liveOther.toFixed(0)} of them live (the rest dead versions of rows the batches updated, until autovacuum)`)
+  console.log(`  the same events packed past the replay window (slowq_event_blocks, TOAST included; slowq prune packed ${packed.toLocaleString("en-US")} in ${pack.seconds.toFixed(2)} s, ${rate(packed, pack.seconds)}, peak RSS ${pack.peakMb.toFixed(0)} MB): ${cold.toFixed(0)} bytes`)
+  console.log(`  a store of the default retention at this rate (7 days of events, the newest day unpacked, live rows): ${((hot + 6 * cold) / 7 + liveOther).toFixed(0)} bytes per event`)
 }
 
 const benchTable = (dir: string) => {

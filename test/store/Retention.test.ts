@@ -6,8 +6,8 @@ import type { CollectedEvent } from "../../src/domain/CollectedEvent.js"
 import { makeEvent } from "../../src/domain/SlowQueryEvent.js"
 import { EventWriter } from "../../src/store/EventWriter.js"
 import { defaultRetention, loadRetention } from "../../src/store/Retention.js"
-import { StorePruner } from "../../src/store/StorePruner.js"
-import { startCli, waitForExit, waitForLog } from "../support/Cli.js"
+import { PRUNE_BATCH, StorePruner } from "../../src/store/StorePruner.js"
+import { runCli, startCli, waitForExit, waitForLog } from "../support/Cli.js"
 import { pipelinesDir, tempDir } from "../support/Pipelines.js"
 import { freshStoreDatabase } from "../support/StoreDatabase.js"
 import { storeClient } from "../support/StoreQueries.js"
@@ -79,7 +79,7 @@ describe("retention", () => {
         // Events: p1's two older than 2 days, p2's older than its newest day, p3's 12,000.
         // Minutes: older than 4 days and with no event kept (e_old's, f_a's, p3's old one; f_b's stays with f_b).
         // Hours: older than 11 days (f_a's). Samples go with the events' hours: e_old's, e_mid's, f_a's, p3's old one.
-        expect(pruned).toEqual({ events: 12_003, samples: 8, minutes: 3, hours: 1 })
+        expect(pruned).toEqual({ events: 12_003, packed: 0, blocks: 0, samples: 8, minutes: 3, hours: 1 })
         const after = yield* state(db.url)
         expect(after.events).toEqual(["e_new", "f_b", "g_new"])
         expect([after.minutes, after.hours, after.samples]).toEqual([4, 6, 6])
@@ -97,10 +97,106 @@ describe("retention", () => {
         // A second pass finds nothing more.
         expect(yield* (yield* StorePruner).pruneOnce({ ...defaultRetention, events: Duration.days(2), minutes: Duration.days(4), hours: Duration.days(11) })).toEqual({
           events: 0,
+          packed: 0,
+          blocks: 0,
           samples: 0,
           minutes: 0,
           hours: 0
         })
+      }).pipe(Effect.provide(storeAt(db.url)))
+    }).pipe(Effect.scoped),
+    120_000
+  )
+
+  it.live("packs the events past the replay window into blocks, bounded per statement, readable as they were, and retention deletes the blocks", () =>
+    Effect.gen(function* () {
+      const db = yield* freshStoreDatabase
+      const now = Date.now() * 1000
+      const hourAt = (agoUs: number) => Math.floor((now - agoUs) / HOUR_US) * HOUR_US
+      const rich = (e: CollectedEvent, i: number): CollectedEvent => ({
+        ...e,
+        event: {
+          ...e.event,
+          calls: i + 1,
+          lockTimeMs: i * 0.25,
+          rowsSent: i,
+          rowsExamined: 1000 + i,
+          rowsAffected: i % 2,
+          db: i % 2 === 0 ? "shop" : null,
+          user: `app[app] @ web-${i} [10.0.0.${i}]`,
+          threadId: 100 + i,
+          intervalStartUs: i === 1 ? e.event.startTimeUs - 60_000_000 : null,
+          metrics: i === 2 ? { shared_blks_read: 7 } : {},
+          attributes: i === 3 ? { Full_scan: true, Bytes_sent: 1234, note: "a \"quoted\" ü" } : {}
+        }
+      })
+      // Three days ago (two queries, one hour), thirty hours ago, and the newest, an hour ago: the first four are past
+      // the pipeline's replay window of a day.
+      const events = [
+        event("k1", "AAAA", hourAt(3 * DAY_US) + 5_000_000, 1),
+        event("k2", "BBBB", hourAt(3 * DAY_US) + 1_000_000, 2),
+        event("k3", "AAAA", hourAt(3 * DAY_US) + 9_000_000, 3),
+        event("k4", "AAAA", hourAt(30 * HOUR_US) + 2_000_000, 4),
+        event("k5", "AAAA", hourAt(HOUR_US) + 3_000_000, 5)
+      ].map(rich)
+      const columns = `pipeline, event_key, query_id, start_time::text, start_us::text, interval_start::text, calls::text,
+        query_time_ms, lock_time_ms, rows_sent, rows_examined, rows_affected, db, user_host, thread_id::text,
+        multi_statement, truncated, tags, metrics, attributes`
+      yield* Effect.gen(function* () {
+        const writer = yield* EventWriter
+        const pruner = yield* StorePruner
+        const sql = yield* storeClient(db.url)
+        yield* writer.writeBatch("p1", "mysql", events, 1)
+        const rowsOf = (table: string) => sql.unsafe<{ event_key: string }>(`SELECT ${columns} FROM ${table} ORDER BY event_key`)
+        const stored = yield* rowsOf("slowq_events")
+        const before = yield* state(db.url)
+
+        // Two events per packing statement: three statements (2, 2, 0 rows), in time order, one block per hour of each.
+        const week = { ...defaultRetention, events: Duration.days(7) }
+        expect(yield* pruner.pruneOnce(week, { rows: PRUNE_BATCH, pack: 2, blocks: 1 })).toEqual({
+          events: 0,
+          packed: 4,
+          blocks: 0,
+          samples: 0,
+          minutes: 0,
+          hours: 0
+        })
+        expect((yield* state(db.url)).events).toEqual(["k5"])
+        const blocks = yield* sql.unsafe<{ events: number; query_id: ReadonlyArray<string>; event_key: ReadonlyArray<string> }>(
+          "SELECT events, query_id, event_key FROM slowq_event_blocks ORDER BY block"
+        )
+        expect(blocks).toEqual([
+          { events: 2, query_id: ["AAAA", "BBBB"], event_key: ["k1", "k2"] },
+          { events: 1, query_id: ["AAAA"], event_key: ["k3"] },
+          { events: 1, query_id: ["AAAA"], event_key: ["k4"] }
+        ])
+        // Every column of every event reads back as it was stored, packed or not.
+        expect(yield* rowsOf("slowq_events_all")).toEqual(stored)
+        const packed = yield* sql.unsafe<{ event_key: string; packed: boolean }>("SELECT event_key, packed FROM slowq_events_all ORDER BY event_key")
+        expect(packed.map((row) => row.packed)).toEqual([true, true, true, true, false])
+        // Totals, rollups and samples are not touched; a re-read of the replay window stores nothing twice.
+        expect(yield* state(db.url)).toEqual({ ...before, events: ["k5"] })
+        expect(yield* writer.writeBatch("p1", "mysql", [events[4]!], 2)).toMatchObject({ inserted: 0, duplicates: 1 })
+        expect(yield* pruner.pruneOnce(week)).toEqual({ events: 0, packed: 0, blocks: 0, samples: 0, minutes: 0, hours: 0 })
+
+        // Two days of events: the blocks of three days ago go (their three events), with their hour's samples (each
+        // query's first and slowest).
+        expect(yield* pruner.pruneOnce({ ...week, events: Duration.days(2) })).toEqual({
+          events: 3,
+          packed: 0,
+          blocks: 2,
+          samples: 4,
+          minutes: 0,
+          hours: 0
+        })
+        expect((yield* rowsOf("slowq_events_all")).map((row) => row.event_key)).toEqual(["k4", "k5"])
+        expect((yield* state(db.url)).totals).toEqual(before.totals)
+
+        // `slowq prune` makes the same pass once: with an hour of events, everything past the replay window goes (k4's
+        // block and its hour's two samples); k5, within it, stays.
+        const cli = yield* runCli(["prune"], { SLOWQ_STORE_URL: db.url, SLOWQ_RETAIN_EVENTS: "1h", SLOWQ_LOG_LEVEL: "warning" })
+        expect([cli.code, cli.stdout.trim()]).toEqual([0, "pruned events=1 packed=0 blocks=1 samples=2 minutes=0 hours=0"])
+        expect((yield* rowsOf("slowq_events_all")).map((row) => row.event_key)).toEqual(["k5"])
       }).pipe(Effect.provide(storeAt(db.url)))
     }).pipe(Effect.scoped),
     120_000
