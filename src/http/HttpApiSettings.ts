@@ -1,6 +1,7 @@
 import { isIP } from "node:net"
 import { FileSystem } from "@effect/platform"
 import { Config, Data, Effect, Option, Redacted } from "effect"
+import { generatedToken } from "./GeneratedToken.js"
 import { canonicalHost, type HostPolicy } from "./HostCheck.js"
 
 /** Why the HTTP API cannot start; the message is shown to the user as is and never holds the token. */
@@ -78,9 +79,9 @@ const configError = (variable: string) => (cause: { readonly message: string }) 
   new HttpApiSettingsError({ message: `${variable}: ${cause.message}` })
 
 /**
- * Reads `SLOWQ_HTTP_ADDR`, `SLOWQ_API_TOKEN` or `SLOWQ_API_TOKEN_FILE`, `SLOWQ_API_PUBLIC_READ` and
- * `SLOWQ_HTTP_ALLOWED_HOSTS`, and refuses a non-loopback address without a token: the daemon must never be
- * controllable from the network by anyone.
+ * Reads `SLOWQ_HTTP_ADDR`, `SLOWQ_API_TOKEN` or `SLOWQ_API_TOKEN_FILE`, `SLOWQ_API_PUBLIC_READ`,
+ * `SLOWQ_HTTP_ALLOWED_HOSTS` and `SLOWQ_DATA_DIR`, and refuses a non-loopback address without a token (configured, or
+ * generated in SLOWQ_DATA_DIR): the daemon must never be controllable from the network by anyone.
  */
 export const loadHttpApiSettings = Effect.gen(function* () {
   const fs = yield* FileSystem.FileSystem
@@ -129,11 +130,22 @@ export const loadHttpApiSettings = Effect.gen(function* () {
   if (publicRead !== "true" && publicRead !== "false") {
     return yield* fail(`SLOWQ_API_PUBLIC_READ=${JSON.stringify(publicReadText)}: expected true or false`)
   }
-  if (Option.isNone(token) && !isLoopback(address.value.host)) {
+  // A non-loopback address needs a token: without one configured, the one generated in the data folder, if there is one.
+  const dataDir = yield* Config.option(Config.string("SLOWQ_DATA_DIR")).pipe(Effect.mapError(configError("SLOWQ_DATA_DIR")))
+  const needed = Option.isNone(token) && !isLoopback(address.value.host)
+  if (needed && Option.isNone(dataDir)) {
     return yield* fail(
-      `refusing to serve the HTTP API on ${addressText} without a token: set SLOWQ_API_TOKEN or SLOWQ_API_TOKEN_FILE, or bind to a loopback address such as 127.0.0.1:8080`
+      `refusing to serve the HTTP API on ${addressText} without a token: set SLOWQ_API_TOKEN or SLOWQ_API_TOKEN_FILE, set SLOWQ_DATA_DIR to have one generated there, or bind to a loopback address such as 127.0.0.1:8080`
     )
   }
+  const served =
+    needed && Option.isSome(dataDir)
+      ? Option.some(
+          yield* generatedToken(dataDir.value, minimumTokenLength).pipe(
+            Effect.mapError((error) => new HttpApiSettingsError({ message: error.message }))
+          )
+        )
+      : token
   const allowedHostsText = yield* Config.string("SLOWQ_HTTP_ALLOWED_HOSTS").pipe(
     Config.withDefault(""),
     Effect.mapError(configError("SLOWQ_HTTP_ALLOWED_HOSTS"))
@@ -141,9 +153,9 @@ export const loadHttpApiSettings = Effect.gen(function* () {
   const allowedHosts = yield* parseAllowedHosts(allowedHostsText)
   const hosts = hostPolicy({
     host: address.value.host,
-    token: Option.isSome(token),
+    token: Option.isSome(served),
     publicRead: publicRead === "true",
     allowedHosts
   })
-  return { ...address.value, token, publicRead: publicRead === "true", hosts } satisfies HttpApiSettings
+  return { ...address.value, token: served, publicRead: publicRead === "true", hosts } satisfies HttpApiSettings
 })

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto"
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -9,7 +9,7 @@ import { PipelineList } from "../../src/http/Api.js"
 import { runCli } from "../support/Cli.js"
 import { mariadbPipeline, pipelinesDir } from "../support/Pipelines.js"
 import { freshStoreDatabase } from "../support/StoreDatabase.js"
-import { json, request, startHttpDaemon } from "./HttpDaemon.js"
+import { type HttpDaemon, json, request, startHttpDaemon } from "./HttpDaemon.js"
 
 // The daemon's pipelines here read a closed port: access is what is tested, not collection.
 const downPipeline = { "down.yaml": mariadbPipeline("access_down", { every: "1h", url: "mysql://root@127.0.0.1:1/test" }) }
@@ -42,7 +42,7 @@ describe("slowq run refuses an unsafe or broken HTTP setup, with a clear message
         const cases: ReadonlyArray<readonly [Record<string, string>, string]> = [
           [
             { SLOWQ_HTTP_ADDR: "0.0.0.0:8080" },
-            "refusing to serve the HTTP API on 0.0.0.0:8080 without a token: set SLOWQ_API_TOKEN or SLOWQ_API_TOKEN_FILE, or bind to a loopback address such as 127.0.0.1:8080"
+            "refusing to serve the HTTP API on 0.0.0.0:8080 without a token: set SLOWQ_API_TOKEN or SLOWQ_API_TOKEN_FILE, set SLOWQ_DATA_DIR to have one generated there, or bind to a loopback address such as 127.0.0.1:8080"
           ],
           [{ SLOWQ_HTTP_ADDR: "[::]:9000" }, "refusing to serve the HTTP API on [::]:9000 without a token"],
           [
@@ -129,6 +129,63 @@ describe("access modes", () => {
         expect(daemon.log()).toContain('auth="none (loopback only; control disabled)"')
       }).pipe(Effect.scoped),
     90_000
+  )
+
+  it.live(
+    "no token configured on every interface: one is generated into SLOWQ_DATA_DIR once, kept across restarts, and a configured one wins",
+    () =>
+      Effect.gen(function* () {
+        const store = yield* freshStoreDatabase
+        const dataDir = join(
+          yield* Effect.acquireRelease(
+            Effect.sync(() => mkdtempSync(join(tmpdir(), "slowq-data-"))),
+            (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+          ),
+          "data"
+        )
+        const tokenFile = join(dataDir, "api-token")
+        const env = { SLOWQ_STORE_URL: store.url, SLOWQ_HTTP_ADDR: "0.0.0.0:0", SLOWQ_DATA_DIR: dataDir }
+        const local = (daemon: HttpDaemon) => ({ ...daemon, base: daemon.base.replace("0.0.0.0", "127.0.0.1") })
+
+        const first = yield* startHttpDaemon(downPipeline, env)
+        const token = readFileSync(tokenFile, "utf8").trim()
+        // 32 random bytes in hex, readable by the daemon's user only, in a folder of its own.
+        expect([/^[0-9a-f]{64}$/.test(token), statSync(tokenFile).mode & 0o777, statSync(dataDir).mode & 0o777]).toEqual([true, 0o600, 0o700])
+        expect(first.log()).toContain(
+          `no API token configured: generated one into ${tokenFile}; read it with \`cat ${tokenFile}\` (under docker-compose: \`docker-compose exec slowq cat ${tokenFile}\`)`
+        )
+        expect(first.log()).not.toContain(token)
+        expect((yield* request(local(first), "GET", "/api/v1/queries")).status).toBe(401)
+        expect((yield* request(local(first), "GET", "/api/v1/queries", { token })).status).toBe(200)
+        expect((yield* request(local(first), "POST", "/api/v1/scheduler/pause", { token })).status).toBe(200)
+        yield* first.stop
+
+        // Restarted: the same token, not a new one.
+        const second = yield* startHttpDaemon(downPipeline, env)
+        expect(readFileSync(tokenFile, "utf8").trim()).toBe(token)
+        expect(second.log()).toContain(`no API token configured: using the one generated earlier in ${tokenFile}`)
+        expect((yield* request(local(second), "GET", "/api/v1/queries", { token })).status).toBe(200)
+        yield* second.stop
+
+        // A configured token wins: the generated one opens nothing.
+        const configured = randomBytes(16).toString("hex")
+        const third = yield* startHttpDaemon(downPipeline, { ...env, SLOWQ_API_TOKEN: configured })
+        expect((yield* request(local(third), "GET", "/api/v1/queries", { token })).status).toBe(403)
+        expect((yield* request(local(third), "GET", "/api/v1/queries", { token: configured })).status).toBe(200)
+        expect(third.log()).not.toContain("no API token configured")
+
+        // A file that holds no token is named, not used.
+        yield* third.stop
+        writeFileSync(tokenFile, "short\n")
+        const broken = yield* refused({ SLOWQ_HTTP_ADDR: "0.0.0.0:8080", SLOWQ_DATA_DIR: dataDir })
+        expect([broken.code, broken.stderr]).toEqual([
+          1,
+          expect.stringContaining(
+            `${tokenFile} holds no valid API token (shorter than 16 characters): delete it to have a new one generated, or set SLOWQ_API_TOKEN`
+          )
+        ])
+      }).pipe(Effect.scoped),
+    120_000
   )
 
   it.live(
