@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from "node:fs"
 import { get as httpGet } from "node:http"
 import { join } from "node:path"
 import { expect, layer } from "@effect/vitest"
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Schedule } from "effect"
 import type { Browser, Page } from "playwright-core"
 import { webContentSecurityPolicy } from "../../src/http/WebAssets.js"
 import { formatMs, formatShare } from "../../web/src/format.js"
@@ -72,6 +72,51 @@ const storeRanking = (url: string, order: "total_ms" | "calls") =>
       )
     })
   ).pipe(Effect.orDie)
+
+/**
+ * The store's ranking of the queries some of whose stored events came with database `db` (and, when given, some with
+ * user `user`: the name before `[` of the slow log's `user[priv] @ host`; each filter is on the query, not on one
+ * execution), read from the events, not from the sets the filters use.
+ */
+const storeFiltered = (url: string, order: "total_ms" | "rows_examined", db: string, user?: string) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const sql = yield* storeClient(url)
+      return yield* sql.unsafe<{ query_id: string }>(
+        `SELECT query_id FROM slowq_queries q
+         WHERE EXISTS (SELECT 1 FROM slowq_events e WHERE e.pipeline = q.pipeline AND e.query_id = q.query_id AND e.db = $1)
+           AND ($2::text IS NULL OR EXISTS (SELECT 1 FROM slowq_events e WHERE e.pipeline = q.pipeline
+             AND e.query_id = q.query_id AND split_part(e.user_host, '[', 1) = $2))
+         ORDER BY ${order} DESC, pipeline, query_id LIMIT 50`,
+        [db, user ?? null]
+      )
+    })
+  ).pipe(Effect.orDie)
+
+/** Each database of the store's events with how many queries (per pipeline) came with it, by name. */
+const storeDatabases = (url: string) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const sql = yield* storeClient(url)
+      return yield* sql.unsafe<{ name: string; queries: number }>(
+        `SELECT db AS name, count(DISTINCT (pipeline, query_id))::int AS queries FROM slowq_events
+         WHERE db IS NOT NULL AND db <> '' GROUP BY db ORDER BY db COLLATE "C"`
+      )
+    })
+  ).pipe(Effect.orDie)
+
+/**
+ * Waits (10 s at most) until the page's ranked rows are `ids`, in order, then checks they are. Polled from here: the
+ * page's Content-Security-Policy refuses the string a waitForFunction would evaluate.
+ */
+const rowsBecome = (page: Page, ids: ReadonlyArray<string>) =>
+  rowIds(page).pipe(
+    Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (shown) => JSON.stringify(shown) === JSON.stringify(ids) }),
+    Effect.timeout("10 seconds"),
+    Effect.catchTag("TimeoutException", () => Effect.void),
+    Effect.zipRight(rowIds(page)),
+    Effect.map((shown) => expect(shown).toEqual(ids))
+  )
 
 layer(Layer.scoped(Dashboard, fixture({})), { timeout: "120 seconds", excludeTestServices: true })(
   "the dashboard in Chromium, reads open (loopback, no token)",
@@ -179,6 +224,42 @@ layer(Layer.scoped(Dashboard, fixture({})), { timeout: "120 seconds", excludeTes
           yield* promise(() => page.locator(`table.queries tbody tr[data-query-id="${top.query_id}"]`).first().waitFor())
           expect(yield* rowIds(page)).toEqual(byTotal.map((r) => r.query_id))
 
+          // Filtering by database: the choices are the databases of the store's events, each with its queries'
+          // count; choosing one keeps only the queries seen in it, in the URL; then a user too; then ranked by rows
+          // examined. The demo log has three databases (analytics, billing, shop) and four users.
+          const databases = yield* storeDatabases(storeUrl)
+          expect(databases.map((d) => d.name)).toEqual(["analytics", "billing", "shop"])
+          yield* promise(() => page.locator('select[name=database] option[value="billing"]').waitFor({ state: "attached" }))
+          expect(
+            yield* promise(() => page.locator("select[name=database] option").evaluateAll((options) => options.map((o) => o.textContent)))
+          ).toEqual(["All", ...databases.map((d) => `${d.name} (${d.queries})`)])
+          const billing = (yield* storeFiltered(storeUrl, "total_ms", "billing")).map((r) => r.query_id)
+          // The filter must leave some queries out, or the check proves nothing.
+          expect(billing.length).toBeGreaterThan(0)
+          expect(billing).not.toEqual(byTotal.map((r) => r.query_id))
+          yield* promise(() => page.locator("select[name=database]").selectOption("billing"))
+          yield* promise(() => page.waitForURL((url) => url.searchParams.get("database") === "billing"))
+          yield* rowsBecome(page, billing)
+          const billingBatch = (yield* storeFiltered(storeUrl, "total_ms", "billing", "batch")).map((r) => r.query_id)
+          expect(billingBatch.length).toBeGreaterThan(0)
+          expect(billingBatch).not.toEqual(billing)
+          yield* promise(() => page.locator("select[name=user]").selectOption("batch"))
+          yield* promise(() =>
+            page.waitForURL((url) => url.searchParams.get("database") === "billing" && url.searchParams.get("user") === "batch")
+          )
+          yield* rowsBecome(page, billingBatch)
+          const byRows = (yield* storeFiltered(storeUrl, "rows_examined", "billing", "batch")).map((r) => r.query_id)
+          yield* promise(() => page.getByRole("button", { name: "Rows examined" }).click())
+          yield* promise(() => page.waitForURL((url) => url.searchParams.get("order") === "rows_examined"))
+          yield* rowsBecome(page, byRows)
+          expect(yield* promise(() => page.locator("select[name=order]").inputValue())).toBe("rows_examined")
+          yield* screenshot(page, "queries-filtered-1280")
+          // Back twice: the user, then the database filter is gone again, and so are their rows.
+          yield* promise(() => page.goBack())
+          yield* promise(() => page.goBack())
+          yield* promise(() => page.waitForURL((url) => url.searchParams.get("database") === "billing" && !url.searchParams.has("user")))
+          yield* rowsBecome(page, billing)
+
           // A time range with nothing in it (the demo log is from 2024): the empty state says what to do.
           yield* promise(() => page.locator("select[name=range]").selectOption("1h"))
           yield* promise(() => page.waitForURL((url) => url.searchParams.get("since") === "1h"))
@@ -276,8 +357,9 @@ layer(Layer.scoped(Dashboard, fixture({})), { timeout: "120 seconds", excludeTes
         yield* settled(daemon, "demo_slow_log")
         const top = (yield* storeRanking(storeUrl, "total_ms"))[0]!
         const { page, problems } = yield* openPage(browser, 390, 844)
-        yield* promise(() => page.goto(`${daemon.base}/?order=calls`))
+        yield* promise(() => page.goto(`${daemon.base}/?order=calls&database=shop&user=app`))
         yield* promise(() => page.locator("table.queries tbody tr").first().waitFor())
+        yield* promise(() => page.locator('select[name=user] option[value="report"]').waitFor({ state: "attached" }))
         // Nothing wider than the screen: no sideways scrolling.
         expect(yield* promise(() => page.evaluate("document.documentElement.scrollWidth"))).toBe(390)
         yield* screenshot(page, "queries-390")

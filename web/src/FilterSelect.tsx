@@ -21,6 +21,19 @@ export function FilterSelect(props: {
 }
 
 /**
+ * "All" and the names a facet lists, each with how many queries have it (`shop (12)`), the current choice kept even
+ * when the list does not hold it (a link made on another store still shows what it filters on).
+ */
+export const facetChoices = (
+  facets: ReadonlyArray<{ readonly name: string; readonly queries: number }>,
+  current: string
+) => [
+  { value: "", label: "All" },
+  ...facets.map((f) => ({ value: f.name, label: `${f.name} (${f.queries})` })),
+  ...(current === "" || facets.some((f) => f.name === current) ? [] : [{ value: current, label: current }])
+]
+
+/**
  * "All" and the names known, the current choice kept even when the list does not hold it (yet): a link to a
  * pipeline that no longer runs still shows what it filters on.
  */

@@ -14,6 +14,7 @@ import type {
   SlowqApi
 } from "../../src/http/Api.js"
 import type { ExplainView, PlanView } from "../../plugins/explain/PlanStore.js"
+import type { QueryFacets } from "../../src/http/Api.js"
 
 // The API's types come from the server's own definition (src/http/Api.ts), type-only: the answers are the JSON the
 // schemas encode to (Schema.Encoded: dates as ISO text), the parameters the keys each endpoint's schema declares. No
@@ -35,6 +36,8 @@ export type Params<G extends GroupName, N extends string> = {
 export type QueryListJson = Schema.Schema.Encoded<typeof QueryList>
 export type QueryListItemJson = QueryListJson["queries"][number]
 export type QueryOrder = QueryListJson["order"]
+export type QueryFacetsJson = Schema.Schema.Encoded<typeof QueryFacets>
+export type FacetCountJson = QueryFacetsJson["databases"][number]
 export type QueryDetailJson = Schema.Schema.Encoded<typeof QueryDetail>
 export type QuerySampleJson = QueryDetailJson["samples"][number]
 export type SeriesJson = Schema.Schema.Encoded<typeof RollupSeries>
@@ -149,6 +152,10 @@ const get = <A>(path: string, params: Record<string, string | undefined>, signal
 
 export const listQueries = (params: Params<"queries", "list">, signal: AbortSignal) =>
   get<QueryListJson>("/api/v1/queries", params, signal)
+
+/** The databases, users and statement types the list can be filtered by, with their fingerprints' counts. */
+export const getQueryFacets = (params: Params<"queries", "facets">, signal: AbortSignal) =>
+  get<QueryFacetsJson>("/api/v1/queries/facets", params, signal)
 
 export const getQuery = (id: string, params: Params<"queries", "get">, signal: AbortSignal) =>
   get<QueryDetailJson>(`/api/v1/queries/${encodeURIComponent(id)}`, params, signal)

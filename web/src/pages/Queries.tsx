@@ -2,6 +2,7 @@ import { lazy, Suspense, useMemo, useState } from "react"
 import type { StatementType } from "../../../src/domain/Fingerprint.js"
 import { STATEMENT_TYPES } from "../../../src/domain/StatementTypes.js"
 import {
+  getQueryFacets,
   getSeriesBatch,
   listPipelines,
   listQueries,
@@ -10,14 +11,15 @@ import {
   type QueryOrder,
   type SeriesBatchJson
 } from "../api.js"
-import { choicesWithAll, FilterSelect } from "../FilterSelect.js"
+import { choicesWithAll, FilterSelect, facetChoices } from "../FilterSelect.js"
 import { formatCount, formatMs, formatShare, formatTime } from "../format.js"
 import { Problem } from "../Problem.js"
 import { hrefOf, navigate, onLinkClick, useLocation } from "../router.js"
 import { useApi } from "../useApi.js"
 
 // The ranked list of fingerprints (GET /api/v1/queries). Everything the list shows is in the URL: order, pipeline,
-// statement type, since, until, offset; each change is a navigation, so Back undoes it and a link shows the same list.
+// statement type, database, user, since, until, offset (the database and user choices, with their counts, from GET
+// /api/v1/queries/facets); each change is a navigation, so Back undoes it and a link shows the same list.
 // Each row's sparkline comes from one read of the page's series (GET /api/v1/series) made once the rows are shown;
 // uPlot and the sparkline code are a chunk of their own, loaded with it.
 
@@ -30,7 +32,8 @@ const orders: ReadonlyArray<{ readonly value: QueryOrder; readonly label: string
   { value: "total_ms", label: "Total time" },
   { value: "calls", label: "Calls" },
   { value: "avg_ms", label: "Mean" },
-  { value: "max_ms", label: "Max" }
+  { value: "max_ms", label: "Max" },
+  { value: "rows_examined", label: "Rows examined" }
 ]
 const isOrder = (text: string | null): text is QueryOrder => orders.some((o) => o.value === text)
 
@@ -49,6 +52,8 @@ export const QueriesPage = () => {
   const order: QueryOrder = isOrder(search.get("order")) ? (search.get("order") as QueryOrder) : "total_ms"
   const pipeline = search.get("pipeline") ?? ""
   const statementType = search.get("statement_type") ?? ""
+  const database = search.get("database") ?? ""
+  const user = search.get("user") ?? ""
   const since = search.get("since") ?? ""
   const until = search.get("until") ?? ""
   const offset = Math.max(0, Number.parseInt(search.get("offset") ?? "0", 10) || 0)
@@ -56,6 +61,8 @@ export const QueriesPage = () => {
     order: order === "total_ms" ? "" : order,
     pipeline,
     statement_type: statementType,
+    database,
+    user,
     since,
     until,
     offset: offset === 0 ? "" : String(offset)
@@ -68,6 +75,8 @@ export const QueriesPage = () => {
     offset: String(offset),
     ...(pipeline === "" ? {} : { pipeline }),
     ...(statementType === "" ? {} : { statement_type: statementType }),
+    ...(database === "" ? {} : { database }),
+    ...(user === "" ? {} : { user }),
     // Each row's share of the whole: the sums over every query the filters keep.
     totals: "true",
     ...(since === "" ? {} : { since }),
@@ -77,6 +86,8 @@ export const QueriesPage = () => {
   const list = useApi(key, (signal) => listQueries(params, signal))
   const pipelines = useApi("pipelines", listPipelines)
   const pipelineNames = pipelines.state === "ok" ? pipelines.value.pipelines.map((p) => p.name) : []
+  const facets = useApi("facets", (signal) => getQueryFacets({}, signal))
+  const facetsOk = facets.state === "ok" ? facets.value : null
 
   return (
     <section aria-labelledby="queries-title">
@@ -103,12 +114,26 @@ export const QueriesPage = () => {
           options={choicesWithAll(statementTypes, statementType)}
           onChange={(value) => go({ statement_type: value })}
         />
+        <FilterSelect
+          label="Database"
+          name="database"
+          value={database}
+          options={facetChoices(facetsOk?.databases ?? [], database)}
+          onChange={(value) => go({ database: value })}
+        />
+        <FilterSelect
+          label="User"
+          name="user"
+          value={user}
+          options={facetChoices(facetsOk?.users ?? [], user)}
+          onChange={(value) => go({ user: value })}
+        />
         <TimeRange since={since} until={until} onChange={(range) => go(range)} />
       </form>
       {list.state === "loading" && <p className="status" aria-busy="true">Loading the ranking…</p>}
       {list.state === "failed" && <Problem failure={list.failure} />}
       {list.state === "ok" && list.value.queries.length === 0 && (
-        <Empty filtered={pipeline !== "" || statementType !== "" || since !== "" || until !== "" || offset > 0} pipelines={pipelines.state === "ok" ? pipelineNames.length : null} />
+        <Empty filtered={pipeline !== "" || statementType !== "" || database !== "" || user !== "" || since !== "" || until !== "" || offset > 0} pipelines={pipelines.state === "ok" ? pipelineNames.length : null} />
       )}
       {list.state === "ok" && list.value.queries.length > 0 && (
         <>
@@ -202,7 +227,7 @@ const Empty = ({ filtered, pipelines }: { readonly filtered: boolean; readonly p
   ) : filtered ? (
     <div className="empty" role="status">
       <h2>No queries here</h2>
-      <p>Nothing was stored for these filters: widen the time range, choose another pipeline, or go back to the first page.</p>
+      <p>Nothing was stored for these filters: widen the time range, choose another pipeline, database or user, or go back to the first page.</p>
     </div>
   ) : (
     <div className="empty" role="status">
@@ -232,11 +257,20 @@ const sparkWindow = (list: QueryListJson, search: Record<string, string>): { sin
   return { since: new Date(Math.max(first, until - 30 * 86_400_000)).toISOString(), until: new Date(until).toISOString() }
 }
 
-/** A row's sparkline values for the ranking: calls, the mean per call for mean and max, else the total time. */
+/**
+ * A row's sparkline values for the ranking: calls, the mean per call for mean and max, else the total time (also for
+ * rows examined, which the series do not carry).
+ */
 const sparkValues = (order: QueryOrder, calls: ReadonlyArray<number>, totalMs: ReadonlyArray<number>): ReadonlyArray<number | null> =>
-  order === "calls" ? calls : order === "total_ms" ? totalMs : totalMs.map((ms, i) => (calls[i]! > 0 ? ms / calls[i]! : null))
+  order === "calls" ? calls : order === "total_ms" || order === "rows_examined" ? totalMs : totalMs.map((ms, i) => (calls[i]! > 0 ? ms / calls[i]! : null))
 
-const sparkLabel: Record<QueryOrder, string> = { total_ms: "total time", calls: "calls", avg_ms: "time per call", max_ms: "time per call" }
+const sparkLabel: Record<QueryOrder, string> = {
+  total_ms: "total time",
+  calls: "calls",
+  avg_ms: "time per call",
+  max_ms: "time per call",
+  rows_examined: "total time"
+}
 
 const QueryTable = ({
   list,
@@ -281,8 +315,10 @@ const QueryTable = ({
         <th scope="col" className="num" title="Share of the total time of every query the filters keep, in this range">
           % of total
         </th>
-        <th scope="col" className="num">
-          Rows examined
+        <th scope="col" className="num" aria-sort={order === "rows_examined" ? "descending" : "none"}>
+          <button type="button" className={order === "rows_examined" ? "sorted" : ""} onClick={() => onOrder("rows_examined")}>
+            Rows examined{order === "rows_examined" ? " ↓" : ""}
+          </button>
         </th>
         <th scope="col">Last seen (UTC)</th>
       </tr>
