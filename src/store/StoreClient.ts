@@ -19,6 +19,7 @@ import migration0011 from "./migrations/0011_samples.js"
 import migration0012 from "./migrations/0012_lean_events.js"
 import migration0013 from "./migrations/0013_event_blocks.js"
 import migration0014 from "./migrations/0014_query_facets.js"
+import migration0015 from "./migrations/0015_leases.js"
 import { StoreError } from "./StoreError.js"
 import { connectStore, type StoreLocation } from "./StoreConnection.js"
 import { makeStoreSchema, type StoreReadiness } from "./StoreSchema.js"
@@ -40,7 +41,8 @@ const coreMigrations = Migrator.fromRecord({
   "0011_samples": migration0011,
   "0012_lean_events": migration0012,
   "0013_event_blocks": migration0013,
-  "0014_query_facets": migration0014
+  "0014_query_facets": migration0014,
+  "0015_leases": migration0015
 })
 
 /**
