@@ -390,7 +390,13 @@ export const PipelineView = Schema.Struct({
   name: Schema.String,
   source_type: Schema.String,
   schedule: Schema.String.annotations({ description: "As written in the pipeline file: `30s` or a cron expression." }),
-  state: Schema.Literal("scheduled", "running", "paused", "failing"),
+  state: Schema.Literal("scheduled", "running", "paused", "failing", "standby").annotations({
+    description: "standby: another replica sharing the store holds the pipeline's lease and runs it (see owner)."
+  }),
+  owner: Schema.NullOr(Schema.String).annotations({
+    description:
+      "The replica (SLOWQ_REPLICA_ID) holding the pipeline's lease, which runs it, as of this replica's last lease round (a quarter of SLOWQ_LEASE_TTL); null before the first."
+  }),
   running: Schema.NullOr(Schema.Struct({ run: Schema.String, started_at: Schema.Date })),
   last_run: Schema.NullOr(RunView),
   next_run_at: Schema.NullOr(Schema.Date),
@@ -417,7 +423,10 @@ export const PipelineList = Schema.Struct({
 
 export const RunAccepted = Schema.Struct({
   pipeline: Schema.String,
-  run: Schema.String.annotations({ description: "The id of the run that started." })
+  run: Schema.String.annotations({
+    description:
+      "The id of the run that started; when another replica runs the pipeline, of the run asked of it, which starts on its next lease round."
+  })
 }).annotations({ identifier: "RunAccepted" })
 
 export const SchedulerState = Schema.Struct({ scheduler_paused: Schema.Boolean }).annotations({
@@ -574,6 +583,7 @@ export class PipelinesGroup extends HttpApiGroup.make("pipelines")
       .addSuccess(RunAccepted, { status: 202 })
       .addError(NotFoundError)
       .addError(PipelineRunningError)
+      .addError(StoreUnavailableError)
       .middleware(ControlAccess)
       .annotate(OpenApi.Summary, "Run now, out of schedule (also while paused). 202 once the run has started.")
   )

@@ -48,6 +48,7 @@ const pipelineView = (status: PipelineStatus) => ({
   source_type: status.sourceType,
   schedule: status.schedule,
   state: status.state,
+  owner: status.owner,
   running: Option.match(status.running, {
     onNone: () => null,
     onSome: (running) => ({ run: running.run, started_at: running.startedAt })
@@ -90,6 +91,12 @@ export const PipelinesLive = (api: SlowqApi) =>
             Effect.tap(({ run }) => Effect.logInfo("run asked for over HTTP").pipe(Effect.annotateLogs({ pipeline: path.name, run }))),
             Effect.catchTags({
               PipelineNotFound: (error) => Effect.fail(pipelineNotFound(error)),
+              PipelineElsewhere: (error) =>
+                Effect.fail(
+                  new StoreUnavailableError({
+                    message: `pipeline ${error.name} runs on another replica, and the request for a run could not be stored; see slowq's log`
+                  })
+                ),
               PipelineAlreadyRunning: (error) =>
                 Effect.fail(
                   new PipelineRunningError({

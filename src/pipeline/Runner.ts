@@ -5,7 +5,7 @@ import { isOwnStatement } from "../plugin/OwnStatement.js"
 import { stageApplies } from "../plugin/Plugin.js"
 import { PipelineStage, type StageError } from "../plugin/PipelineStage.js"
 import { SlowQuerySource, type SourceError } from "../plugin/SlowQuerySource.js"
-import { EventWriter, type StageFindings, type StageRemember } from "../store/EventWriter.js"
+import { EventWriter, type Fence, type StageFindings, type StageRemember } from "../store/EventWriter.js"
 import { sampleScrubber } from "../store/SampleScrubber.js"
 import { StageMemoryStore } from "../store/StageMemoryStore.js"
 import type { StoreError } from "../store/StoreError.js"
@@ -68,7 +68,7 @@ const make = Effect.gen(function* () {
    * between runs is simply reconnected), reads everything after the stored checkpoint and stores each batch
    * with its checkpoint in one write.
    */
-  const runOnce = Effect.fn("Runner.runOnce")(function* (spec: PipelineSpec, requestedRunId?: string) {
+  const runOnce = Effect.fn("Runner.runOnce")(function* (spec: PipelineSpec, requestedRunId?: string, fence?: Fence) {
     const runId = requestedRunId ?? (yield* nextRunId)
     const started = yield* Clock.currentTimeMillis
     const context = {
@@ -134,7 +134,8 @@ const make = Effect.gen(function* () {
                 remember,
                 findings,
                 samples: spec.sink.samples,
-                scrubber
+                scrubber,
+                ...(fence === undefined ? {} : { fence })
               })
             )
             for (const dropped of written.dropped) {

@@ -1,9 +1,21 @@
-import { Cause, Clock, Context, Cron, Data, Deferred, Duration, Effect, Layer, Metric, Option, Queue, Ref, Schedule, type Scope } from "effect"
+import { Cause, Clock, Context, Cron, Data, Deferred, Duration, Effect, FiberMap, Layer, Metric, Option, Queue, Ref, Schedule, type Scope } from "effect"
+import type { Fence } from "../store/EventWriter.js"
+import { LeaseStore, SCHEDULER } from "../store/LeaseStore.js"
+import {
+  type LeaseSettings,
+  leaseTakeoversTotal,
+  leasesLostTotal,
+  leasesOwned,
+  leasesReleasedTotal,
+  preference,
+  quota
+} from "./Leases.js"
 import * as PipelineMetrics from "./PipelineMetrics.js"
 import type { PipelineSchedule, PipelineSpec } from "./PipelineSpec.js"
 import { Runner, type RunSummary } from "./Runner.js"
 
-export type PipelineState = "scheduled" | "running" | "paused" | "failing"
+/** `standby`: another replica holds the pipeline's lease and runs it (see Leases.ts). */
+export type PipelineState = "scheduled" | "running" | "paused" | "failing" | "standby"
 
 export interface RunRecord {
   readonly run: string
@@ -38,9 +50,15 @@ export interface PipelineStatus {
   }
   /** Newest first, at most `RECENT_RUNS`. */
   readonly recentRuns: ReadonlyArray<RunRecord>
+  /** Whether this replica holds the pipeline's lease (always, when it runs without leases). */
+  readonly held: boolean
+  /** The replica holding the pipeline's lease, as of this replica's last lease round; null without leases. */
+  readonly owner: string | null
 }
 
 export class PipelineNotFound extends Data.TaggedError("PipelineNotFound")<{ readonly name: string }> {}
+/** The pipeline runs on another replica: this one holds no lease for it. */
+export class PipelineElsewhere extends Data.TaggedError("PipelineElsewhere")<{ readonly name: string }> {}
 export class PipelineAlreadyRunning extends Data.TaggedError("PipelineAlreadyRunning")<{
   readonly name: string
   readonly run: string
@@ -71,14 +89,20 @@ const initialStatus = (spec: PipelineSpec): PipelineStatus => ({
   nextRunAt: Option.none(),
   consecutiveFailures: 0,
   totals: { runs: 0, failures: 0, eventsRead: 0, rowsWritten: 0, eventsDropped: 0, newFingerprints: 0 },
-  recentRuns: []
+  recentRuns: [],
+  held: true,
+  owner: null
 })
 
 const make = Effect.gen(function* () {
   const runner = yield* Runner
+  // Only `slowq run` runs its pipelines under leases (StoreLive provides the store's side); tests may not.
+  const leaseStore = yield* Effect.serviceOption(LeaseStore)
   const entries = new Map<string, Entry>()
   const schedulerPaused = yield* Ref.make(false)
   const pausedPipelines = yield* Ref.make(new Set<string>())
+  // Set by start when the pipelines run under leases: pauses and asked-for runs then go through the store.
+  let leased: LeaseSettings | undefined
 
   const isPaused = (name: string) =>
     Effect.zipWith(Ref.get(schedulerPaused), Ref.get(pausedPipelines), (all, some) => all || some.has(name))
@@ -88,12 +112,23 @@ const make = Effect.gen(function* () {
       const paused = yield* isPaused(entry.spec.name)
       yield* Ref.update(entry.status, (s): PipelineStatus => ({
         ...s,
-        state: Option.isSome(s.running) ? "running" : paused ? "paused" : s.consecutiveFailures > 0 ? "failing" : "scheduled"
+        state: Option.isSome(s.running)
+          ? "running"
+          : !s.held
+            ? "standby"
+            : paused
+              ? "paused"
+              : s.consecutiveFailures > 0
+                ? "failing"
+                : "scheduled"
       }))
     })
 
-  /** One run with its retries, recorded in the pipeline's status and metrics. Never fails. */
-  const runRecorded = (entry: Entry, run: string, trigger: RunRecord["trigger"]) =>
+  /**
+   * One run with its retries, recorded in the pipeline's status and metrics. Never fails; true when a write was fenced
+   * off because another replica took the lease: no retry then, and the pipeline stops here.
+   */
+  const runRecorded = (entry: Entry, run: string, trigger: RunRecord["trigger"], fence?: Fence) =>
     Effect.gen(function* () {
       const { spec } = entry
       const startedAt = new Date(yield* Clock.currentTimeMillis)
@@ -102,16 +137,19 @@ const make = Effect.gen(function* () {
       interface Attempted {
         readonly summary: Partial<RunSummary>
         readonly error: string | null
+        readonly leaseLost?: boolean
       }
-      const { summary, error } = yield* Effect.suspend(() => {
+      const fenced = (error: { readonly cause: { readonly _tag: string } }) =>
+        error.cause._tag === "StoreError" && "leaseLost" in error.cause && error.cause.leaseLost === true
+      const { summary, error, leaseLost } = yield* Effect.suspend(() => {
         attempt += 1
-        return runner.runOnce(spec, attempt === 1 ? run : `${run}.${attempt}`)
+        return runner.runOnce(spec, attempt === 1 ? run : `${run}.${attempt}`, fence)
       }).pipe(
-        Effect.tapError((error) => Effect.logWarning(`run failed; retrying: ${error.cause.message}`)),
-        Effect.retry({ schedule: Schedule.jittered(Schedule.exponential("1 second")), times: 3 }),
+        Effect.tapError((error) => (fenced(error) ? Effect.void : Effect.logWarning(`run failed; retrying: ${error.cause.message}`))),
+        Effect.retry({ schedule: Schedule.jittered(Schedule.exponential("1 second")), times: 3, while: (error) => !fenced(error) }),
         Effect.match({
           onSuccess: (summary): Attempted => ({ summary, error: null }),
-          onFailure: (error): Attempted => ({ summary: {}, error: error.cause.message })
+          onFailure: (error): Attempted => ({ summary: {}, error: error.cause.message, leaseLost: fenced(error) })
         }),
         // A defect (a bug in slowq or a plugin) fails this run like an error, with its stack in the log: the
         // pipeline's loop must live on, or it would stop for good with nothing said above debug level.
@@ -133,7 +171,11 @@ const make = Effect.gen(function* () {
         newFingerprints: summary.newFingerprints ?? 0,
         error
       }
-      if (error !== null) yield* Effect.logError(`run failed; next attempt on the next tick: ${error}`)
+      if (leaseLost === true) {
+        yield* Effect.logWarning(`lost the lease: its batch was refused by the store (${error}); the pipeline stops here`)
+      } else if (error !== null) {
+        yield* Effect.logError(`run failed; next attempt on the next tick: ${error}`)
+      }
       yield* Ref.update(entry.status, (s) => ({
         ...s,
         running: Option.none(),
@@ -160,6 +202,7 @@ const make = Effect.gen(function* () {
       } else {
         yield* Metric.increment(Metric.tagged(PipelineMetrics.failuresTotal, "pipeline", pipeline))
       }
+      return leaseLost === true
     }).pipe(Effect.annotateLogs({ pipeline: entry.spec.name, plugin: entry.spec.source.plugin.type, run }))
 
   /**
@@ -167,7 +210,7 @@ const make = Effect.gen(function* () {
    * Runs never overlap: the loop waits for one to finish before it waits for the next. Scheduled runs are
    * skipped while paused; a run asked for explicitly still happens. Failures are contained in runRecorded.
    */
-  const supervise = (entry: Entry) =>
+  const supervise = (entry: Entry, fence?: Fence) =>
     Effect.gen(function* () {
       let scheduledStart = yield* Clock.currentTimeMillis
       let due = scheduledStart
@@ -180,30 +223,144 @@ const make = Effect.gen(function* () {
         )
         if (Option.isSome(wake)) {
           yield* Deferred.succeed(wake.value.started, undefined)
-          yield* runRecorded(entry, wake.value.run, "manual")
+          if (yield* runRecorded(entry, wake.value.run, "manual", fence)) return
           continue
         }
         scheduledStart = due
-        if (!(yield* isPaused(entry.spec.name))) yield* runRecorded(entry, yield* runner.nextRunId, "schedule")
+        if (!(yield* isPaused(entry.spec.name))) {
+          if (yield* runRecorded(entry, yield* runner.nextRunId, "schedule", fence)) return
+        }
         due = nextDue(entry.spec.schedule, scheduledStart, yield* Clock.currentTimeMillis)
       }
     })
 
-  /** Starts every pipeline on its own fiber, all tied to the caller's scope. */
-  const start = (specs: ReadonlyArray<PipelineSpec>): Effect.Effect<void, never, Scope.Scope> =>
+  /** Marks whether this replica holds the pipeline's lease, in its status. */
+  const setHeld = (entry: Entry, held: boolean) =>
+    Ref.update(entry.status, (s): PipelineStatus => ({ ...s, held, ...(held ? {} : { nextRunAt: Option.none() }) })).pipe(
+      Effect.zipRight(settle(entry))
+    )
+
+  /**
+   * Starts the pipelines, all tied to the caller's scope. Without `lease`, every pipeline runs here on its own fiber.
+   * With it, a pipeline runs here only while this replica holds its lease: each round (a quarter of the lease time)
+   * renews the leases held, stops the pipelines whose lease another replica took (this one had stalled past it),
+   * gives back what is over this replica's quota, and takes free or expired leases up to it. On shutdown the
+   * pipelines stop, then their leases are given back, so that another replica takes them on its next round.
+   */
+  const start = (specs: ReadonlyArray<PipelineSpec>, lease?: LeaseSettings): Effect.Effect<void, never, Scope.Scope> =>
     Effect.gen(function* () {
       for (const spec of specs) {
         const entry: Entry = {
           spec,
-          status: yield* Ref.make(initialStatus(spec)),
+          status: yield* Ref.make({ ...initialStatus(spec), held: lease === undefined }),
           triggers: yield* Queue.unbounded<{ readonly run: string; readonly started: Deferred.Deferred<void> }>()
         }
         entries.set(spec.name, entry)
-        yield* Effect.forkScoped(supervise(entry))
+        yield* settle(entry)
+        if (lease === undefined) yield* Effect.forkScoped(supervise(entry))
         yield* Effect.logInfo("pipeline scheduled").pipe(
           Effect.annotateLogs({ pipeline: spec.name, schedule: spec.schedule.text })
         )
       }
+      if (lease === undefined) return
+      if (Option.isNone(leaseStore)) return yield* Effect.dieMessage("Supervisor.start: leases need the LeaseStore")
+      const leases = leaseStore.value
+      leased = lease
+      const me = lease.replica
+      const ttlMs = Duration.toMillis(lease.ttl)
+      const names = specs.map((spec) => spec.name)
+      const running = yield* FiberMap.make<string>()
+      // The leases held, with the epoch each was taken at (the writes' fence).
+      const held = new Map<string, number>()
+
+      const runHere = (name: string, epoch: number) =>
+        Effect.gen(function* () {
+          const entry = entries.get(name)!
+          held.set(name, epoch)
+          yield* setHeld(entry, true)
+          yield* FiberMap.run(running, name, supervise(entry, { owner: me, epoch }))
+        })
+      const stopHere = (name: string) =>
+        Effect.gen(function* () {
+          held.delete(name)
+          yield* FiberMap.remove(running, name)
+          yield* setHeld(entries.get(name)!, false)
+        })
+
+      const round = Effect.gen(function* () {
+        yield* leases.heartbeat(me)
+        const live = yield* leases.liveReplicas(ttlMs)
+        const renewed = yield* leases.renew(me, [...held.keys()], ttlMs)
+        for (const name of [...held.keys()]) {
+          if (renewed.get(name) === held.get(name)) continue
+          yield* stopHere(name)
+          yield* Metric.increment(leasesLostTotal)
+          yield* Effect.logWarning("lost the lease: another replica took the pipeline over; it stops here").pipe(
+            Effect.annotateLogs({ pipeline: name, replica: me })
+          )
+        }
+        const mine = quota(names.length, live, me)
+        const byPreference = preference(me, names)
+        if (held.size > mine) {
+          const over = byPreference.filter((name) => held.has(name)).slice(mine)
+          for (const name of over) yield* stopHere(name)
+          yield* leases.release(me, over)
+          yield* Metric.incrementBy(leasesReleasedTotal, over.length)
+          yield* Effect.logInfo("gave leases back: more replicas are up").pipe(
+            Effect.annotateLogs({ pipelines: over.join(","), replica: me, replicas: live.length })
+          )
+        }
+        for (const name of byPreference) {
+          if (held.size >= mine) break
+          if (held.has(name)) continue
+          const taken = yield* leases.acquire(me, name, ttlMs)
+          if (taken === undefined) continue
+          if (taken.takeover) yield* Metric.increment(leaseTakeoversTotal)
+          yield* Effect.logInfo(taken.takeover ? "took the lease over from a replica that stopped renewing it" : "took the lease").pipe(
+            Effect.annotateLogs({ pipeline: name, replica: me, epoch: taken.epoch })
+          )
+          yield* runHere(name, taken.epoch)
+        }
+        yield* Metric.set(leasesOwned, held.size)
+
+        // Who runs what, for the API; what the API asked of the pipelines, on whichever replica.
+        const owners = new Map((yield* leases.leases).map((row) => [row.pipeline, row.owner]))
+        const control = yield* leases.control
+        yield* Ref.set(schedulerPaused, control.some((row) => row.pipeline === SCHEDULER && row.paused))
+        yield* Ref.set(pausedPipelines, new Set(control.filter((row) => row.paused).map((row) => row.pipeline)))
+        for (const [name, entry] of entries) {
+          yield* Ref.update(entry.status, (s): PipelineStatus => ({ ...s, owner: owners.get(name) ?? null }))
+          yield* settle(entry)
+        }
+        for (const row of control) {
+          const entry = entries.get(row.pipeline)
+          if (entry === undefined || row.run_requested === null || !held.has(row.pipeline)) continue
+          if (!(yield* leases.takeRun(row.pipeline, row.run_requested))) continue
+          yield* Queue.offer(entry.triggers, { run: row.run_requested, started: yield* Deferred.make<void>() })
+          yield* Effect.logInfo("run asked for on another replica").pipe(
+            Effect.annotateLogs({ pipeline: row.pipeline, run: row.run_requested })
+          )
+        }
+      })
+
+      yield* Effect.addFinalizer(() =>
+        Effect.gen(function* () {
+          const names = [...held.keys()]
+          yield* FiberMap.clear(running)
+          yield* leases.release(me, names)
+          yield* leases.leave(me)
+          yield* Metric.incrementBy(leasesReleasedTotal, names.length)
+        }).pipe(Effect.catchAll((error) => Effect.logWarning(`could not give the leases back: ${error.message}`)))
+      )
+      const every = Duration.millis(Math.max(500, Math.floor(ttlMs / 4)))
+      yield* Effect.forkScoped(
+        Effect.forever(
+          round.pipe(
+            Effect.catchAll((error) => Effect.logWarning(`lease round failed; retrying in ${Duration.format(every)}: ${error.message}`)),
+            Effect.zipRight(Effect.sleep(every))
+          )
+        )
+      )
     })
 
   const entry = (name: string): Effect.Effect<Entry, PipelineNotFound> => {
@@ -219,6 +376,14 @@ const make = Effect.gen(function* () {
     Effect.gen(function* () {
       const e = yield* entry(name)
       const current = yield* Ref.get(e.status)
+      if (!current.held) {
+        if (leased === undefined) return yield* new PipelineElsewhere({ name })
+        // The replica holding the lease starts it on its next round.
+        const run = yield* runner.nextRunId
+        if (Option.isNone(leaseStore)) return yield* new PipelineElsewhere({ name })
+        yield* leaseStore.value.requestRun(name, run).pipe(Effect.mapError(() => new PipelineElsewhere({ name })))
+        return run
+      }
       if (Option.isSome(current.running)) {
         return yield* new PipelineAlreadyRunning({ name, run: current.running.value.run })
       }
@@ -229,9 +394,18 @@ const make = Effect.gen(function* () {
       return run
     })
 
+  /** Under leases, a pause is stored for every replica (the holder applies it on its next round) and applied here. */
+  const storePause = (name: string, paused: boolean) =>
+    leased === undefined || Option.isNone(leaseStore)
+      ? Effect.void
+      : leaseStore.value.setPaused(name, paused).pipe(
+          Effect.catchAll((error) => Effect.logWarning(`the pause is applied on this replica only: ${error.message}`))
+        )
+
   const setPaused = (name: string, paused: boolean) =>
     Effect.gen(function* () {
       const e = yield* entry(name)
+      yield* storePause(name, paused)
       yield* Ref.update(pausedPipelines, (set) => {
         const next = new Set(set)
         if (paused) next.add(name)
@@ -243,7 +417,8 @@ const make = Effect.gen(function* () {
     })
 
   const setSchedulerPaused = (paused: boolean) =>
-    Ref.set(schedulerPaused, paused).pipe(
+    Effect.suspend(() => storePause(SCHEDULER, paused)).pipe(
+      Effect.zipRight(Ref.set(schedulerPaused, paused)),
       Effect.zipRight(Effect.suspend(() => Effect.forEach([...entries.values()], settle, { discard: true })))
     )
 

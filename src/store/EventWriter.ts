@@ -57,7 +57,21 @@ export interface WriteOptions {
   readonly samples?: SamplePolicy
   /** The batch's scrubber under that policy, when the caller made it already (the runner, for the batch's logs). */
   readonly scrubber?: SampleScrubber
+  /**
+   * The lease the batch was read under (a daemon's runs; src/pipeline/Leases.ts): every statement of the write checks
+   * in the store that its owner still holds it, and fails with `leaseLost` otherwise. None: no check (`slowq once`).
+   */
+  readonly fence?: Fence
 }
+
+/** A pipeline's lease as its holder knows it. */
+export interface Fence {
+  readonly owner: string
+  readonly epoch: number
+}
+
+/** SQLSTATE raised by slowq_fence (migration 0015). */
+const LEASE_LOST = "SQ001"
 
 
 const US_PER_HOUR = 3_600_000_000
@@ -123,6 +137,8 @@ const rollupUpsert = (level: "minute" | "hour", from: string) => `
 // ($31…) come as the sample policy keeps them. Unless the policy is raw ($45), a query's sample is replaced by every
 // batch that has it, so that text stored under an earlier policy goes as soon as the query is seen again. A query's
 // databases and users (its events' db and account name, migration 0014) grow by those of the inserted events only.
+// The final SELECT calls slowq_fence ($46 the writer, $47 its lease's epoch; no writer: no check): it raises when the
+// lease went to another replica, which aborts the whole statement, whatever its CTEs had done.
 // A null checkpoint ($27) leaves it where it is: the parts of a batch split to find a refused event are stored
 // without it, and the last write carries it with the refused events' records ($28…$30).
 const writeBatchSql = `${SLOWQ_MARKER}
@@ -237,7 +253,8 @@ dropped AS (
   ON CONFLICT (pipeline, event_key) DO NOTHING
 )
 SELECT (SELECT count(*) FROM inserted)::float8 AS inserted,
-       (SELECT count(*) FROM upserted WHERE created)::float8 AS new_fingerprints`
+       (SELECT count(*) FROM upserted WHERE created)::float8 AS new_fingerprints,
+       slowq_fence($1, $46, $47) AS fenced`
 
 const rememberSql = `${SLOWQ_MARKER}
 INSERT INTO slowq_stage_memory (pipeline, stage, key, value)
@@ -547,14 +564,19 @@ const make = Effect.gen(function* () {
             textArray(samples.map((i) => columns.db[i]!)),
             textArray(samples.map((i) => columns.sample[i]!)),
             booleanArray(samples.map((i) => columns.truncated[i]!)),
-            scrub.policy !== "raw"
+            scrub.policy !== "raw",
+            options.fence?.owner ?? null,
+            options.fence?.epoch ?? null
           ])
           .pipe(
             Effect.flatMap(decodeWriteRows),
             Effect.map(([row]) => ({ inserted: row.inserted, newFingerprints: row.new_fingerprints })),
-            Effect.mapError(
-              (cause) => new StoreError({ operation: "write", message: `store write failed: ${cause.message}`, cause })
-            )
+            Effect.mapError((cause) => {
+              const database = databaseErrorOf(cause)
+              return database?.code === LEASE_LOST
+                ? new StoreError({ operation: "write", message: database.message, cause, leaseLost: true })
+                : new StoreError({ operation: "write", message: `store write failed: ${cause.message}`, cause })
+            })
           )
       }
 

@@ -20,6 +20,7 @@ import migration0012 from "./migrations/0012_lean_events.js"
 import migration0013 from "./migrations/0013_event_blocks.js"
 import migration0014 from "./migrations/0014_query_facets.js"
 import migration0015 from "./migrations/0015_leases.js"
+import migration0016 from "./migrations/0016_pipeline_control.js"
 import { StoreError } from "./StoreError.js"
 import { connectStore, type StoreLocation } from "./StoreConnection.js"
 import { makeStoreSchema, type StoreReadiness } from "./StoreSchema.js"
@@ -42,7 +43,8 @@ const coreMigrations = Migrator.fromRecord({
   "0012_lean_events": migration0012,
   "0013_event_blocks": migration0013,
   "0014_query_facets": migration0014,
-  "0015_leases": migration0015
+  "0015_leases": migration0015,
+  "0016_pipeline_control": migration0016
 })
 
 /**

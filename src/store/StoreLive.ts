@@ -3,6 +3,7 @@ import type { AnyEnrichment } from "../plugin/Enrichment.js"
 import { EnrichmentReads } from "./EnrichmentReads.js"
 import { EventWriter } from "./EventWriter.js"
 import { FindingReads } from "./FindingReads.js"
+import { LeaseStore } from "./LeaseStore.js"
 import { QueryReads } from "./QueryReads.js"
 import { SeriesReads } from "./SeriesReads.js"
 import { StageMemoryStore } from "./StageMemoryStore.js"
@@ -18,7 +19,8 @@ export const storeServices = <E, R>(client: Layer.Layer<StoreClient, E, R>) =>
     EnrichmentReads.layer,
     FindingReads.layer,
     SeriesReads.layer,
-    StorePruner.layer
+    StorePruner.layer,
+    LeaseStore.layer
   ).pipe(
     Layer.provideMerge(client)
   )

@@ -14,7 +14,7 @@ import { Effect } from "effect"
 export default Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   yield* sql`
-    CREATE TABLE slowq_event_blocks (
+    CREATE TABLE IF NOT EXISTS slowq_event_blocks (
       pipeline          text NOT NULL,
       hour              timestamptz NOT NULL,
       block             bigint GENERATED ALWAYS AS IDENTITY,
@@ -40,7 +40,7 @@ export default Effect.gen(function* () {
       PRIMARY KEY (pipeline, hour, block)
     )`
   yield* sql`
-    CREATE VIEW slowq_events_all AS
+    CREATE OR REPLACE VIEW slowq_events_all AS
     SELECT pipeline, event_key, query_id, start_time, start_us, interval_start, calls, query_time_ms, lock_time_ms,
       rows_sent, rows_examined, rows_affected, db, user_host, thread_id, multi_statement, truncated, tags, metrics,
       attributes, false AS packed

@@ -11,13 +11,13 @@ import { Effect } from "effect"
 export default Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   yield* sql`
-    CREATE TABLE slowq_replicas (
+    CREATE TABLE IF NOT EXISTS slowq_replicas (
       replica     text PRIMARY KEY,
       started_at  timestamptz NOT NULL DEFAULT now(),
       seen_at     timestamptz NOT NULL DEFAULT now()
     )`
   yield* sql`
-    CREATE TABLE slowq_leases (
+    CREATE TABLE IF NOT EXISTS slowq_leases (
       pipeline     text PRIMARY KEY,
       owner        text,
       epoch        bigint NOT NULL,
@@ -26,7 +26,7 @@ export default Effect.gen(function* () {
       takeovers    bigint NOT NULL DEFAULT 0
     )`
   yield* sql`
-    CREATE FUNCTION slowq_fence(lease_pipeline text, lease_owner text, lease_epoch bigint) RETURNS boolean
+    CREATE OR REPLACE FUNCTION slowq_fence(lease_pipeline text, lease_owner text, lease_epoch bigint) RETURNS boolean
     LANGUAGE plpgsql VOLATILE AS $$
     BEGIN
       IF lease_owner IS NULL THEN
