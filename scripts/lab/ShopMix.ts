@@ -71,17 +71,20 @@ const mysqlNumbers = (max: number) => {
 /**
  * The seed, in one transaction: every value computed from the row's number, so two lab databases hold the same rows.
  * Order items: order n has 1 + n % 4 of them, products 131 apart so that (order, product) never repeats.
+ * No literal here is a table or column name, nor part of one: under a pipeline's normalized sample policy every
+ * string literal of a batch's statements is scrubbed from the plans and findings stored with it (a seed with the
+ * literal 'customer' shows the table customers as ?s).
  */
 export const seedStatements = (dialect: Dialect): ReadonlyArray<string> =>
   dialect === "mysql"
     ? [
-        `INSERT INTO customers (id, email, name, country, created_at) SELECT n, CONCAT('customer', n, '@example.com'), CONCAT('Customer ', n), ELT(1 + n % 5, 'DE', 'FR', 'US', 'GB', 'ES'), TIMESTAMP('2024-01-01') + INTERVAL n * 20 MINUTE FROM ${mysqlNumbers(CUSTOMERS)}`,
+        `INSERT INTO customers (id, email, name, country, created_at) SELECT n, CONCAT('c', n, '@example.com'), CONCAT('Customer ', n), ELT(1 + n % 5, 'DE', 'FR', 'US', 'GB', 'ES'), TIMESTAMP('2024-01-01') + INTERVAL n * 20 MINUTE FROM ${mysqlNumbers(CUSTOMERS)}`,
         `INSERT INTO products (id, sku, title, price, stock) SELECT n, CONCAT('SKU-', LPAD(n, 6, '0')), CONCAT('Product ', n), 1 + (n * 37 % 20000) / 100, 100 + n % 900 FROM ${mysqlNumbers(PRODUCTS)}`,
         `INSERT INTO orders (id, customer_id, status, total, created_at) SELECT n, 1 + (n * 7919) % ${CUSTOMERS}, ELT(1 + n % 4, 'pending', 'paid', 'shipped', 'delivered'), 5 + (n * 53 % 30000) / 100, TIMESTAMP('${FIRST_DAY}') + INTERVAL n * 8 MINUTE FROM ${mysqlNumbers(ORDERS)}`,
         `INSERT INTO order_items (order_id, product_id, qty, price) SELECT o.id, 1 + (o.id * 7 + k.k * 131) % ${PRODUCTS}, 1 + (o.id + k.k) % 3, 1 + (o.id * 37 % 20000) / 100 FROM orders o JOIN (SELECT 0 AS k UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3) k ON k.k <= o.id % 4`
       ]
     : [
-        `INSERT INTO customers (id, email, name, country, created_at) SELECT n, 'customer' || n || '@example.com', 'Customer ' || n, (ARRAY['DE', 'FR', 'US', 'GB', 'ES'])[1 + n % 5], timestamp '2024-01-01' + n * interval '20 minutes' FROM generate_series(1, ${CUSTOMERS}) n`,
+        `INSERT INTO customers (id, email, name, country, created_at) SELECT n, 'c' || n || '@example.com', 'Customer ' || n, (ARRAY['DE', 'FR', 'US', 'GB', 'ES'])[1 + n % 5], timestamp '2024-01-01' + n * interval '20 minutes' FROM generate_series(1, ${CUSTOMERS}) n`,
         `INSERT INTO products (id, sku, title, price, stock) SELECT n, 'SKU-' || lpad(n::text, 6, '0'), 'Product ' || n, 1 + (n * 37 % 20000) / 100.0, 100 + n % 900 FROM generate_series(1, ${PRODUCTS}) n`,
         `INSERT INTO orders (id, customer_id, status, total, created_at) SELECT n, 1 + (n * 7919) % ${CUSTOMERS}, (ARRAY['pending', 'paid', 'shipped', 'delivered'])[1 + n % 4], 5 + (n * 53 % 30000) / 100.0, timestamp '${FIRST_DAY}' + n * interval '8 minutes' FROM generate_series(1, ${ORDERS}) n`,
         // The rows were given their ids: the sequence must start after them, as AUTO_INCREMENT does by itself.
@@ -181,7 +184,7 @@ export const requestKinds: ReadonlyArray<RequestKind> = [
     writes: false,
     statements: (_, random) => [
       // One login in 20 is for an address nobody has.
-      { sql: "SELECT id, name FROM customers WHERE email = ?", params: [`customer${int(random, CUSTOMERS * 1.05)}@example.com`] }
+      { sql: "SELECT id, name FROM customers WHERE email = ?", params: [`c${int(random, CUSTOMERS * 1.05)}@example.com`] }
     ]
   },
   {
