@@ -28,9 +28,11 @@ COPY src/bin/slowq.js ./src/bin/slowq.js
 # The compose lab's workload generator (npm run lab:workload), run by tsx, a production dependency.
 COPY scripts/lab ./scripts/lab
 COPY docker/healthcheck.mjs ./docker/healthcheck.mjs
-# SLOWQ_DATA_DIR: slowq's own files (the API token it generates on a first start without one); mount a volume here.
+# SLOWQ_DATA_DIR: slowq's own files (the API token it generates on a first start without one) and, without
+# SLOWQ_STORE_URL, the embedded store (/app is not writable by node); mount a volume here.
 RUN mkdir -p plugins /var/lib/slowq /etc/slowq/pipelines && chown node:node /var/lib/slowq
 ENV SLOWQ_DATA_DIR=/var/lib/slowq
+ENV SLOWQ_STORE_DIR=/var/lib/slowq/store
 ENV SLOWQ_HTTP_ADDR=0.0.0.0:8080
 # glibc raises its mmap threshold after each large free, so a batch's multi-MB protocol buffers then come from the
 # heap and fragment it: a fixed threshold returns them to the system at once (1M-event ingest peak RSS 208 -> 172 MB,
