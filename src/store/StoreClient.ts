@@ -75,7 +75,8 @@ const make = (location: StoreLocation, enrichments: ReadonlyArray<AnyEnrichment>
       enrichments.map((enrichment) => ({
         table: `slowq_migrations_${enrichment.name}`,
         loader: Migrator.fromRecord(enrichment.migrations)
-      }))
+      })),
+      location._tag === "Url"
     )
     return {
       sql,

@@ -6,6 +6,8 @@ import { describeDriverError } from "./StoreConnection.js"
 import { StoreError } from "./StoreError.js"
 
 const MIGRATIONS_TABLE = "slowq_migrations"
+/** The advisory lock key that serializes migrations: "slow" in ASCII. */
+const MIGRATION_LOCK = 0x736c6f77
 
 /** Whether the store can take a run's writes now, and if not, why, in words for `/readyz`. */
 export type StoreReadiness =
@@ -75,13 +77,30 @@ export const makeStoreSchema = (
   sql: PgClient.PgClient,
   loader: Migrator.Loader,
   /** The enrichments' own migrations, each tracked in its own table after the core's. */
-  extensions: ReadonlyArray<{ readonly table: string; readonly loader: Migrator.Loader }> = []
+  extensions: ReadonlyArray<{ readonly table: string; readonly loader: Migrator.Loader }> = [],
+  /** Whether other processes may migrate the same store at once (a server; not the embedded store). */
+  serialize = false
 ) =>
   Effect.gen(function* () {
-    const migrate = Effect.forEach([{ table: MIGRATIONS_TABLE, loader }, ...extensions], (migrations) =>
+    const migrateNow = Effect.forEach([{ table: MIGRATIONS_TABLE, loader }, ...extensions], (migrations) =>
       Migrator.make({})(migrations)
-    ).pipe(
-      Effect.map((ran) => ran.flat()),
+    ).pipe(Effect.map((ran) => ran.flat()))
+    // Replicas starting together on a new store would race to create the migrations' tables (the migrator locks its
+    // table only once it exists, and cannot run inside a transaction of ours: it recovers from failed statements). So
+    // a connection of the pool holds an advisory lock while the migrations run on the others: the other replicas wait
+    // for it, then find every migration done. Not for the embedded store, served to one process on one connection.
+    const serialized = !serialize
+      ? migrateNow
+      : Effect.scoped(
+          Effect.gen(function* () {
+            const holder = yield* sql.reserve
+            yield* holder.executeRaw(`${SLOWQ_MARKER} SELECT pg_advisory_lock(${MIGRATION_LOCK})`, [])
+            return yield* migrateNow.pipe(
+              Effect.ensuring(holder.executeRaw(`${SLOWQ_MARKER} SELECT pg_advisory_unlock(${MIGRATION_LOCK})`, []).pipe(Effect.ignore))
+            )
+          })
+        )
+    const migrate = serialized.pipe(
       Effect.provideService(SqlClient.SqlClient, sql),
       Effect.mapError(
         (cause) => new StoreError({ operation: "migrate", message: `store migration failed: ${cause.message}`, cause })

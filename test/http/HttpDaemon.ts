@@ -21,8 +21,11 @@ const listening = /HTTP API listening on http:\/\/([\w.:[\]-]+)/
  * and waits for the address it logs. Stopped when the scope closes, if not before.
  */
 export const startHttpDaemon = (files: Record<string, string>, env: Record<string, string>) =>
+  Effect.flatMap(pipelinesDir(files), (dir) => startHttpDaemonAt(dir, env))
+
+/** As startHttpDaemon, on the pipelines folder `dir` (replicas share one). */
+export const startHttpDaemonAt = (dir: string, env: Record<string, string>) =>
   Effect.gen(function* () {
-    const dir = yield* pipelinesDir(files)
     const child = startCli(["run", "--pipelines", dir], { SLOWQ_HTTP_ADDR: "127.0.0.1:0", ...env })
     let stderr = ""
     child.stderr?.on("data", (chunk: Buffer) => {
