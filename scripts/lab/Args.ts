@@ -8,7 +8,7 @@ export interface Args {
   /** Seconds of load after the schema is ready; undefined: until SIGINT/SIGTERM. */
   readonly seconds: number | undefined
   readonly seed: number
-  /** Touched with the counts at every report: the compose lab's health check reads its age. */
+  /** Rewritten with the counts at every report while every database is under load: the compose lab's health check reads its age. */
   readonly statusFile: string | undefined
 }
 
@@ -21,7 +21,7 @@ runs the shop's traffic against each at about N statements per second until SIGI
   --rate N            statements per second per database (0.1 to 10000)
   --seconds S         stop after S seconds of load
   --seed K            the traffic's seed (integer, default 1): the same seed runs the same statements
-  --status-file PATH  a file rewritten with the counts every 10 s (a health check can read its age)
+  --status-file PATH  a file rewritten with the counts every 10 s while the load runs (a health check reads its age)
 At least one of --mysql and --postgres is needed.`
 
 export class ArgsError extends Error {}

@@ -209,7 +209,7 @@ export const runWorkload = (args: Args, log: Log = (line) => console.log(`lab:wo
             count.state = "running"
             loadStarted = performance.now()
             next = loadStarted
-            writeStatus()
+            writeStatusWhenRunning()
           }
           backoff = 1_000
         } catch (error) {
@@ -258,6 +258,11 @@ export const runWorkload = (args: Args, log: Log = (line) => console.log(`lab:wo
     }
   }
 
+  /** The status file says the load is on: it is written only while every database is under load. */
+  const writeStatusWhenRunning = () => {
+    if ([...counts.values()].every((c) => c.state === "running")) writeStatus()
+  }
+
   const report = setInterval(() => {
     const seconds = Math.round((performance.now() - started) / 1000)
     const parts = targets.map((t) => {
@@ -269,7 +274,7 @@ export const runWorkload = (args: Args, log: Log = (line) => console.log(`lab:wo
         : `${t.label} ${c.state} (total ${c.statements}, ${c.failed} failed)`
     })
     log(`${seconds}s  ${parts.join("  ")}`)
-    writeStatus()
+    writeStatusWhenRunning()
   }, REPORT_EVERY_MS)
 
   const stop = (signal: NodeJS.Signals) => {
@@ -297,7 +302,6 @@ export const runWorkload = (args: Args, log: Log = (line) => console.log(`lab:wo
     clearInterval(report)
     process.off("SIGINT", stop)
     process.off("SIGTERM", stop)
-    writeStatus()
     const seconds = ((performance.now() - started) / 1000).toFixed(1)
     log(`${stopReason === undefined ? "done" : `stopped (${stopReason})`} after ${seconds} s: ${summary()}`)
     return 0
