@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from "node:child_process"
+import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { Reactivity } from "@effect/experimental"
@@ -21,6 +21,7 @@ import { loadPostgresParser } from "../../src/fingerprint/PostgresFingerprint.js
 import { type HttpDaemon, request, startHttpDaemon } from "../http/HttpDaemon.js"
 import { projectRoot } from "../support/Cli.js"
 import { runMariadb, truncateSlowLog } from "../support/Mariadb.js"
+import { tempDir } from "../support/Pipelines.js"
 import { eventually } from "../support/Poll.js"
 import { adminUrl, freshStoreDatabase } from "../support/StoreDatabase.js"
 
@@ -180,12 +181,27 @@ describe("the compose lab without containers", () => {
           LAB_POSTGRES_URL: postgresUrl
         })
 
+        const statusFile = join(yield* tempDir("slowq-lab-"), "workload.status")
         // npm run lab:workload -- …, as its script runs it (tsx), without npm in between so that the signal is its own.
         const workload = yield* Effect.acquireRelease(
           Effect.sync(() =>
             spawn(
               process.execPath,
-              ["--import", "tsx", "scripts/lab/main.ts", "--mysql", mysqlUrl, "--postgres", postgresUrl, "--rate", String(RATE), "--seed", "7"],
+              [
+                "--import",
+                "tsx",
+                "scripts/lab/main.ts",
+                "--mysql",
+                mysqlUrl,
+                "--postgres",
+                postgresUrl,
+                "--rate",
+                String(RATE),
+                "--seed",
+                "7",
+                "--status-file",
+                statusFile
+              ],
               { cwd: projectRoot, stdio: ["ignore", "pipe", "pipe"] }
             )
           ),
@@ -204,6 +220,14 @@ describe("the compose lab without containers", () => {
           ),
           "75 seconds"
         )
+        // The compose lab's health check of the workload reads this file's age: it is written while the load runs.
+        const status = JSON.parse(readFileSync(statusFile, "utf8")) as {
+          databases: Record<string, { state: string; statements: number; failed: number }>
+        }
+        expect(Object.entries(status.databases).map(([db, d]) => [db, d.state, d.statements > 0, d.failed])).toEqual([
+          ["mysql", "running", true, 0],
+          ["postgres", "running", true, 0]
+        ])
         workload.kill("SIGTERM")
         expect(yield* Effect.promise(() => exited)).toBe(0)
         const lines = workloadLog().trimEnd().split("\n")
@@ -215,6 +239,14 @@ describe("the compose lab without containers", () => {
         expect(lines.at(-2)).toBe("lab:workload: SIGTERM: stopping after the requests in flight")
         expect(lines.at(-1)).toMatch(/^lab:workload: stopped \(SIGTERM\) after [\d.]+ s: mysql \d+ statements \(0 failed\), postgres \d+ statements \(0 failed\)$/)
         const loadedAt = Date.now()
+
+        // The image's HEALTHCHECK command, against this daemon.
+        const health = spawnSync(process.execPath, ["docker/healthcheck.mjs"], {
+          cwd: projectRoot,
+          env: { PATH: process.env.PATH ?? "", SLOWQ_HTTP_ADDR: new URL(daemon.base).host },
+          encoding: "utf8"
+        })
+        expect({ status: health.status, stderr: health.stderr }).toEqual({ status: 0, stderr: "" })
 
         // Each pipeline collects what is left, explains it and analyzes it.
         for (const pipeline of ["lab_mariadb", "lab_postgres"]) {
