@@ -393,6 +393,9 @@ export const PipelineView = Schema.Struct({
   state: Schema.Literal("scheduled", "running", "paused", "failing", "standby").annotations({
     description: "standby: another replica sharing the store holds the pipeline's lease and runs it (see owner)."
   }),
+  paused: Schema.Boolean.annotations({
+    description: "Paused on its own (POST …/pause), on whichever replica runs it; the scheduler's pause is scheduler_paused."
+  }),
   owner: Schema.NullOr(Schema.String).annotations({
     description:
       "The replica (SLOWQ_REPLICA_ID) holding the pipeline's lease, which runs it, as of this replica's last lease round (a quarter of SLOWQ_LEASE_TTL); null before the first."

@@ -48,6 +48,7 @@ const pipelineView = (status: PipelineStatus) => ({
   source_type: status.sourceType,
   schedule: status.schedule,
   state: status.state,
+  paused: status.paused,
   owner: status.owner,
   running: Option.match(status.running, {
     onNone: () => null,

@@ -54,6 +54,8 @@ export interface PipelineStatus {
   readonly held: boolean
   /** The replica holding the pipeline's lease, as of this replica's last lease round; null without leases. */
   readonly owner: string | null
+  /** Paused on its own (pause/resume), whichever replica runs it; the scheduler's pause is apart. */
+  readonly paused: boolean
 }
 
 export class PipelineNotFound extends Data.TaggedError("PipelineNotFound")<{ readonly name: string }> {}
@@ -91,7 +93,8 @@ const initialStatus = (spec: PipelineSpec): PipelineStatus => ({
   totals: { runs: 0, failures: 0, eventsRead: 0, rowsWritten: 0, eventsDropped: 0, newFingerprints: 0 },
   recentRuns: [],
   held: true,
-  owner: null
+  owner: null,
+  paused: false
 })
 
 const make = Effect.gen(function* () {
@@ -110,8 +113,10 @@ const make = Effect.gen(function* () {
   const settle = (entry: Entry) =>
     Effect.gen(function* () {
       const paused = yield* isPaused(entry.spec.name)
+      const own = (yield* Ref.get(pausedPipelines)).has(entry.spec.name)
       yield* Ref.update(entry.status, (s): PipelineStatus => ({
         ...s,
+        paused: own,
         state: Option.isSome(s.running)
           ? "running"
           : !s.held

@@ -84,6 +84,41 @@ describe("replicas", () => {
         ),
         "10 seconds"
       )
+      // Each replica's /metrics: the leases it holds, 4/3/3 again.
+      const owned = yield* Effect.forEach(replicas, (replica) =>
+        Effect.map(request(replica, "GET", "/metrics"), (answer) => Number(/^slowq_leases_owned (\d+)$/m.exec(answer.text)?.[1]))
+      )
+      expect([...owned].sort()).toEqual([3, 3, 4])
+
+      // Control from any replica, through the store: pause and run-now asked of r1 for a pipeline r2 runs.
+      const list = yield* pipelines(replicas[1]!)
+      const theirs = list.find((p) => p.owner === "r2")!.name
+      const paused = yield* request(replicas[0]!, "POST", `/api/v1/pipelines/${theirs}/pause`, { token })
+      expect([paused.status, JSON.parse(paused.text).paused]).toEqual([200, true])
+      yield* eventually(
+        "the pause applied where the pipeline runs",
+        Effect.map(pipelines(replicas[1]!), (now) => now.find((p) => p.name === theirs)?.state === "paused"),
+        "10 seconds"
+      )
+      const asked = yield* request(replicas[0]!, "POST", `/api/v1/pipelines/${theirs}/run`, { token })
+      expect(asked.status).toBe(202)
+      const run = JSON.parse(asked.text).run as string
+      yield* eventually(
+        "the asked-for run on the replica that runs the pipeline",
+        Effect.map(request(replicas[1]!, "GET", `/api/v1/pipelines/${theirs}`, { token }), (answer) =>
+          (JSON.parse(answer.text).recent_runs as ReadonlyArray<{ run: string; trigger: string }>).some(
+            (r) => r.run === run && r.trigger === "manual"
+          )
+        ),
+        "10 seconds"
+      )
+      expect((yield* request(replicas[2]!, "POST", `/api/v1/pipelines/${theirs}/resume`, { token })).status).toBe(200)
+      yield* eventually(
+        "the resume applied where the pipeline runs",
+        Effect.map(pipelines(replicas[1]!), (now) => now.find((p) => p.name === theirs)?.paused === false),
+        "10 seconds"
+      )
+
       // The events stored across the replicas' runs add up to the files, once each.
       const written = yield* Effect.forEach(replicas, pipelines)
       for (let i = 0; i < 10; i++) {

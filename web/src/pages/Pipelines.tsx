@@ -134,6 +134,7 @@ const PipelineCard = ({
         {pipeline.source_type} · every {pipeline.schedule}
         {pipeline.next_run_at === null ? "" : ` · next run ${formatTime(pipeline.next_run_at)}`}
         {pipeline.running === null ? "" : ` · running since ${formatTime(pipeline.running.started_at)}`}
+        {pipeline.owner === null ? "" : pipeline.state === "standby" ? ` · runs on replica ${pipeline.owner}` : ` · runs here (${pipeline.owner})`}
       </p>
       <dl className="figures">
         <div>
@@ -163,10 +164,17 @@ const PipelineCard = ({
       </dl>
       {last?.error != null && <p className="problem">The last run failed: {last.error}</p>}
       <p className="actions">
-        <button type="button" disabled={controlsOff} title={why} onClick={() => act(`${pipeline.name}: a run started.`, () => runPipeline(pipeline.name))}>
+        <button type="button" disabled={controlsOff} title={why} onClick={() =>
+            act(
+              pipeline.state === "standby"
+                ? `${pipeline.name}: a run was asked of replica ${pipeline.owner ?? "?"}; it starts on its next lease round.`
+                : `${pipeline.name}: a run started.`,
+              () => runPipeline(pipeline.name)
+            )
+          }>
           Run now
         </button>{" "}
-        {pipeline.state === "paused" ? (
+        {pipeline.paused ? (
           <button type="button" disabled={controlsOff} title={why} onClick={() => act(`${pipeline.name} is resumed.`, () => resumePipeline(pipeline.name))}>
             Resume
           </button>
