@@ -88,7 +88,11 @@ const openPostgres = async (url: string): Promise<Session> => {
     broken: () => broken,
     close: async (destroy) => {
       // end() waits for a running query; closing the socket instead makes the server cancel it.
-      if (destroy) (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy()
+      if (destroy || broken) {
+        const internals = client as unknown as { connection?: { stream?: { destroy(): void } } }
+        internals.connection?.stream?.destroy()
+        return
+      }
       await client.end().catch(() => undefined)
     }
   }
@@ -146,6 +150,8 @@ const prepare = async (session: Session, dialect: Dialect, log: Log, label: stri
 export const runWorkload = (args: Args, log: Log = (line) => console.log(`lab:workload: ${line}`)) => {
   const controller = new AbortController()
   let stopReason: string | undefined
+  /** Set when the shutdown's grace is over and the connections were closed under their statements. */
+  let cutOff = false
   const targets: Array<Target> = []
   if (args.mysql !== undefined) {
     const url = args.mysql
@@ -223,6 +229,8 @@ export const runWorkload = (args: Args, log: Log = (line) => console.log(`lab:wo
           continue
         }
       }
+      // A stop that came while connecting or seeding: no request after it.
+      if (controller.signal.aborted) break
       if (args.seconds !== undefined && performance.now() - loadStarted! >= args.seconds * 1000) break
       const request = stream.next().value
       await runRequest(target.label, session, request, count)
@@ -232,7 +240,7 @@ export const runWorkload = (args: Args, log: Log = (line) => console.log(`lab:wo
       await sleep(next - now, controller.signal)
     }
     count.state = "done"
-    if (session !== undefined) await session.close(false)
+    if (session !== undefined) await session.close(cutOff)
     sessions.delete(target.label)
   }
 
@@ -287,8 +295,14 @@ export const runWorkload = (args: Args, log: Log = (line) => console.log(`lab:wo
     controller.abort()
     // A statement that does not finish (a lock, a long seed) is cut off by closing its connection.
     setTimeout(() => {
+      cutOff = true
       for (const session of sessions.values()) void session.close(true)
     }, SHUTDOWN_GRACE_MS).unref()
+    // Whatever still holds the process then (a driver waiting on a dead socket) does not keep it from exiting.
+    setTimeout(() => {
+      log(`still running ${SHUTDOWN_GRACE_MS / 1000 + 2} s after ${signal}: exiting`)
+      process.exit(1)
+    }, SHUTDOWN_GRACE_MS + 2_000).unref()
   }
   process.on("SIGINT", stop)
   process.on("SIGTERM", stop)

@@ -319,7 +319,7 @@ describe("the compose lab without containers", () => {
           expect(myAdvice.filter((f) => f.subject === subject).map((f) => [f.severity, f.verified])).toContainEqual(["info", null])
         }
         console.log(
-          `lab test: load ${((loadedAt - started) / 1000).toFixed(1)} s, runs and checks ${((Date.now() - loadedAt) / 1000).toFixed(1)} s`
+          `lab test: load ${((loadedAt - started) / 1000).toFixed(1)} s, runs and checks ${((Date.now() - loadedAt) / 1000).toFixed(1)} s\n${lines.join("\n")}`
         )
       }).pipe(Effect.scoped),
     150_000
