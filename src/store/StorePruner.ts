@@ -120,17 +120,6 @@ packed AS (
 )
 SELECT 1 AS moved FROM moved`
 
-// Blocks go once their whole hour is past the events' cutoff, as the samples do. The deleted blocks' event counts come
-// back, one row each.
-const pruneBlocksSql = `${SLOWQ_MARKER}
-WITH ${eventCutoffs},
-doomed AS (
-  SELECT b.ctid FROM slowq_event_blocks b JOIN event_cutoffs c ON c.pipeline = b.pipeline
-  WHERE b.hour + interval '1 hour' <= c.cutoff
-  LIMIT $3
-)
-DELETE FROM slowq_event_blocks WHERE ctid IN (SELECT ctid FROM doomed) RETURNING events AS deleted`
-
 // Each DELETE picks a batch through an index (start_time, or the rollups' (pipeline, minute|hour)) and deletes it
 // by ctid: bounded work, whatever the backlog.
 const pruneEventsSql = `${SLOWQ_MARKER}
@@ -154,16 +143,18 @@ doomed AS (
 )
 DELETE FROM ${table} WHERE ctid IN (SELECT ctid FROM doomed) RETURNING 1 AS deleted`
 
-// Samples hold statement text like the events they were taken from, and go with them: an hour's samples once the
-// whole hour is past the events' cutoff.
-const pruneSamplesSql = `${SLOWQ_MARKER}
+// Samples hold statement text like the events they were taken from, and go with them, as do the packed events'
+// blocks: an hour's once the whole hour is past the events' cutoff. A block's rows return its event count.
+const pruneWholeHoursSql = (table: "slowq_samples" | "slowq_event_blocks", returning: string) => `${SLOWQ_MARKER}
 WITH ${eventCutoffs},
 doomed AS (
-  SELECT s.ctid FROM slowq_samples s JOIN event_cutoffs c ON c.pipeline = s.pipeline
-  WHERE s.hour + interval '1 hour' <= c.cutoff
+  SELECT t.ctid FROM ${table} t JOIN event_cutoffs c ON c.pipeline = t.pipeline
+  WHERE t.hour + interval '1 hour' <= c.cutoff
   LIMIT $3
 )
-DELETE FROM slowq_samples WHERE ctid IN (SELECT ctid FROM doomed) RETURNING 1 AS deleted`
+DELETE FROM ${table} WHERE ctid IN (SELECT ctid FROM doomed) RETURNING ${returning} AS deleted`
+const pruneSamplesSql = pruneWholeHoursSql("slowq_samples", "1")
+const pruneBlocksSql = pruneWholeHoursSql("slowq_event_blocks", "events")
 
 const make = Effect.gen(function* () {
   const { sql } = yield* StoreClient

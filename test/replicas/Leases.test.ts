@@ -1,10 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either } from "effect"
-import type { CollectedEvent } from "../../src/domain/CollectedEvent.js"
-import { makeEvent } from "../../src/domain/SlowQueryEvent.js"
 import { quota, preference } from "../../src/pipeline/Leases.js"
 import { EventWriter } from "../../src/store/EventWriter.js"
 import { LeaseStore } from "../../src/store/LeaseStore.js"
+import { selectEvent } from "../support/CollectedEvents.js"
 import { freshStoreDatabase } from "../support/StoreDatabase.js"
 import { storeClient } from "../support/StoreQueries.js"
 import { storeAt } from "../support/StoreServices.js"
@@ -12,20 +11,7 @@ import { storeAt } from "../support/StoreServices.js"
 // The store's side of the leases: taking, renewing, taking over an expired one, and the fence that refuses a batch
 // written under a lease another replica has taken since.
 
-const event = (key: string): CollectedEvent => ({
-  event: makeEvent({ key, startTimeUs: 1_700_000_000_000_000, queryTimeMs: 2, sqlText: `select ${key}` }),
-  fingerprint: {
-    fingerprint: "select ?",
-    queryId: "AAAA",
-    statementType: "select",
-    readOnly: true,
-    tables: [],
-    multiStatement: false,
-    truncated: false,
-    tags: {},
-    parser: "tokenizer"
-  }
-})
+const event = (key: string) => selectEvent(key, "AAAA", 1_700_000_000_000_000, 2)
 
 describe("leases", () => {
   it("quotas split the pipelines evenly, within one, and add up to them", () => {

@@ -3,12 +3,12 @@ import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { ConfigProvider, Duration, Effect, Fiber } from "effect"
 import type { CollectedEvent } from "../../src/domain/CollectedEvent.js"
-import { makeEvent } from "../../src/domain/SlowQueryEvent.js"
 import { EventWriter } from "../../src/store/EventWriter.js"
 import { defaultRetention, loadRetention } from "../../src/store/Retention.js"
 import { PRUNE_BATCH, StorePruner } from "../../src/store/StorePruner.js"
 import { runCli, startCli, waitForExit, waitForLog } from "../support/Cli.js"
 import { pipelinesDir, tempDir } from "../support/Pipelines.js"
+import { selectEvent } from "../support/CollectedEvents.js"
 import { freshStoreDatabase } from "../support/StoreDatabase.js"
 import { storeClient } from "../support/StoreQueries.js"
 import { storeAt } from "../support/StoreServices.js"
@@ -20,20 +20,7 @@ import { storeAt } from "../support/StoreServices.js"
 const HOUR_US = 3_600_000_000
 const DAY_US = 24 * HOUR_US
 
-const event = (key: string, queryId: string, startTimeUs: number, queryTimeMs: number): CollectedEvent => ({
-  event: makeEvent({ key, startTimeUs, queryTimeMs, sqlText: `select ${key}` }),
-  fingerprint: {
-    fingerprint: "select ?",
-    queryId,
-    statementType: "select",
-    readOnly: true,
-    tables: [],
-    multiStatement: false,
-    truncated: false,
-    tags: {},
-    parser: "tokenizer"
-  }
-})
+const event = selectEvent
 
 const state = (url: string) =>
   Effect.gen(function* () {
