@@ -208,7 +208,14 @@ const make = Effect.gen(function* () {
         yield* Metric.increment(Metric.tagged(PipelineMetrics.failuresTotal, "pipeline", pipeline))
       }
       return leaseLost === true
-    }).pipe(Effect.annotateLogs({ pipeline: entry.spec.name, plugin: entry.spec.source.plugin.type, run }))
+    }).pipe(
+      // Stopped mid-run (its lease went to another replica, or the daemon stops): its uncommitted batch is rolled
+      // back, and it is no longer running here.
+      Effect.onInterrupt(() =>
+        Ref.update(entry.status, (s): PipelineStatus => ({ ...s, running: Option.none() })).pipe(Effect.zipRight(settle(entry)))
+      ),
+      Effect.annotateLogs({ pipeline: entry.spec.name, plugin: entry.spec.source.plugin.type, run })
+    )
 
   /**
    * A pipeline's life: a run at once, then one at each due time of its schedule, or when asked to run now.
