@@ -1,5 +1,5 @@
 import { Duration, Option, ParseResult, Schema } from "effect"
-import { parseDuration } from "../../src/pipeline/Duration.js"
+import { parseDuration } from "../../src/domain/Duration.js"
 import { isForbiddenEntry } from "./Policy.js"
 
 const DurationText = Schema.transformOrFail(Schema.String, Schema.DurationFromSelf, {

@@ -8,7 +8,7 @@ import {
   OpenApi
 } from "@effect/platform"
 import { Data, Duration, Either, Option, ParseResult, Schema } from "effect"
-import { parseDuration } from "../pipeline/Duration.js"
+import { parseDuration } from "../domain/Duration.js"
 import type { AnyEnrichment } from "../plugin/Enrichment.js"
 import { Severity } from "../plugin/Finding.js"
 import { FindingView, QueryFindingView, SuggestionView } from "../store/FindingReads.js"

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from "node:crypto"
 import { hostname } from "node:os"
 import { Config, Duration, Effect, Metric, Option } from "effect"
-import { parseDuration } from "./Duration.js"
+import { parseDuration } from "../domain/Duration.js"
 
 /**
  * Several `slowq run` processes (replicas) may share one store and one pipelines folder: each pipeline runs on the

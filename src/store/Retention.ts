@@ -1,5 +1,5 @@
 import { Config, ConfigError, Duration, Effect, Either, Option } from "effect"
-import { parseDuration } from "../pipeline/Duration.js"
+import { parseDuration } from "../domain/Duration.js"
 
 /**
  * How long the store keeps what it holds, set in one place (the environment) and documented in the README:

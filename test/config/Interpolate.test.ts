@@ -1,7 +1,7 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${VAR} in these strings is pipeline interpolation under test
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Either, Option } from "effect"
-import { parseDuration } from "../../src/pipeline/Duration.js"
+import { parseDuration } from "../../src/domain/Duration.js"
 import { interpolate } from "../../src/pipeline/Interpolate.js"
 
 const env = { HOST: "db.internal", EMPTY: "", PORT: "3306", PASSWORD: "p@ss$word" }

@@ -1,5 +1,5 @@
 import { Duration, Option, ParseResult, Schema } from "effect"
-import { parseDuration } from "../../../src/pipeline/Duration.js"
+import { parseDuration } from "../../../src/domain/Duration.js"
 
 // The analyze stage's `ai:` block (steps/AiStep.ts): `type: none` (the default) or one
 // OpenAI-compatible chat-completions endpoint.
