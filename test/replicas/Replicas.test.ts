@@ -10,6 +10,9 @@ import { freshStoreDatabase } from "../support/StoreDatabase.js"
 import { storeClient } from "../support/StoreQueries.js"
 import { type HttpDaemon, json, request, startHttpDaemonAt } from "../http/HttpDaemon.js"
 
+// test group: other
+// (slow log files only, and stores of its own: no MariaDB.)
+
 // Several `slowq run` replicas on one store and one pipelines folder: each pipeline runs on one replica at a time,
 // evenly spread; a killed or stalled replica's pipelines are taken over within the lease time; what is stored equals
 // what one process stores from the same files (nothing lost, nothing doubled), and a stalled replica's writes are
