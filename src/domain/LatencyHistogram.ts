@@ -25,6 +25,10 @@ export const bucketOf = (ms: number): number => (ms * 1000 <= 1 ? 0 : Math.ceil(
 export const bucketValueMs = (bucket: number): number =>
   bucket <= 0 ? 0.001 : (2 * GAMMA ** bucket) / (GAMMA + 1) / 1000
 
+/** The SQL expression of bucketValueMs (`bucket` is an SQL expression of an integer), as migration 0017's quantile. */
+export const bucketValueSql = (bucket: string) =>
+  `(CASE WHEN ${bucket} <= 0 THEN 0.001 ELSE 2 * power(${GAMMA}::float8, ${bucket}) / (${GAMMA}::float8 + 1) / 1000 END)`
+
 export type Histogram = Readonly<Record<string, number>>
 
 /** The bucket-wise sum of histograms. */

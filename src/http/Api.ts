@@ -235,9 +235,12 @@ const ListQueriesParams = Schema.Struct({
   since: Schema.optionalWith(TimeParam, { exact: true }).annotations({ description: "Start of the window (inclusive). Absent: all time." }),
   until: Schema.optionalWith(TimeParam, { exact: true }).annotations({ description: "End of the window (exclusive). Absent: now." }),
   order: Schema.optionalWith(
-    QueryOrder.annotations({ message: expected("one of total_ms | avg_ms | calls | max_ms | rows_examined") }),
+    QueryOrder.annotations({ message: expected("one of total_ms | avg_ms | calls | max_ms | rows_examined | p95_ms") }),
     { exact: true }
-  ).annotations({ description: "Ranking: total_ms (default), avg_ms, calls, max_ms or rows_examined." }),
+  ).annotations({
+    description:
+      "Ranking: total_ms (default), avg_ms, calls, max_ms, rows_examined or p95_ms (the 95th percentile of the time per call, from the rollups' latency histograms: over a window only, with since or until; all time it is a 400)."
+  }),
   statement_type: Schema.optionalWith(
     Schema.String.pipe(Schema.pattern(/^[a-z][a-z_]{0,31}$/)).annotations({ message: expected("a statement type such as select") }),
     { exact: true }

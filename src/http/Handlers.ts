@@ -222,6 +222,14 @@ export const QueriesLive = (api: SlowqApi) =>
             const until = resolveTime(urlParams.until, now)
             yield* checkWindow(since, until)
             const order = urlParams.order ?? "total_ms"
+            // The store keeps no all-time histogram per query (migration 0017 says why): ranking every fingerprint by
+            // its all-time p95 would merge every hour rollup kept on each request.
+            if (order === "p95_ms" && since === undefined && until === undefined) {
+              return yield* new BadRequestError({
+                message: "order=p95_ms ranks a window: give since or until (e.g. since=24h); slowq keeps no all-time latency histogram per query",
+                parameter: "order"
+              })
+            }
             const limit = urlParams.limit ?? 50
             const offset = urlParams.offset ?? 0
             // The page and what the enrichments add to its rows, in one slot of the gate.

@@ -2,6 +2,7 @@ import { SqlSchema } from "@effect/sql"
 import { Context, Effect, Layer, Schema } from "effect"
 import { Severity } from "../plugin/Finding.js"
 import { SLOWQ_MARKER } from "../plugin/OwnStatement.js"
+import { bucketValueSql } from "../domain/LatencyHistogram.js"
 import { rangeParams, rollupRangesSql } from "./RollupRanges.js"
 import { StoreClient } from "./StoreClient.js"
 import { StoreError } from "./StoreError.js"
@@ -12,7 +13,7 @@ import { StoreError } from "./StoreError.js"
 
 const iso = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
 
-export const QueryOrder = Schema.Literal("total_ms", "avg_ms", "calls", "max_ms", "rows_examined").annotations({
+export const QueryOrder = Schema.Literal("total_ms", "avg_ms", "calls", "max_ms", "rows_examined", "p95_ms").annotations({
   description: "What the fingerprints are ranked by, largest first."
 })
 export type QueryOrder = typeof QueryOrder.Type
@@ -23,7 +24,8 @@ const orderSql: Record<QueryOrder, string> = {
   avg_ms: "avg_ms DESC, pipeline, id",
   calls: "calls DESC, pipeline, id",
   max_ms: "max_ms DESC, pipeline, id",
-  rows_examined: "rows_examined DESC, pipeline, id"
+  rows_examined: "rows_examined DESC, pipeline, id",
+  p95_ms: "p95_ms DESC NULLS LAST, pipeline, id"
 }
 
 const figures = {
@@ -53,7 +55,11 @@ export const QueryRankRow = Schema.Struct({
   id: Schema.String.annotations({ description: "The query id (fingerprint hash)." }),
   pipeline: Schema.String,
   ...classification,
-  ...figures
+  ...figures,
+  p95_ms: Schema.NullOr(Schema.Number).annotations({
+    description:
+      "Over a window: the 95th percentile of the time per call, ms, from the rollups' latency histograms (within 2% of a recorded value; an aggregate source counts each interval's calls at its mean); null without calls. Null all time: the store keeps no all-time histogram per query."
+  })
 })
 export interface QueryRankRow extends Schema.Schema.Type<typeof QueryRankRow> {}
 
@@ -218,15 +224,27 @@ const topSeveritySql = (pipeline: string, id: string) => `(SELECT f.severity FRO
    ORDER BY CASE f.severity WHEN 'crit' THEN 3 WHEN 'warn' THEN 2 ELSE 1 END DESC
    LIMIT 1) AS top_severity`
 
-// All-time ranking: the per-query totals read in the index order of the ranking (migration 0003), cut to the page,
-// then formatted. The inner ORDER BY names output columns, so `avg_ms` is the indexed expression. A statement type
+/**
+ * The p95 of the histograms of the rows an aggregate groups (`histogram` names their column): the buckets summed, as
+ * slowq_histogram_merge adds them, then read by slowq_histogram_quantile. For a page's rows or one query's, not for
+ * ranking a window (listWindowSql sums the buckets of every query at once).
+ */
+const p95OfRowsSql = (histogram: string) => `slowq_histogram_quantile(coalesce((SELECT jsonb_object_agg(bucket, n) FROM (
+      SELECT b.key AS bucket, sum(b.value::bigint) AS n
+      FROM unnest(array_agg(${histogram})) AS h(histogram), jsonb_each_text(h.histogram) AS b
+      GROUP BY b.key) AS summed), '{}'::jsonb), 0.95)`
+
+// All-time ranking: the per-query totals read in the index order of the ranking (migrations 0003, 0014), cut to the
+// page, then formatted. The inner ORDER BY names output columns, so `avg_ms` is the indexed expression. No p95: the
+// store keeps no all-time histogram per query (migration 0017 says why), so there is no all-time ranking by it
+// either (listQueries reads it as a window without bounds). A statement type
 // filters the index's rows as they are read (no index leads with it: the common types are most of the rows); so do
 // a database and a user, unless the planner finds the set's GIN index cheaper (a name few queries have). $1 limit,
 // $2 offset, then the filters (filterRefs from $3).
-const listAllTimeSql = (order: QueryOrder, refs: FilterRefs) => `${SLOWQ_MARKER}
+const listAllTimeSql = (order: Exclude<QueryOrder, "p95_ms">, refs: FilterRefs) => `${SLOWQ_MARKER}
 SELECT r.id, r.pipeline, r.fingerprint, r.dialect, r.statement_type, r.read_only, r.tables, r.events, r.calls,
-  r.total_ms, r.avg_ms, r.max_ms, r.lock_ms, r.rows_sent, r.rows_examined, r.rows_affected,
-  ${iso("r.first_seen")} AS first_seen, ${iso("r.last_seen")} AS last_seen,
+  r.total_ms, r.avg_ms, r.max_ms, NULL::float8 AS p95_ms, r.lock_ms, r.rows_sent, r.rows_examined,
+  r.rows_affected, ${iso("r.first_seen")} AS first_seen, ${iso("r.last_seen")} AS last_seen,
   ${iso("r.first_seen")} AS first_seen_ever, ${topSeveritySql("r.pipeline", "r.id")}
 FROM (
   SELECT query_id AS id, pipeline, fingerprint, dialect, statement_type, read_only, tables,
@@ -301,14 +319,14 @@ export const windowRanges = (window: TimeWindow) => {
   }
 }
 
-const rankKeySql: Record<QueryOrder, string> = {
+const rankKeySql: Record<Exclude<QueryOrder, "p95_ms">, string> = {
   total_ms: "sum(total_ms)",
   avg_ms: "sum(total_ms) / greatest(sum(calls), 1)",
   calls: "sum(calls)::float8",
   max_ms: "max(max_ms)",
   rows_examined: "sum(rows_examined)"
 }
-const rankColumnsSql: Record<QueryOrder, string> = {
+const rankColumnsSql: Record<Exclude<QueryOrder, "p95_ms">, string> = {
   total_ms: "total_ms",
   avg_ms: "total_ms, calls",
   calls: "calls",
@@ -345,21 +363,56 @@ const ownFiguresSql = `
     )}
   ) own`
 
+// The window's p95 of one query (`pipeline`, `id`: columns of a page's row) from its own rollup rows' histograms,
+// evaluated for the page's rows only, as topSeveritySql.
+const ownP95Sql = (pipeline: string, id: string) => `(SELECT ${p95OfRowsSql("histogram")} FROM (
+    ${rollupRangesSql(
+      () => "histogram",
+      { head: rangeParams(3, 4), hours: rangeParams(7, 8), tail: rangeParams(5, 6) },
+      `pipeline = ${pipeline} AND query_id = ${id}`
+    )}
+  ) own) AS p95_ms`
+
 const listItemSql = (withSample: boolean) => `r.query_id AS id, r.pipeline, q.fingerprint, q.dialect, q.statement_type,
   q.read_only, q.tables, f.events, f.calls, f.total_ms, f.avg_ms, f.max_ms, f.lock_ms, f.rows_sent, f.rows_examined,
   f.rows_affected, ${iso("f.first_seen")} AS first_seen, ${iso("f.last_seen")} AS last_seen,
   ${iso("q.first_seen")} AS first_seen_ever${withSample ? ", q.sample" : ""}`
 
+// By p95: every query's buckets of the window summed (jsonb_each_text of each rollup row's histogram, the rows
+// relational rather than merged as jsonb), each query's running count per bucket, and the first bucket whose running
+// count reaches ⌈0.95·n⌉, as slowq_histogram_quantile reads one histogram. A query without calls in the window has no
+// histogram there and is not ranked by it.
+const p95RankedSql = (refs: FilterRefs) => `
+  SELECT pipeline, query_id, ${bucketValueSql("min(bucket)")} AS rank_key
+  FROM (
+    SELECT pipeline, query_id, bucket, sum(n) OVER (PARTITION BY pipeline, query_id ORDER BY bucket) AS seen,
+      sum(n) OVER (PARTITION BY pipeline, query_id) AS total
+    FROM (
+      SELECT w.pipeline, w.query_id, b.key::int AS bucket, sum(b.value::float8) AS n
+      FROM (${windowRowsSql("pipeline, query_id, histogram", refs)}) w, jsonb_each_text(w.histogram) AS b
+      GROUP BY 1, 2, 3
+    ) buckets
+    WHERE n > 0
+  ) running
+  WHERE seen >= greatest(1, ceil(0.95 * total))
+  GROUP BY pipeline, query_id
+  ORDER BY rank_key DESC, pipeline, query_id
+  LIMIT $1 OFFSET $2`
+
 // $1 limit, $2 offset, $3 to $8 windowRanges, then the filters (filterRefs from $9).
 const listWindowSql = (order: QueryOrder, refs: FilterRefs, withSample = false) => `${SLOWQ_MARKER}
-WITH ranked AS (
+WITH ranked AS (${
+  order === "p95_ms"
+    ? p95RankedSql(refs)
+    : `
   SELECT pipeline, query_id, ${rankKeySql[order]} AS rank_key
   FROM (${windowRowsSql(`pipeline, query_id, ${rankColumnsSql[order]}`, refs)}) w
   GROUP BY pipeline, query_id
   ORDER BY rank_key DESC, pipeline, query_id
-  LIMIT $1 OFFSET $2
+  LIMIT $1 OFFSET $2`
+}
 )
-SELECT ${listItemSql(withSample)}, ${topSeveritySql("r.pipeline", "r.query_id")}
+SELECT ${listItemSql(withSample)}, ${ownP95Sql("r.pipeline", "r.query_id")}, ${topSeveritySql("r.pipeline", "r.query_id")}
 FROM ranked r
 CROSS JOIN LATERAL (${ownFiguresSql}) f
 JOIN slowq_queries q ON q.pipeline = r.pipeline AND q.query_id = r.query_id
@@ -372,7 +425,10 @@ ORDER BY r.rank_key DESC, r.pipeline, r.query_id`
 // all-time figure of the first query not walked, no query left could rank in it: the page is exact ("proven").
 // Else (a window where the all-time leaders were quiet) the caller aggregates the window. A busy day's window
 // is the first case: its leaders are the all-time ones. The margin of 1e-9 covers the two sums' rounding.
-type BoundedOrder = Exclude<QueryOrder, "avg_ms">
+// Neither a mean nor a percentile has such a bound: a window's p95 can be above the all-time one (a query slow for
+// one hour of a fast month: the month's p95 is fast, the hour's slow), so no all-time order proves a window's page
+// by p95; it is always aggregated (listWindowSql).
+type BoundedOrder = Exclude<QueryOrder, "avg_ms" | "p95_ms">
 const Proof = Schema.Struct({ proven: Schema.Boolean })
 // Walked: first the rows up to the page's end and a quarter more (at least 16 more), which proves the page when the
 // window holds most of what the store keeps (a busy day's leaders are the all-time ones, well apart: the first page
@@ -412,7 +468,7 @@ page AS (
 next AS (
   SELECT ${allTimeSql[order]} AS bound ${queries} OFFSET $9 LIMIT 1
 )
-SELECT page.*, ${topSeveritySql("page.pipeline", "page.id")},
+SELECT page.*, ${ownP95Sql("page.pipeline", "page.id")}, ${topSeveritySql("page.pipeline", "page.id")},
   coalesce((SELECT count(*) FROM walked) >= $1 + $2
     AND (SELECT min(rank_key) FROM page) > (SELECT bound FROM next) * (1 + 1e-9), false)
     OR NOT EXISTS (SELECT 1 FROM next) AS proven
@@ -465,9 +521,9 @@ first AS (
 totals AS (
   SELECT array_agg(pipeline ORDER BY pipeline) AS pipelines, bool_and(read_only) AS read_only,
     sum(events)::float8 AS events, sum(calls)::float8 AS calls, sum(total_ms) AS total_ms,
-    sum(total_ms) / greatest(sum(calls), 1) AS avg_ms, max(max_ms) AS max_ms, sum(lock_ms) AS lock_ms,
-    sum(rows_sent) AS rows_sent, sum(rows_examined) AS rows_examined, sum(rows_affected) AS rows_affected,
-    min(first_seen) AS first_seen, max(last_seen) AS last_seen,
+    sum(total_ms) / greatest(sum(calls), 1) AS avg_ms, max(max_ms) AS max_ms,
+    sum(lock_ms) AS lock_ms, sum(rows_sent) AS rows_sent, sum(rows_examined) AS rows_examined,
+    sum(rows_affected) AS rows_affected, min(first_seen) AS first_seen, max(last_seen) AS last_seen,
     (array_agg(sample ORDER BY max_ms DESC, pipeline))[1] AS slowest_sample
   FROM q
 )
@@ -604,8 +660,18 @@ const make = Effect.gen(function* () {
   // batches; 16 MB (32 with the default hash_mem_multiplier) holds the ranking's one summed column for the ~10^5
   // queries of a busy day (measured: 18 MB for 100k; all thirteen columns took 57 MB, hence the ranking's narrow
   // aggregate). SET LOCAL needs the transaction; it ends with it.
-  const withAggregateMemory = <A, E, R>(read: Effect.Effect<A, E, R>) =>
-    sql.withTransaction(Effect.zipRight(sql.unsafe(`${SLOWQ_MARKER} SET LOCAL work_mem = '16MB'`), read))
+  // The p95 ranking's estimates (jsonb_each_text: 100 rows a histogram, for 1 to 30) are high enough for JIT, whose
+  // compilation took a third of its time (3.2 s against 2.1 s for a day of 100k queries): off for it.
+  const withAggregateMemory = <A, E, R>(read: Effect.Effect<A, E, R>, jit = true) =>
+    sql.withTransaction(
+      Effect.zipRight(
+        Effect.zipRight(
+          sql.unsafe(`${SLOWQ_MARKER} SET LOCAL work_mem = '16MB'`),
+          jit ? Effect.void : sql.unsafe(`${SLOWQ_MARKER} SET LOCAL jit = off`)
+        ),
+        read
+      )
+    )
   // SqlError's own message is generic ("Failed to execute statement"); the server's reason is its cause's.
   const readError = (cause: { readonly message: string; readonly cause?: unknown }) => {
     const reason = cause.cause instanceof Error ? `${cause.message}: ${cause.cause.message}` : cause.message
@@ -636,7 +702,7 @@ const make = Effect.gen(function* () {
       const params = windowParams(options, rows, offset)
       // The walk reads a few hundred rollup rows by primary key and aggregates nothing large: it needs neither the
       // aggregate's memory nor the transaction that setting it takes (three round trips more per request).
-      if (options.order !== "avg_ms" && offset + rows <= WALK_MAX_ROWS) {
+      if (options.order !== "avg_ms" && options.order !== "p95_ms" && offset + rows <= WALK_MAX_ROWS) {
         for (const walk of walkSizes(offset + rows)) {
           const refs = filterRefs(options, 10)
           const walked = yield* sql.unsafe(walkWindowSql(options.order, refs, withSample), [...params, walk, ...refs.values])
@@ -649,7 +715,8 @@ const make = Effect.gen(function* () {
           Effect.suspend(() => {
             const refs = filterRefs(options, 9)
             return sql.unsafe(listWindowSql(options.order, refs, withSample), [...params, ...refs.values])
-          })
+          }),
+          options.order !== "p95_ms"
         )
       )
     })
@@ -687,9 +754,11 @@ const make = Effect.gen(function* () {
   const listQueries = Effect.fn("QueryReads.listQueries")(function* (options: ListQueriesOptions) {
     const windowed = options.since !== undefined || options.until !== undefined
     const refs = filterRefs(options, 3)
-    const read = windowed
-      ? windowPage(QueryListItem, false, options, options.limit + 1, options.offset)
-      : findListItems(listAllTimeSql(options.order, refs), [options.limit + 1, options.offset, ...refs.values])
+    // By p95 all time: the window of every rollup kept (no all-time histogram; the API asks for a window instead).
+    const read =
+      windowed || options.order === "p95_ms"
+        ? windowPage(QueryListItem, false, options, options.limit + 1, options.offset)
+        : findListItems(listAllTimeSql(options.order, refs), [options.limit + 1, options.offset, ...refs.values])
     const rows = yield* asRead(read)
     const totals = options.withTotals === true ? yield* asRead(totalsOf(options, windowed)) : null
     return { queries: rows.slice(0, options.limit), more: rows.length > options.limit, totals } satisfies ListQueriesResult

@@ -21,6 +21,7 @@ import migration0013 from "./migrations/0013_event_blocks.js"
 import migration0014 from "./migrations/0014_query_facets.js"
 import migration0015 from "./migrations/0015_leases.js"
 import migration0016 from "./migrations/0016_pipeline_control.js"
+import migration0017 from "./migrations/0017_histogram_quantile.js"
 import { StoreError } from "./StoreError.js"
 import { connectStore, type StoreLocation } from "./StoreConnection.js"
 import { makeStoreSchema, type StoreReadiness } from "./StoreSchema.js"
@@ -44,7 +45,8 @@ const coreMigrations = Migrator.fromRecord({
   "0013_event_blocks": migration0013,
   "0014_query_facets": migration0014,
   "0015_leases": migration0015,
-  "0016_pipeline_control": migration0016
+  "0016_pipeline_control": migration0016,
+  "0017_histogram_quantile": migration0017
 })
 
 /**

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto"
+import { bucketOf, bucketValueMs } from "../../src/domain/LatencyHistogram.js"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { connect } from "node:net"
 import { tmpdir } from "node:os"
@@ -300,6 +301,12 @@ layer(DaemonLive, { timeout: "120 seconds", excludeTestServices: true })("HTTP A
         fast!.id,
         slow!.id
       ])
+      // By p95 over the window: each one's is its slowest call's bucket (2 and 5 calls: the p95 is the last).
+      const byP95 = mine(json(ExplainedList, yield* get(`/api/v1/queries?${window}&order=p95_ms`)))
+      expect(byP95.map((q) => [q.id, q.p95_ms])).toEqual([
+        [slow!.id, expect.closeTo(bucketValueMs(bucketOf(slow!.max_ms)), 9)],
+        [fast!.id, expect.closeTo(bucketValueMs(bucketOf(fast!.max_ms)), 9)]
+      ])
       // All time (no window) holds them too, with the same totals.
       const allTime = mine(json(ExplainedList, yield* get("/api/v1/queries?pipeline=http_lab&limit=1000")))
       expect(allTime.map((q) => [q.id, q.calls])).toEqual([
@@ -395,7 +402,7 @@ layer(DaemonLive, { timeout: "120 seconds", excludeTestServices: true })("HTTP A
         expect(body.message.startsWith(`invalid parameter ${parameter}: `)).toBe(true)
       }
       const order = json(DecodeErrorBody, yield* get("/api/v1/queries?order=slowest"))
-      expect(order.message).toBe('invalid parameter order: Expected one of total_ms | avg_ms | calls | max_ms | rows_examined, actual "slowest"')
+      expect(order.message).toBe('invalid parameter order: Expected one of total_ms | avg_ms | calls | max_ms | rows_examined | p95_ms, actual "slowest"')
       const window = yield* get("/api/v1/queries?since=2024-01-02T00:00:00Z&until=2024-01-01T00:00:00Z")
       expect([window.status, JSON.parse(window.text)]).toEqual([
         400,
@@ -403,6 +410,16 @@ layer(DaemonLive, { timeout: "120 seconds", excludeTestServices: true })("HTTP A
           _tag: "BadRequestError",
           parameter: "since",
           message: "since (2024-01-02T00:00:00.000Z) must be before until (2024-01-01T00:00:00.000Z)"
+        }
+      ])
+      const p95AllTime = yield* get("/api/v1/queries?order=p95_ms")
+      expect([p95AllTime.status, JSON.parse(p95AllTime.text)]).toEqual([
+        400,
+        {
+          _tag: "BadRequestError",
+          parameter: "order",
+          message:
+            "order=p95_ms ranks a window: give since or until (e.g. since=24h); slowq keeps no all-time latency histogram per query"
         }
       ])
       const many = Array.from({ length: MAX_SERIES_IDS + 1 }, (_, i) => `Q${i}`).join(",")

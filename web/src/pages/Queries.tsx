@@ -32,6 +32,7 @@ const orders: ReadonlyArray<{ readonly value: QueryOrder; readonly label: string
   { value: "total_ms", label: "Total time" },
   { value: "calls", label: "Calls" },
   { value: "avg_ms", label: "Mean" },
+  { value: "p95_ms", label: "p95" },
   { value: "max_ms", label: "Max" },
   { value: "rows_examined", label: "Rows examined" }
 ]
@@ -240,6 +241,7 @@ const sortable: ReadonlyArray<{ readonly order: QueryOrder; readonly label: stri
   { order: "calls", label: "Calls" },
   { order: "total_ms", label: "Total" },
   { order: "avg_ms", label: "Mean" },
+  { order: "p95_ms", label: "p95" },
   { order: "max_ms", label: "Max" }
 ]
 
@@ -258,8 +260,8 @@ const sparkWindow = (list: QueryListJson, search: Record<string, string>): { sin
 }
 
 /**
- * A row's sparkline values for the ranking: calls, the mean per call for mean and max, else the total time (also for
- * rows examined, which the series do not carry).
+ * A row's sparkline values for the ranking: calls, the mean per call for mean, p95 and max (the batch of series carries
+ * no percentiles), else the total time (also for rows examined, which the series do not carry).
  */
 const sparkValues = (order: QueryOrder, calls: ReadonlyArray<number>, totalMs: ReadonlyArray<number>): ReadonlyArray<number | null> =>
   order === "calls" ? calls : order === "total_ms" || order === "rows_examined" ? totalMs : totalMs.map((ms, i) => (calls[i]! > 0 ? ms / calls[i]! : null))
@@ -268,6 +270,7 @@ const sparkLabel: Record<QueryOrder, string> = {
   total_ms: "total time",
   calls: "calls",
   avg_ms: "time per call",
+  p95_ms: "time per call",
   max_ms: "time per call",
   rows_examined: "total time"
 }
@@ -357,6 +360,9 @@ const QueryTable = ({
           </td>
           <td className="num" data-label="Mean">
             {formatMs(row.avg_ms)}
+          </td>
+          <td className="num" data-label="p95" data-ms={row.p95_ms ?? ""}>
+            {row.p95_ms === null ? "–" : formatMs(row.p95_ms)}
           </td>
           <td className="num" data-label="Max">
             {formatMs(row.max_ms)}
