@@ -5,6 +5,8 @@ import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Layer, Redacted } from "effect"
 import type { CollectedEvent } from "../../src/domain/CollectedEvent.js"
+import { bucketOf, bucketValueMs } from "../../src/domain/LatencyHistogram.js"
+import { makeEvent } from "../../src/domain/SlowQueryEvent.js"
 import { attach } from "../../src/plugin/Enrichment.js"
 import { EventWriter } from "../../src/store/EventWriter.js"
 import { StoreClient } from "../../src/store/StoreClient.js"
@@ -210,6 +212,8 @@ describe("the explain enrichment's reads", () => {
         plan: { hash }
       })
       const of = (text: string, queryId: string) => eventOf(text, { fingerprint: { queryId } })
+      // The events are from 2023, the plans from 2026: no calls in any plan's period.
+      const none = (until: Date) => ({ since: at(0), until, calls: 0, total_ms: 0, mean_ms: null, p95_ms: null })
       // Query A: two plans in p2 (a plan change), one in p1; B skipped in p1; C failed in p2; D never explained.
       yield* store.writer.writeBatch(
         "p1",
@@ -261,9 +265,10 @@ describe("the explain enrichment's reads", () => {
           { pipeline: "p2", status: "plan", reason: null, method: "direct", hash: "h3", captured_at: at(30) }
         ],
         plans: [
-          { pipeline: "p2", hash: "h2", method: "direct", first_captured: at(20), last_captured: at(20), plan: { hash: "h2" } },
-          { pipeline: "p2", hash: "h3", method: "direct", first_captured: at(30), last_captured: at(30), plan: { hash: "h3" } },
-          { pipeline: "p1", hash: "h1", method: "direct", first_captured: at(10), last_captured: at(10), plan: { hash: "h1" } }
+          // Captured within one minute, h2's period ends where it starts (h3's minute): no calls under it.
+          { pipeline: "p2", hash: "h2", method: "direct", first_captured: at(20), last_captured: at(20), plan: { hash: "h2" }, latency: none(at(0)) },
+          { pipeline: "p2", hash: "h3", method: "direct", first_captured: at(30), last_captured: at(30), plan: { hash: "h3" }, latency: none(at(60)) },
+          { pipeline: "p1", hash: "h1", method: "direct", first_captured: at(10), last_captured: at(10), plan: { hash: "h1" }, latency: none(at(60)) }
         ]
       })
       expect((yield* store.detail("A", ["p1"])).plans.map((p) => p.hash)).toEqual(["h1"])
@@ -325,5 +330,39 @@ describe("the explain enrichment's reads", () => {
       expect(yield* sql.unsafe("SELECT name FROM slowq_migrations_explain ORDER BY migration_id")).toEqual([{ name: "plans" }])
     }).pipe(Effect.scoped),
     60_000
+  )
+})
+
+describe("the latency under each plan", () => {
+  it.live("calls, mean and p95 of the rollups from a plan's first capture to the next one's, or to its last", () =>
+    Effect.gen(function* () {
+      const store = yield* storeAt((yield* freshStoreDatabase).url)
+      const at = (time: string) => new Date(`2026-01-01T${time}Z`)
+      const call = (key: string, time: string, queryTimeMs: number): CollectedEvent => ({
+        event: makeEvent({ key, startTimeUs: at(time).getTime() * 1000, queryTimeMs, sqlText: "SELECT q" }),
+        fingerprint: { ...eventOf("SELECT q", { fingerprint: { queryId: "Q" } }).fingerprint }
+      })
+      const planned = (event: CollectedEvent, hash: string, time: string) =>
+        attach(event, explainEnrichment, { _tag: "Plan", method: "direct", capturedAt: at(time), hash, plan: { hash } })
+      // P1 captured at 10:00:30 and 10:01:40, P2 from 10:02:05 to 12:10:00. P1's period: [10:00, 10:02); P2's:
+      // [10:02, 12:11), whose whole hour 11:00 is read from the hour rollups and the rest from the minutes.
+      // A batch keeps one outcome per query: one capture per batch, as the stage explains a query once per batch.
+      const batches = [
+        [planned(call("e1", "10:00:10", 10), "P1", "10:00:30")],
+        [planned(call("e2", "10:01:10", 20), "P1", "10:01:40")],
+        [planned(call("e3", "10:02:30", 100), "P2", "10:02:05"), call("e4", "10:03:00", 200), call("e5", "11:30:00", 300)],
+        // e7 is after P2's last capture's minute: under no plan the store knows of.
+        [planned(call("e6", "12:05:00", 50), "P2", "12:10:00"), call("e7", "12:20:00", 1000)]
+      ]
+      for (const [n, events] of batches.entries()) yield* store.writer.writeBatch("p", "postgres", events, { n })
+      const { plans } = yield* store.detail("Q", ["p"])
+      expect(plans.map((p) => [p.hash, p.latency])).toEqual([
+        ["P1", { since: at("10:00:00"), until: at("10:02:00"), calls: 2, total_ms: 30, mean_ms: 15, p95_ms: expect.closeTo(bucketValueMs(bucketOf(20)), 9) }],
+        [
+          "P2",
+          { since: at("10:02:00"), until: at("12:11:00"), calls: 4, total_ms: 650, mean_ms: 162.5, p95_ms: expect.closeTo(bucketValueMs(bucketOf(300)), 9) }
+        ]
+      ])
+    }).pipe(Effect.scoped)
   )
 })

@@ -3,6 +3,7 @@ import { SqlError } from "@effect/sql/SqlError"
 import { Effect, type ParseResult, Schema } from "effect"
 import type { Attached, Enrichment, Fields, GaugeFamily, QueryRef } from "../../src/plugin/Enrichment.js"
 import { SLOWQ_MARKER } from "../../src/plugin/OwnStatement.js"
+import { PeriodLatency, periodLatencySql } from "../../src/store/PeriodLatency.js"
 import { storableJson, storableText } from "../../src/store/Storable.js"
 import type { ExplainOutcome } from "./Outcome.js"
 
@@ -17,7 +18,11 @@ export const PlanView = Schema.Struct({
   method: Schema.String.annotations({ description: "How it was obtained: direct, generic_plan, prepared_generic, rewritten." }),
   first_captured: Schema.Date,
   last_captured: Schema.Date,
-  plan: Schema.Unknown.annotations({ description: "The database's own JSON plan." })
+  plan: Schema.Unknown.annotations({ description: "The database's own JSON plan." }),
+  latency: PeriodLatency.annotations({
+    description:
+      "The query's calls, mean and p95 in the pipeline while this was its plan: from the minute of its first capture to the minute of the next plan's first capture (the latest plan: to the end of the minute of its last capture), from the rollups. slowq records no plan per call: a period is when the plan was the one captured, and a plan captured again after another has only its first period."
+  })
 }).annotations({ identifier: "Plan" })
 
 /** The latest outcome of a query in a pipeline, as the API serves it. */
@@ -148,6 +153,24 @@ const detailFields = {
 
 const ByQuery = Schema.Struct({ id: Schema.String, pipelines: Schema.Array(Schema.String) })
 
+const minuteOf = (time: string) => `(date_trunc('minute', (${time}) AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')`
+
+/** A plan as read, its period's figures flat. Dates come from the driver as Date: the views' type side. */
+const PlanRow = Schema.Struct({
+  pipeline: Schema.String,
+  hash: Schema.String,
+  method: Schema.String,
+  first_captured: Schema.DateFromSelf,
+  last_captured: Schema.DateFromSelf,
+  plan: Schema.Unknown,
+  since: Schema.DateFromSelf,
+  until: Schema.DateFromSelf,
+  calls: Schema.Number,
+  total_ms: Schema.Number,
+  mean_ms: Schema.NullOr(Schema.Number),
+  p95_ms: Schema.NullOr(Schema.Number)
+})
+
 /** The query's latest outcome per pipeline (by pipeline name) and every plan it had (pipelines in the order given). */
 const readDetail = Effect.fn("ExplainEnrichment.detail")(function* (id: string, pipelines: ReadonlyArray<string>) {
   const sql = yield* SqlClient.SqlClient
@@ -164,22 +187,39 @@ const readDetail = Effect.fn("ExplainEnrichment.detail")(function* (id: string, 
         [request.id, request.pipelines]
       )
   })
+  // Each plan's period (PlanView.latency) and the rollups' figures over it, in the same statement: a LATERAL read of
+  // the query's own rollup rows (primary key ranges) per plan.
   const history = SqlSchema.findAll({
     Request: ByQuery,
-    Result: Schema.typeSchema(PlanView),
+    Result: PlanRow,
     execute: (request) =>
       sql.unsafe(
         `${SLOWQ_MARKER}
-        SELECT p.pipeline, p.hash, p.method, p.first_captured, p.last_captured, p.plan
+        SELECT p.pipeline, p.hash, p.method, p.first_captured, p.last_captured, p.plan, l.since, l.until,
+          u.calls, u.total_ms, u.mean_ms, u.p95_ms
         FROM unnest($2::text[]) WITH ORDINALITY AS i(pipeline, n)
         JOIN slowq_plans p ON p.pipeline = i.pipeline AND p.query_id = $1
+        CROSS JOIN LATERAL (
+          SELECT ${minuteOf("p.first_captured")} AS since,
+            coalesce(
+              (SELECT ${minuteOf("min(x.first_captured)")} FROM slowq_plans x
+               WHERE x.pipeline = p.pipeline AND x.query_id = p.query_id
+                 AND (x.first_captured, x.hash) > (p.first_captured, p.hash)),
+              ${minuteOf("p.last_captured")} + interval '1 minute'
+            ) AS until
+        ) l
+        CROSS JOIN LATERAL (${periodLatencySql("p.pipeline", "p.query_id", "l.since", "l.until")}) u
         ORDER BY i.n, p.first_captured, p.hash`,
         [request.id, request.pipelines]
       )
   })
-  const [explain, plans] = yield* Effect.all([latest({ id, pipelines }), history({ id, pipelines })]).pipe(
+  const [explain, rows] = yield* Effect.all([latest({ id, pipelines }), history({ id, pipelines })]).pipe(
     Effect.catchTag("ParseError", (error) => Effect.fail(undecodable(error)))
   )
+  const plans = rows.map(({ since, until, calls, total_ms, mean_ms, p95_ms, ...plan }) => ({
+    ...plan,
+    latency: { since, until, calls, total_ms, mean_ms, p95_ms }
+  }))
   return { plan_known: plans.length > 0, explain, plans } satisfies Fields
 })
 

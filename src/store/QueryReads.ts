@@ -3,6 +3,7 @@ import { Context, Effect, Layer, Schema } from "effect"
 import { Severity } from "../plugin/Finding.js"
 import { SLOWQ_MARKER } from "../plugin/OwnStatement.js"
 import { bucketValueSql } from "../domain/LatencyHistogram.js"
+import { p95OfRowsSql } from "./PeriodLatency.js"
 import { rangeParams, rollupRangesSql } from "./RollupRanges.js"
 import { StoreClient } from "./StoreClient.js"
 import { StoreError } from "./StoreError.js"
@@ -223,16 +224,6 @@ const topSeveritySql = (pipeline: string, id: string) => `(SELECT f.severity FRO
    WHERE f.pipeline = ${pipeline} AND f.query_id = ${id} AND f.resolved_at IS NULL
    ORDER BY CASE f.severity WHEN 'crit' THEN 3 WHEN 'warn' THEN 2 ELSE 1 END DESC
    LIMIT 1) AS top_severity`
-
-/**
- * The p95 of the histograms of the rows an aggregate groups (`histogram` names their column): the buckets summed, as
- * slowq_histogram_merge adds them, then read by slowq_histogram_quantile. For a page's rows or one query's, not for
- * ranking a window (listWindowSql sums the buckets of every query at once).
- */
-const p95OfRowsSql = (histogram: string) => `slowq_histogram_quantile(coalesce((SELECT jsonb_object_agg(bucket, n) FROM (
-      SELECT b.key AS bucket, sum(b.value::bigint) AS n
-      FROM unnest(array_agg(${histogram})) AS h(histogram), jsonb_each_text(h.histogram) AS b
-      GROUP BY b.key) AS summed), '{}'::jsonb), 0.95)`
 
 // All-time ranking: the per-query totals read in the index order of the ranking (migrations 0003, 0014), cut to the
 // page, then formatted. The inner ORDER BY names output columns, so `avg_ms` is the indexed expression. No p95: the

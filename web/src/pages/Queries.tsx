@@ -55,8 +55,9 @@ export const QueriesPage = () => {
   const statementType = search.get("statement_type") ?? ""
   const database = search.get("database") ?? ""
   const user = search.get("user") ?? ""
-  const since = search.get("since") ?? ""
   const until = search.get("until") ?? ""
+  // p95 ranks a time range only (the store keeps no all-time histogram per query): without one, the last 24 hours.
+  const since = order === "p95_ms" && until === "" && (search.get("since") ?? "") === "" ? "24h" : (search.get("since") ?? "")
   const offset = Math.max(0, Number.parseInt(search.get("offset") ?? "0", 10) || 0)
   const state = {
     order: order === "total_ms" ? "" : order,
@@ -99,7 +100,9 @@ export const QueriesPage = () => {
           name="order"
           value={order}
           options={orders}
-          onChange={(value) => go({ order: value === "total_ms" ? "" : value })}
+          onChange={(value) =>
+            go({ order: value === "total_ms" ? "" : value, ...(value === "p95_ms" && since === "" && until === "" ? { since: "24h" } : {}) })
+          }
         />
         <FilterSelect
           label="Pipeline"
@@ -129,8 +132,18 @@ export const QueriesPage = () => {
           options={facetChoices(facetsOk?.users ?? [], user)}
           onChange={(value) => go({ user: value })}
         />
-        <TimeRange since={since} until={until} onChange={(range) => go(range)} />
+        <TimeRange
+          since={since}
+          until={until}
+          onChange={(range) => go(order === "p95_ms" && range.since === "" && range.until === "" ? { ...range, order: "" } : range)}
+        />
       </form>
+      {order === "p95_ms" && (
+        <p className="meta" data-note="p95-range">
+          p95 ranks a time range: slowq keeps latency histograms per minute and hour, not per query for all time (all time
+          ranks by total time).
+        </p>
+      )}
       {list.state === "loading" && <p className="status" aria-busy="true">Loading the ranking…</p>}
       {list.state === "failed" && <Problem failure={list.failure} />}
       {list.state === "ok" && list.value.queries.length === 0 && (

@@ -69,7 +69,7 @@ export const QueryDetailPage = ({ id }: { readonly id: string }) => {
           {(tab === "plan" || tab === "plan-history" || tab === "tables") && (
             <Suspense fallback={<p className="status">Loading…</p>}>
               {tab === "plan" && <PlanTab detail={detail.value} pipeline={pipeline} />}
-              {tab === "plan-history" && <PlanHistoryTab id={id} detail={detail.value} pipeline={pipeline} />}
+              {tab === "plan-history" && <PlanHistoryTab detail={detail.value} pipeline={pipeline} />}
               {tab === "tables" && <TablesTab id={id} detail={detail.value} pipeline={pipeline} />}
             </Suspense>
           )}

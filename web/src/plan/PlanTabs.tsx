@@ -2,7 +2,6 @@ import { useState } from "react"
 import {
   type ExplainJson,
   explainFieldsOf,
-  getSeries,
   type PlanJson,
   type QueryDetailJson,
   type QueryFindingListJson,
@@ -117,37 +116,12 @@ export const PlanTab = ({ detail, pipeline }: { readonly detail: QueryDetailJson
 // ---------------------------------------------------------------------------------------------------------------------
 // Plan history
 
-const minuteMs = 60_000
-const floorMinute = (iso: string) => Math.floor(Date.parse(iso) / minuteMs) * minuteMs
 const planKey = (plan: PlanJson) => `${plan.pipeline}:${plan.hash}`
 
-interface Under {
-  readonly calls: number
-  readonly total_ms: number
-}
-
-/**
- * The calls and time while each plan was its pipeline's latest: the series' buckets from the minute it was first
- * captured to the minute the next plan was. The API keeps no latency per plan; this is the nearest it gives.
- */
-const latencyUnder = (plans: ReadonlyArray<PlanJson>, points: ReadonlyArray<{ start: string; calls: number; total_ms: number }>) => {
-  const out = new Map<string, Under>()
-  for (const [i, plan] of plans.entries()) {
-    const next = plans.slice(i + 1).find((p) => p.pipeline === plan.pipeline)
-    const from = floorMinute(plan.first_captured)
-    const to = next === undefined ? Number.POSITIVE_INFINITY : floorMinute(next.first_captured)
-    let calls = 0
-    let total = 0
-    for (const point of points) {
-      const at = Date.parse(point.start)
-      if (at >= from && at < to) {
-        calls += point.calls
-        total += point.total_ms
-      }
-    }
-    out.set(planKey(plan), { calls, total_ms: total })
-  }
-  return out
+/** A plan's calls, mean and p95 over its period (served with it: PlanView.latency, from the rollups). */
+const underText = (plan: PlanJson) => {
+  const { calls, mean_ms, p95_ms } = plan.latency
+  return calls === 0 ? "no calls" : `${formatCount(calls)} calls · mean ${formatMs(mean_ms ?? 0)} · p95 ${p95_ms === null ? "–" : formatMs(p95_ms)}`
 }
 
 const Compared = ({ left, right }: { readonly left: PlanJson; readonly right: PlanJson }) => {
@@ -182,6 +156,10 @@ const Compared = ({ left, right }: { readonly left: PlanJson; readonly right: Pl
                   {" "}
                   · {formatTime(p.first_captured)} – {formatTime(p.last_captured)}
                 </span>
+                <span className="plan-under" data-calls={p.latency.calls}>
+                  {" "}
+                  · {underText(p)}
+                </span>
               </figcaption>
               {n === undefined ? (
                 <pre className="plan-json">{JSON.stringify(p.plan, null, 2)}</pre>
@@ -196,28 +174,11 @@ const Compared = ({ left, right }: { readonly left: PlanJson; readonly right: Pl
   )
 }
 
-export const PlanHistoryTab = ({
-  id,
-  detail,
-  pipeline
-}: {
-  readonly id: string
-  readonly detail: QueryDetailJson
-  readonly pipeline: string
-}) => {
+export const PlanHistoryTab = ({ detail, pipeline }: { readonly detail: QueryDetailJson; readonly pipeline: string }) => {
   const { path, search } = useLocation()
   const fields = explainFieldsOf(detail)
   const plans = (fields.plans ?? []).filter((p) => pipeline === "" || p.pipeline === pipeline)
-  const firstCapture = plans.reduce((min, p) => Math.min(min, floorMinute(p.first_captured)), Number.POSITIVE_INFINITY)
-  const until = new Date(Math.max(floorMinute(detail.last_seen), ...plans.map((p) => floorMinute(p.last_captured))) + minuteMs).toISOString()
-  const params = {
-    ...(pipeline === "" ? {} : { pipeline }),
-    since: Number.isFinite(firstCapture) ? new Date(firstCapture).toISOString() : detail.first_seen,
-    until
-  }
-  const series = useApi(plans.length === 0 ? null : JSON.stringify([id, params]), (signal) => getSeries(id, params, signal))
   if (plans.length === 0) return <NoExplain />
-  const under = series.state === "ok" ? latencyUnder(plans, series.value.points) : undefined
   const current = new Set((fields.explain ?? []).filter((e) => e.status === "plan").map((e) => `${e.pipeline}:${e.hash}`))
   const byKey = new Map(plans.map((p) => [planKey(p), p]))
   const samePipeline = plans.filter((p) => p.pipeline === plans.at(-1)!.pipeline)
@@ -238,17 +199,18 @@ export const PlanHistoryTab = ({
             <th>Method</th>
             <th>First seen</th>
             <th>Last seen</th>
-            <th className="num" title="Calls in the minutes while it was the pipeline's latest plan (from the series)">
+            <th className="num" title="Calls from the minute it was first captured to the minute the next plan was (the latest: to its last capture)">
               Calls under it
             </th>
             <th className="num">Mean under it</th>
+            <th className="num">p95 under it</th>
             <th>Compare</th>
           </tr>
         </thead>
         <tbody>
           {plans.map((plan) => {
             const key = planKey(plan)
-            const figures = under?.get(key)
+            const figures = plan.latency
             return (
               <tr key={key} data-hash={plan.hash}>
                 <td>
@@ -261,11 +223,14 @@ export const PlanHistoryTab = ({
                 </td>
                 <td className="when">{formatTime(plan.first_captured)}</td>
                 <td className="when">{formatTime(plan.last_captured)}</td>
-                <td className="num" data-label="Calls">
-                  {figures === undefined ? "…" : formatCount(figures.calls)}
+                <td className="num" data-label="Calls" title={`${formatTime(figures.since)} – ${formatTime(figures.until)}`}>
+                  {formatCount(figures.calls)}
                 </td>
-                <td className="num" data-label="Mean">
-                  {figures === undefined ? "…" : figures.calls === 0 ? "–" : formatMs(figures.total_ms / figures.calls)}
+                <td className="num" data-label="Mean" data-ms={figures.mean_ms ?? ""}>
+                  {figures.mean_ms === null ? "–" : formatMs(figures.mean_ms)}
+                </td>
+                <td className="num" data-label="p95" data-ms={figures.p95_ms ?? ""}>
+                  {figures.p95_ms === null ? "–" : formatMs(figures.p95_ms)}
                 </td>
                 <td className="pick">
                   <label>
@@ -280,10 +245,9 @@ export const PlanHistoryTab = ({
           })}
         </tbody>
       </table>
-      {series.state === "failed" && <Problem failure={series.failure} />}
       <p className="meta">
-        Calls and mean are those of the minutes from a plan's first capture to the next plan's (the series' buckets):
-        slowq does not record which plan each call ran with.
+        Calls, mean and p95 are those of the minutes from a plan's first capture to the next plan's (the latest plan: to
+        its last capture), from the rollups: slowq does not record which plan each call ran with.
       </p>
       {left === undefined ? (
         <>
