@@ -3,6 +3,7 @@ import { expect, layer } from "@effect/vitest"
 import { Context, Effect, Layer } from "effect"
 import type { Browser } from "playwright-core"
 import { planNodes } from "../../plugins/analyze/rules/PostgresPlan.js"
+import { formatCount, formatMs } from "../../web/src/format.js"
 import { runCli } from "../support/Cli.js"
 import { pgDatabase } from "../support/explain/Harness.js"
 import { pipelinesDir } from "../support/Pipelines.js"
@@ -106,6 +107,27 @@ const stored = (url: string, sample: string) =>
     })
   ).pipe(Effect.orDie)
 
+/** The facts of a PostgreSQL node the page lists as its conditions (web/src/plan/normalize.ts), in that order. */
+const conditionKeys = ["Parent Relationship", "Subplan Name", "Index Cond", "Recheck Cond", "Hash Cond", "Merge Cond", "Join Filter", "Filter", "Sort Key", "Group Key", "One-Time Filter"]
+
+/** The calls of query `id` in the rollups over each period [since, until), summed from the minute rollups. */
+const rollupsOver = (url: string, id: string, periods: ReadonlyArray<{ readonly since: string; readonly until: string }>) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const sql = yield* storeClient(url)
+      const calls: Array<number> = []
+      for (const period of periods) {
+        const [row] = yield* sql.unsafe<{ calls: number }>(
+          `SELECT coalesce(sum(calls), 0)::float8 AS calls FROM slowq_rollups_minute
+           WHERE pipeline = $1 AND query_id = $2 AND minute >= $3 AND minute < $4`,
+          [pipelineName, id, period.since, period.until]
+        )
+        calls.push(row!.calls)
+      }
+      return calls
+    })
+  ).pipe(Effect.orDie)
+
 const labels = (plan: unknown) => planNodes(plan).map((n) => n.label)
 
 /** The label of the node with the largest cost of its own (its Total Cost minus its children's). */
@@ -183,6 +205,25 @@ layer(Layer.scoped(Plans, fixture), { timeout: "180 seconds", excludeTestService
         expect(yield* side("b", ".plan-node.change-access")).toEqual([labels(after.plan)[0]])
         expect(yield* side("b", ".plan-node.change-only")).toEqual(labels(after.plan).slice(1))
         expect(yield* side("a", ".plan-node.change-only")).toEqual([])
+        // The latency under each plan, as the API serves it, which is the store's rollups summed over each plan's
+        // period; on the table and in the comparison's captions.
+        const detail = JSON.parse((yield* request(daemon, "GET", `/api/v1/queries/${query.id}?pipeline=${pipelineName}`)).text) as {
+          plans: ReadonlyArray<{ hash: string; latency: { since: string; until: string; calls: number; mean_ms: number | null; p95_ms: number | null } }>
+        }
+        const periods = yield* rollupsOver(storeUrl, query.id, detail.plans.map((p) => p.latency))
+        expect(detail.plans.map((p) => p.latency.calls)).toEqual(periods)
+        // byCustomer ran under the plans (before the index: the first collection; after it: the daemon's run). Both
+        // collections are seconds apart, so the first plan's period (to the minute the second was captured) is
+        // usually empty: slowq knows no plan per call, only which plan was captured when.
+        expect(periods.reduce((a, b) => a + b, 0)).toBeGreaterThan(0)
+        const under = yield* promise(() =>
+          rows.evaluateAll((trs) =>
+            trs.map((tr) => ["Calls", "Mean", "p95"].map((label) => tr.querySelector(`td[data-label="${label}"]`)?.textContent ?? null))
+          )
+        )
+        const text = (ms: number | null) => (ms === null ? "–" : formatMs(ms))
+        expect(under).toEqual(detail.plans.map((p) => [formatCount(p.latency.calls), text(p.latency.mean_ms), text(p.latency.p95_ms)]))
+        expect(yield* promise(() => page.locator("[data-side=b] .plan-under").getAttribute("data-calls"))).toBe(String(periods[1]))
         yield* screenshot(page, "query-plan-history-1280")
         expect(problems()).toEqual([])
       })
@@ -212,11 +253,27 @@ layer(Layer.scoped(Plans, fixture), { timeout: "180 seconds", excludeTestService
         ).toEqual(query.tables)
         const current = query.plans.find((p) => p.current)!
         const orders = page.locator("li.table-card").filter({ has: page.locator("h2 code", { hasText: /^(public\.)?orders$/ }) })
-        expect(yield* promise(() => orders.locator(".table-reads tbody td:first-child").allTextContents())).toEqual(
+        expect(yield* promise(() => orders.locator(".table-reads:not(.table-history) tbody td:first-child").allTextContents())).toEqual(
           planNodes(current.plan).filter((n) => n.node["Relation Name"] === "orders").map((n) => n.label)
         )
+        // How the latest plan reads it: its marks (a full scan) and conditions, as the stored plan says.
+        const ordersNodes = planNodes(current.plan).filter((n) => n.node["Relation Name"] === "orders")
+        expect(yield* promise(() => orders.locator(".table-reads:not(.table-history) tbody td.marks").allTextContents())).toEqual(
+          ordersNodes.map((n) => (n.node["Node Type"] === "Seq Scan" ? "full scan" : "–"))
+        )
+        expect(yield* promise(() => orders.locator(".table-reads:not(.table-history) tbody td.conditions code").allTextContents())).toEqual(
+          ordersNodes.flatMap((n) => conditionKeys.flatMap((key) => (typeof n.node[key] === "string" ? [`${key}: ${n.node[key]}`] : [])))
+        )
+        // Under each stored plan: how it read orders (one plan of byRef: a sequential scan).
+        expect(yield* promise(() => orders.locator(".table-history tbody tr").evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-hash"))))).toEqual(
+          query.plans.map((p) => p.hash)
+        )
+        expect(yield* promise(() => orders.locator(".table-history tbody td.read-as").allTextContents())).toEqual(["Seq Scan"])
         yield* promise(() => orders.locator('.table-findings li[data-rule="pg_index_suggestion"]').waitFor())
         expect(yield* promise(() => orders.locator('.table-findings li[data-rule="pg_index_suggestion"] .ddl-inline').textContent())).toBe(refDdl)
+        expect(yield* promise(() => orders.locator('.table-findings li[data-rule="pg_index_suggestion"] .verified').textContent())).toBe(
+          `Verified on the planner: cost ${advice!.verified!.cost_before.toFixed(0)} → ${advice!.verified!.cost_after.toFixed(0)}`
+        )
         yield* screenshot(page, "query-tables-1280")
         expect(problems()).toEqual([])
       })

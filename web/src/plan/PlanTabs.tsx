@@ -12,7 +12,7 @@ import { Problem } from "../Problem.js"
 import { hrefOf, navigate, useLocation } from "../router.js"
 import { type Loaded, useApi } from "../useApi.js"
 import { diffPlans, type NormalizedPlan, nodesOf, normalizePlan } from "./normalize.js"
-import { PlanTree } from "./PlanTree.js"
+import { FLAG_TEXT, PlanTree } from "./PlanTree.js"
 import "./plan.css"
 
 // The query detail's Plan, Plan history and Tables tabs, loaded with the first of them (QueryDetail.tsx): the plans
@@ -281,6 +281,13 @@ export const TablesTab = ({ id, detail, pipeline }: { readonly id: string; reado
     const normalized = normalizePlan(plan.plan)
     return normalized === undefined ? [] : nodesOf(normalized.root).filter((n) => n.relation !== undefined).map((node) => ({ plan, node }))
   })
+  // Every plan of the history, oldest first, with the nodes that read a table: how each plan read it.
+  const history = (fields.plans ?? [])
+    .filter((p) => pipeline === "" || p.pipeline === pipeline)
+    .map((plan) => {
+      const normalized = normalizePlan(plan.plan)
+      return { plan, nodes: normalized === undefined ? [] : nodesOf(normalized.root).filter((n) => n.relation !== undefined) }
+    })
   const named = detail.tables.map((table) => ({ table, bare: bareName(table) }))
   const planOnly = [...new Set(reads.map((r) => r.node.relation!))].filter(
     (relation) => !named.some((t) => t.bare === bareName(relation)) && !relation.startsWith("<")
@@ -297,13 +304,22 @@ export const TablesTab = ({ id, detail, pipeline }: { readonly id: string; reado
   return (
     <>
       <p className="meta">
-        The tables the statement names (from its fingerprint), how the latest plan reads each one and what the findings say about it.
+        The tables the statement names (from its fingerprint): how the latest plan reads each one (access, index, the
+        optimizer's rows, marks and conditions), how every stored plan read it with the latency under that plan, and
+        the findings and suggested indexes that name it.
       </p>
       <ul className="tables">
         {all.map(({ table, bare }) => {
           const mine = reads.filter((r) => bareName(r.node.relation!) === bare)
           const about =
-            findings.state === "ok" ? findings.value.findings.filter((f) => mentions(f.subject, bare) || mentions(f.evidence, bare)) : []
+            findings.state === "ok"
+              ? findings.value.findings.filter(
+                  (f) => mentions(f.subject, bare) || mentions(f.evidence, bare) || (f.suggestion !== null && mentions(f.suggestion.ddl, bare))
+                )
+              : []
+          const plansReading = history
+            .map(({ plan, nodes }) => ({ plan, nodes: nodes.filter((n) => bareName(n.relation!) === bare) }))
+            .filter((h) => h.nodes.length > 0)
           return (
             <li key={table} className="table-card" data-table={table}>
               <h2>
@@ -320,6 +336,8 @@ export const TablesTab = ({ id, detail, pipeline }: { readonly id: string; reado
                       <th>Access</th>
                       <th>Index</th>
                       <th className="num">Rows (estimate)</th>
+                      <th>Marks</th>
+                      <th>Conditions</th>
                       <th>Pipeline</th>
                     </tr>
                   </thead>
@@ -329,10 +347,63 @@ export const TablesTab = ({ id, detail, pipeline }: { readonly id: string; reado
                         <td>
                           <code>{node.label}</code>
                         </td>
-                        <td>{node.access ?? "–"}</td>
-                        <td>{node.index ?? "–"}</td>
-                        <td className="num">{node.rows === undefined ? "–" : formatCount(Math.round(node.rows))}</td>
+                        <td data-label="Access">{node.access ?? "–"}</td>
+                        <td data-label="Index">{node.index ?? "–"}</td>
+                        <td className="num" data-label="Rows">
+                          {node.rows === undefined ? "–" : formatCount(Math.round(node.rows))}
+                        </td>
+                        <td className="marks">
+                          {node.flags.length === 0
+                            ? "–"
+                            : node.flags.map((flag) => (
+                                <span key={flag} className={`mark mark-${flag}`}>
+                                  {FLAG_TEXT[flag]}
+                                </span>
+                              ))}
+                        </td>
+                        <td className="conditions">
+                          {node.details.length === 0
+                            ? "–"
+                            : node.details.map(([key, value]) => (
+                                <code key={key} className="condition">
+                                  {key}: {value}
+                                </code>
+                              ))}
+                        </td>
                         <td>{plan.pipeline}</td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              )}
+              {plansReading.length > 0 && (
+                <table className="table-reads table-history">
+                  <caption>Under each stored plan, oldest first</caption>
+                  <thead>
+                    <tr>
+                      <th>Plan</th>
+                      <th>Read as</th>
+                      <th className="num">Calls under it</th>
+                      <th className="num">Mean</th>
+                      <th className="num">p95</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {plansReading.map(({ plan, nodes }) => (
+                      <tr key={planKey(plan)} data-hash={plan.hash}>
+                        <td>
+                          <code title={plan.hash}>{shortHash(plan.hash)}</code> <span className="meta">{plan.pipeline}</span>
+                        </td>
+                        <td className="read-as">{nodes.map((n) => [n.access, n.index].filter((x) => x !== undefined).join(" on ")).join(", ")}</td>
+                        <td className="num" data-label="Calls">
+                          {formatCount(plan.latency.calls)}
+                        </td>
+                        <td className="num" data-label="Mean">
+                          {plan.latency.mean_ms === null ? "–" : formatMs(plan.latency.mean_ms)}
+                        </td>
+                        <td className="num" data-label="p95">
+                          {plan.latency.p95_ms === null ? "–" : formatMs(plan.latency.p95_ms)}
+                        </td>
                       </tr>
                     ))}
                   </tbody>
@@ -359,6 +430,11 @@ const TableFindings = ({ findings, about }: { readonly findings: Loaded<QueryFin
           {f.subject === "" ? "" : ` on ${f.subject}`}
           {f.resolved_at === null ? "" : " (resolved)"}
           {f.suggestion !== null && <pre className="ddl-inline">{f.suggestion.ddl}</pre>}
+          {f.verified !== null && (
+            <span className="meta verified">
+              Verified on the planner: cost {f.verified.cost_before.toFixed(0)} → {f.verified.cost_after.toFixed(0)}
+            </span>
+          )}
         </li>
       ))}
     </ul>

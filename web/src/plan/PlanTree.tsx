@@ -4,7 +4,7 @@ import type { NodeChange, NormalizedPlan, PlanFlag, PlanNode } from "./normalize
 // One tree for both dialects: nested lists with CSS guide lines, each node its label, what it reads and how, the
 // optimizer's rows and cost, and marks for what a DBA looks for first.
 
-const FLAG_TEXT: Readonly<Record<PlanFlag, string>> = {
+export const FLAG_TEXT: Readonly<Record<PlanFlag, string>> = {
   full_scan: "full scan",
   full_index_scan: "full index scan",
   filesort: "sort",
