@@ -3,7 +3,6 @@ import { Context, Effect, Layer, Schema } from "effect"
 import { Severity } from "../plugin/Finding.js"
 import { SLOWQ_MARKER } from "../plugin/OwnStatement.js"
 import { bucketValueSql } from "../domain/LatencyHistogram.js"
-import { p95OfRowsSql } from "./PeriodLatency.js"
 import { rangeParams, rollupRangesSql } from "./RollupRanges.js"
 import { StoreClient } from "./StoreClient.js"
 import { StoreError } from "./StoreError.js"
@@ -355,14 +354,25 @@ const ownFiguresSql = `
   ) own`
 
 // The window's p95 of one query (`pipeline`, `id`: columns of a page's row) from its own rollup rows' histograms,
-// evaluated for the page's rows only, as topSeveritySql.
-const ownP95Sql = (pipeline: string, id: string) => `(SELECT ${p95OfRowsSql("histogram")} FROM (
-    ${rollupRangesSql(
-      () => "histogram",
-      { head: rangeParams(3, 4), hours: rangeParams(7, 8), tail: rangeParams(5, 6) },
-      `pipeline = ${pipeline} AND query_id = ${id}`
-    )}
-  ) own) AS p95_ms`
+// evaluated for the page's rows only, as topSeveritySql: their buckets summed, and the first whose running count
+// reaches ⌈0.95·n⌉ (as p95RankedSql, per query). Relational rather than merged into one jsonb for
+// slowq_histogram_quantile: 40-70 ms for the 51 rows of a day's page of the hottest of 100k queries, against 90.
+const ownP95Sql = (pipeline: string, id: string) => `(SELECT ${bucketValueSql("min(bucket)")} FROM (
+    SELECT bucket, sum(n) OVER (ORDER BY bucket) AS seen, sum(n) OVER () AS total
+    FROM (
+      SELECT b.key::int AS bucket, sum(b.value::float8) AS n
+      FROM (
+        ${rollupRangesSql(
+          () => "histogram",
+          { head: rangeParams(3, 4), hours: rangeParams(7, 8), tail: rangeParams(5, 6) },
+          `pipeline = ${pipeline} AND query_id = ${id}`
+        )}
+      ) own, jsonb_each_text(own.histogram) AS b
+      GROUP BY 1
+    ) buckets
+    WHERE n > 0
+  ) running
+  WHERE seen >= greatest(1, ceil(0.95 * total))) AS p95_ms`
 
 const listItemSql = (withSample: boolean) => `r.query_id AS id, r.pipeline, q.fingerprint, q.dialect, q.statement_type,
   q.read_only, q.tables, f.events, f.calls, f.total_ms, f.avg_ms, f.max_ms, f.lock_ms, f.rows_sent, f.rows_examined,
