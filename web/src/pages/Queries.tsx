@@ -70,6 +70,9 @@ export const QueriesPage = () => {
     offset: offset === 0 ? "" : String(offset)
   }
   const go = (change: Partial<typeof state>) => navigate(hrefOf("/", { ...state, offset: "", ...change }))
+  // p95 ranks a range: chosen all time, the last 24 hours, in the URL.
+  const rankBy = (value: string) =>
+    go({ order: value === "total_ms" ? "" : value, ...(value === "p95_ms" && since === "" && until === "" ? { since: "24h" } : {}) })
 
   const params = {
     order,
@@ -100,9 +103,7 @@ export const QueriesPage = () => {
           name="order"
           value={order}
           options={orders}
-          onChange={(value) =>
-            go({ order: value === "total_ms" ? "" : value, ...(value === "p95_ms" && since === "" && until === "" ? { since: "24h" } : {}) })
-          }
+          onChange={rankBy}
         />
         <FilterSelect
           label="Pipeline"
@@ -151,7 +152,7 @@ export const QueriesPage = () => {
       )}
       {list.state === "ok" && list.value.queries.length > 0 && (
         <>
-          <QueryTable list={list.value} order={order} offset={offset} onOrder={(o) => go({ order: o === "total_ms" ? "" : o })} search={{ pipeline, since, until }} />
+          <QueryTable list={list.value} order={order} offset={offset} onOrder={rankBy} search={{ pipeline, since, until }} />
           <nav className="pager" aria-label="Pages">
             <button type="button" disabled={offset === 0} onClick={() => go({ offset: String(Math.max(0, offset - pageSize)) })}>
               ← Previous
