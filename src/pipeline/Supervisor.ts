@@ -1,15 +1,8 @@
 import { Cause, Clock, Context, Cron, Data, Deferred, Duration, Effect, FiberMap, Layer, Metric, Option, Queue, Ref, Schedule, type Scope } from "effect"
 import type { Fence } from "../store/EventWriter.js"
 import { LeaseStore, SCHEDULER } from "../store/LeaseStore.js"
-import {
-  type LeaseSettings,
-  leaseTakeoversTotal,
-  leasesLostTotal,
-  leasesOwned,
-  leasesReleasedTotal,
-  preference,
-  quota
-} from "./Leases.js"
+import { keepLeases } from "./LeaseKeeper.js"
+import type { LeaseSettings } from "./Leases.js"
 import * as PipelineMetrics from "./PipelineMetrics.js"
 import type { PipelineSchedule, PipelineSpec } from "./PipelineSpec.js"
 import { Runner, type RunSummary } from "./Runner.js"
@@ -254,10 +247,7 @@ const make = Effect.gen(function* () {
 
   /**
    * Starts the pipelines, all tied to the caller's scope. Without `lease`, every pipeline runs here on its own fiber.
-   * With it, a pipeline runs here only while this replica holds its lease: each round (a quarter of the lease time)
-   * renews the leases held, stops the pipelines whose lease another replica took (this one had stalled past it),
-   * gives back what is over this replica's quota, and takes free or expired leases up to it. On shutdown the
-   * pipelines stop, then their leases are given back, so that another replica takes them on its next round.
+   * With it, a pipeline runs here only while this replica holds its lease (LeaseKeeper.ts decides which).
    */
   const start = (specs: ReadonlyArray<PipelineSpec>, lease?: LeaseSettings): Effect.Effect<void, never, Scope.Scope> =>
     Effect.gen(function* () {
@@ -276,102 +266,39 @@ const make = Effect.gen(function* () {
       }
       if (lease === undefined) return
       if (Option.isNone(leaseStore)) return yield* Effect.dieMessage("Supervisor.start: leases need the LeaseStore")
-      const leases = leaseStore.value
       leased = lease
       const me = lease.replica
-      const ttlMs = Duration.toMillis(lease.ttl)
-      const names = specs.map((spec) => spec.name)
       const running = yield* FiberMap.make<string>()
-      // The leases held, with the epoch each was taken at (the writes' fence).
-      const held = new Map<string, number>()
-
-      const runHere = (name: string, epoch: number) =>
-        Effect.gen(function* () {
-          const entry = entries.get(name)!
-          held.set(name, epoch)
-          yield* setHeld(entry, true)
-          yield* FiberMap.run(running, name, supervise(entry, { owner: me, epoch }))
-        })
-      const stopHere = (name: string) =>
-        Effect.gen(function* () {
-          held.delete(name)
-          yield* FiberMap.remove(running, name)
-          yield* setHeld(entries.get(name)!, false)
-        })
-
-      const round = Effect.gen(function* () {
-        yield* leases.heartbeat(me)
-        const live = yield* leases.liveReplicas(ttlMs)
-        const renewed = yield* leases.renew(me, [...held.keys()], ttlMs)
-        for (const name of [...held.keys()]) {
-          if (renewed.get(name) === held.get(name)) continue
-          yield* stopHere(name)
-          yield* Metric.increment(leasesLostTotal)
-          yield* Effect.logWarning("lost the lease: another replica took the pipeline over; it stops here").pipe(
-            Effect.annotateLogs({ pipeline: name, replica: me })
-          )
+      yield* keepLeases(
+        leaseStore.value,
+        lease,
+        specs.map((spec) => spec.name),
+        {
+          runHere: (name, epoch) =>
+            Effect.gen(function* () {
+              const entry = entries.get(name)!
+              yield* setHeld(entry, true)
+              yield* FiberMap.run(running, name, supervise(entry, { owner: me, epoch }))
+            }),
+          stopHere: (name) => FiberMap.remove(running, name).pipe(Effect.zipRight(setHeld(entries.get(name)!, false))),
+          // Who runs what, for the API; the pauses stored from whichever replica.
+          observe: (owners, control) =>
+            Effect.gen(function* () {
+              yield* Ref.set(schedulerPaused, control.some((row) => row.pipeline === SCHEDULER && row.paused))
+              yield* Ref.set(pausedPipelines, new Set(control.filter((row) => row.paused).map((row) => row.pipeline)))
+              for (const [name, entry] of entries) {
+                yield* Ref.update(entry.status, (s): PipelineStatus => ({ ...s, owner: owners.get(name) ?? null }))
+                yield* settle(entry)
+              }
+            }),
+          runAsked: (name, run) =>
+            Effect.gen(function* () {
+              const entry = entries.get(name)
+              if (entry === undefined) return
+              yield* Queue.offer(entry.triggers, { run, started: yield* Deferred.make<void>() })
+              yield* Effect.logInfo("run asked for on another replica").pipe(Effect.annotateLogs({ pipeline: name, run }))
+            })
         }
-        const mine = quota(names.length, live, me)
-        const byPreference = preference(me, names)
-        if (held.size > mine) {
-          const over = byPreference.filter((name) => held.has(name)).slice(mine)
-          for (const name of over) yield* stopHere(name)
-          yield* leases.release(me, over)
-          yield* Metric.incrementBy(leasesReleasedTotal, over.length)
-          yield* Effect.logInfo("gave leases back: more replicas are up").pipe(
-            Effect.annotateLogs({ pipelines: over.join(","), replica: me, replicas: live.length })
-          )
-        }
-        for (const name of byPreference) {
-          if (held.size >= mine) break
-          if (held.has(name)) continue
-          const taken = yield* leases.acquire(me, name, ttlMs)
-          if (taken === undefined) continue
-          if (taken.takeover) yield* Metric.increment(leaseTakeoversTotal)
-          yield* Effect.logInfo(taken.takeover ? "took the lease over from a replica that stopped renewing it" : "took the lease").pipe(
-            Effect.annotateLogs({ pipeline: name, replica: me, epoch: taken.epoch })
-          )
-          yield* runHere(name, taken.epoch)
-        }
-        yield* Metric.set(leasesOwned, held.size)
-
-        // Who runs what, for the API; what the API asked of the pipelines, on whichever replica.
-        const owners = new Map((yield* leases.leases).map((row) => [row.pipeline, row.owner]))
-        const control = yield* leases.control
-        yield* Ref.set(schedulerPaused, control.some((row) => row.pipeline === SCHEDULER && row.paused))
-        yield* Ref.set(pausedPipelines, new Set(control.filter((row) => row.paused).map((row) => row.pipeline)))
-        for (const [name, entry] of entries) {
-          yield* Ref.update(entry.status, (s): PipelineStatus => ({ ...s, owner: owners.get(name) ?? null }))
-          yield* settle(entry)
-        }
-        for (const row of control) {
-          const entry = entries.get(row.pipeline)
-          if (entry === undefined || row.run_requested === null || !held.has(row.pipeline)) continue
-          if (!(yield* leases.takeRun(row.pipeline, row.run_requested))) continue
-          yield* Queue.offer(entry.triggers, { run: row.run_requested, started: yield* Deferred.make<void>() })
-          yield* Effect.logInfo("run asked for on another replica").pipe(
-            Effect.annotateLogs({ pipeline: row.pipeline, run: row.run_requested })
-          )
-        }
-      })
-
-      yield* Effect.addFinalizer(() =>
-        Effect.gen(function* () {
-          const names = [...held.keys()]
-          yield* FiberMap.clear(running)
-          yield* leases.release(me, names)
-          yield* leases.leave(me)
-          yield* Metric.incrementBy(leasesReleasedTotal, names.length)
-        }).pipe(Effect.catchAll((error) => Effect.logWarning(`could not give the leases back: ${error.message}`)))
-      )
-      const every = Duration.millis(Math.max(500, Math.floor(ttlMs / 4)))
-      yield* Effect.forkScoped(
-        Effect.forever(
-          round.pipe(
-            Effect.catchAll((error) => Effect.logWarning(`lease round failed; retrying in ${Duration.format(every)}: ${error.message}`)),
-            Effect.zipRight(Effect.sleep(every))
-          )
-        )
       )
     })
 
