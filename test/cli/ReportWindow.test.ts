@@ -1,31 +1,21 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Redacted, Schema } from "effect"
-import type { CollectedEvent } from "../../src/domain/CollectedEvent.js"
-import { makeEvent } from "../../src/domain/SlowQueryEvent.js"
 import { EventWriter } from "../../src/store/EventWriter.js"
 import { storeLayerFromUrl } from "../../src/store/StoreLive.js"
 import { runCli } from "../support/Cli.js"
 import { freshStoreDatabase } from "../support/StoreDatabase.js"
+import { selectEvent } from "../support/CollectedEvents.js"
 
 // `slowq report --since/--until`: the ranking over a window, read from the rollups as GET /api/v1/queries?since= is,
 // through the CLI as a user runs it. Events across four hours, so that the window is read from hours (its whole
 // hours) and minutes (its partial hour at the end).
 const at = (iso: string) => Date.parse(`2024-05-01T${iso}Z`)
 
-const event = (key: string, queryId: string, time: string, queryTimeMs: number): CollectedEvent => ({
-  event: makeEvent({ key, startTimeUs: at(time) * 1000, queryTimeMs, sqlText: `select /* ${key} */ ${queryId}`, rowsExamined: 10, rowsSent: 1, db: "shop" }),
-  fingerprint: {
-    fingerprint: `select ${queryId.toLowerCase()}`,
-    queryId,
-    statementType: "select",
-    readOnly: true,
-    tables: [],
-    multiStatement: false,
-    truncated: false,
-    tags: {},
-    parser: "tokenizer"
-  }
-})
+const event = (key: string, queryId: string, time: string, queryTimeMs: number) =>
+  selectEvent(key, queryId, at(time) * 1000, queryTimeMs, {
+    event: { sqlText: `select /* ${key} */ ${queryId}`, rowsExamined: 10, rowsSent: 1, db: "shop" },
+    fingerprint: `select ${queryId.toLowerCase()}`
+  })
 
 const seed = Effect.gen(function* () {
   const writer = yield* EventWriter

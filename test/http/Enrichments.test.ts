@@ -6,7 +6,6 @@ import { SqlError } from "@effect/sql/SqlError"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Layer, Option, Redacted, Schema } from "effect"
 import type { CollectedEvent } from "../../src/domain/CollectedEvent.js"
-import { makeEvent } from "../../src/domain/SlowQueryEvent.js"
 import { makeSlowqApi, QueryDetail, QueryList } from "../../src/http/Api.js"
 import { startHttpApi } from "../../src/http/HttpApiServer.js"
 import type { HttpApiSettings } from "../../src/http/HttpApiSettings.js"
@@ -21,6 +20,7 @@ import { storeLayerFromUrl } from "../../src/store/StoreLive.js"
 import { tempDir } from "../support/Pipelines.js"
 import { freshStoreDatabase } from "../support/StoreDatabase.js"
 import { sampleValue } from "./PrometheusText.js"
+import { selectEvent } from "../support/CollectedEvents.js"
 
 // A stage that is not slowq's: "sizes" measures statement texts and keeps the largest per query in its own table.
 // Defined here and registered like any plugin, it adds a field to the query list, one to the query detail and a
@@ -131,20 +131,8 @@ const registry = (enrichments: ReadonlyArray<AnyEnrichment>): PluginRegistry => 
 const t0Us = 1_700_000_000_000_000 // 2023-11-14T22:13:20Z
 const at = (seconds: number) => new Date(t0Us / 1000 + seconds * 1000)
 
-const event = (key: string, queryId: string, seconds: number, sqlText: string): CollectedEvent => ({
-  event: makeEvent({ key, startTimeUs: t0Us + seconds * 1_000_000, queryTimeMs: 10, sqlText }),
-  fingerprint: {
-    fingerprint: `select ${queryId.toLowerCase()}`,
-    queryId,
-    statementType: "select",
-    readOnly: true,
-    tables: [],
-    multiStatement: false,
-    truncated: false,
-    tags: {},
-    parser: "tokenizer"
-  }
-})
+const event = (key: string, queryId: string, seconds: number, sqlText: string) =>
+  selectEvent(key, queryId, t0Us + seconds * 1_000_000, 10, { event: { sqlText }, fingerprint: `select ${queryId.toLowerCase()}` })
 const measured = (e: CollectedEvent) => attach(e, sizes, e.event.sqlText.length)
 
 const settings: HttpApiSettings = {

@@ -3,31 +3,21 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Redacted } from "effect"
-import type { CollectedEvent } from "../../src/domain/CollectedEvent.js"
-import { makeEvent } from "../../src/domain/SlowQueryEvent.js"
 import { EventWriter } from "../../src/store/EventWriter.js"
 import { type ListQueriesOptions, QueryReads, windowBounds } from "../../src/store/QueryReads.js"
 import { storeLayerEmbedded, storeLayerFromUrl } from "../../src/store/StoreLive.js"
 import { freshStoreDatabase } from "../support/StoreDatabase.js"
+import { selectEvent } from "../support/CollectedEvents.js"
 
 // Windows longer than an hour: their whole hours are read from the hour rollups, their partial hours' minutes from
 // the minute rollups. The figures must be those of the window's minutes, exactly, on both stores.
 const at = (time: string) => new Date(`2024-05-01T${time}Z`)
 
-const event = (key: string, queryId: string, time: string, queryTimeMs: number): CollectedEvent => ({
-  event: makeEvent({ key, startTimeUs: at(time).getTime() * 1000, queryTimeMs, sqlText: `select ${key}`, rowsExamined: 10, rowsSent: 1, db: "shop" }),
-  fingerprint: {
-    fingerprint: `select ${queryId.toLowerCase()}`,
-    queryId,
-    statementType: "select",
-    readOnly: true,
-    tables: [],
-    multiStatement: false,
-    truncated: false,
-    tags: {},
-    parser: "tokenizer"
-  }
-})
+const event = (key: string, queryId: string, time: string, queryTimeMs: number) =>
+  selectEvent(key, queryId, at(time).getTime() * 1000, queryTimeMs, {
+    event: { rowsExamined: 10, rowsSent: 1, db: "shop" },
+    fingerprint: `select ${queryId.toLowerCase()}`
+  })
 
 const seed = Effect.gen(function* () {
   const writer = yield* EventWriter

@@ -3,32 +3,19 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Redacted } from "effect"
-import type { CollectedEvent } from "../../src/domain/CollectedEvent.js"
-import { makeEvent } from "../../src/domain/SlowQueryEvent.js"
 import { EventWriter } from "../../src/store/EventWriter.js"
 import { QueryReads, windowRanges } from "../../src/store/QueryReads.js"
 import { storeLayerEmbedded, storeLayerFromUrl } from "../../src/store/StoreLive.js"
 import { freshStoreDatabase } from "../support/StoreDatabase.js"
+import { selectEvent } from "../support/CollectedEvents.js"
 
 // A window's ranking walks the queries in all-time order twice at most before it aggregates the window: first the
 // page's rows and a quarter more, then 4 times the page's end (at least 200). The answer is the window's exact ranking
 // whichever of the three proves it; here the first walk meets only queries quiet in the window and the second proves.
 const at = (time: string) => new Date(`2024-05-01T${time}Z`)
 
-const event = (key: string, queryId: string, time: string, queryTimeMs: number): CollectedEvent => ({
-  event: makeEvent({ key, startTimeUs: at(time).getTime() * 1000, queryTimeMs, sqlText: `select ${key}`, rowsExamined: 1 }),
-  fingerprint: {
-    fingerprint: `select ${queryId.toLowerCase()}`,
-    queryId,
-    statementType: "select",
-    readOnly: true,
-    tables: [],
-    multiStatement: false,
-    truncated: false,
-    tags: {},
-    parser: "tokenizer"
-  }
-})
+const event = (key: string, queryId: string, time: string, queryTimeMs: number) =>
+  selectEvent(key, queryId, at(time).getTime() * 1000, queryTimeMs, { event: { rowsExamined: 1 }, fingerprint: `select ${queryId.toLowerCase()}` })
 
 const ranking = Effect.gen(function* () {
   const writer = yield* EventWriter

@@ -1,15 +1,14 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import type { CollectedEvent } from "../../src/domain/CollectedEvent.js"
 import { bucketOf, bucketValueMs, RELATIVE_ERROR } from "../../src/domain/LatencyHistogram.js"
-import { makeEvent } from "../../src/domain/SlowQueryEvent.js"
 import { EventWriter } from "../../src/store/EventWriter.js"
 import migration0017 from "../../src/store/migrations/0017_histogram_quantile.js"
 import { type ListQueriesOptions, QueryReads } from "../../src/store/QueryReads.js"
 import { freshStoreDatabase } from "../support/StoreDatabase.js"
 import { storeClient } from "../support/StoreQueries.js"
 import { storeAt } from "../support/StoreServices.js"
+import { selectEvent } from "../support/CollectedEvents.js"
 
 // Ranking by p95 over a window (the rollups' histograms, migration 0008; slowq_histogram_quantile, 0017): the order
 // differs from the mean's, each row's p95 is the nearest-rank p95 of its raw events within the histogram's 2%, and a
@@ -17,20 +16,8 @@ import { storeAt } from "../support/StoreServices.js"
 
 const T0 = Date.parse("2024-05-01T10:00:00Z")
 
-const event = (key: string, queryId: string, second: number, queryTimeMs: number): CollectedEvent => ({
-  event: makeEvent({ key, startTimeUs: (T0 + second * 1000) * 1000, queryTimeMs, sqlText: `select ${key}`, db: "shop", user: "app" }),
-  fingerprint: {
-    fingerprint: `select ${queryId.toLowerCase()}`,
-    queryId,
-    statementType: "select",
-    readOnly: true,
-    tables: [],
-    multiStatement: false,
-    truncated: false,
-    tags: {},
-    parser: "tokenizer"
-  }
-})
+const event = (key: string, queryId: string, second: number, queryTimeMs: number) =>
+  selectEvent(key, queryId, (T0 + second * 1000) * 1000, queryTimeMs, { event: { db: "shop", user: "app" }, fingerprint: `select ${queryId.toLowerCase()}` })
 
 // FAST: 95 calls of 1 ms and 5 of 400 ms (mean 20.95 ms, p95 1 ms: the 95th call is still a fast one).
 // TAIL: 90 calls of 10 ms and 10 of 120 ms (mean 21 ms, p95 120 ms).

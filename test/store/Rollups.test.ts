@@ -5,7 +5,6 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Option } from "effect"
 import type { CollectedEvent } from "../../src/domain/CollectedEvent.js"
 import { bucketOf, quantileMs, RELATIVE_ERROR } from "../../src/domain/LatencyHistogram.js"
-import { makeEvent } from "../../src/domain/SlowQueryEvent.js"
 import { startHttpApi } from "../../src/http/HttpApiServer.js"
 import type { HttpApiSettings } from "../../src/http/HttpApiSettings.js"
 import { Runner } from "../../src/pipeline/Runner.js"
@@ -18,6 +17,7 @@ import { storeLayerEmbedded } from "../../src/store/StoreLive.js"
 import { freshStoreDatabase } from "../support/StoreDatabase.js"
 import { storeClient } from "../support/StoreQueries.js"
 import { storeAt } from "../support/StoreServices.js"
+import { selectEvent } from "../support/CollectedEvents.js"
 
 // Per-minute and per-hour rollups are written by the statement that stores the events: exact sums, maxima and
 // histograms per pipeline, query and minute (hour); a replay adds nothing; a store filled before rollups existed gets them when it is
@@ -26,20 +26,8 @@ import { storeAt } from "../support/StoreServices.js"
 const MINUTE_US = 60_000_000
 const t0 = 1_700_000_040_000_000 // 2023-11-14T22:14:00Z, a whole minute
 
-const event = (key: string, queryId: string, startTimeUs: number, queryTimeMs: number, calls = 1): CollectedEvent => ({
-  event: makeEvent({ key, startTimeUs, queryTimeMs, calls, sqlText: `select ${key}`, rowsExamined: 10 * calls, lockTimeMs: 0.5 }),
-  fingerprint: {
-    fingerprint: "select ?",
-    queryId,
-    statementType: "select",
-    readOnly: true,
-    tables: [],
-    multiStatement: false,
-    truncated: false,
-    tags: {},
-    parser: "tokenizer"
-  }
-})
+const event = (key: string, queryId: string, startTimeUs: number, queryTimeMs: number, calls = 1) =>
+  selectEvent(key, queryId, startTimeUs, queryTimeMs, { event: { calls, rowsExamined: 10 * calls, lockTimeMs: 0.5 } })
 
 const batch: ReadonlyArray<CollectedEvent> = [
   event("a", "AAAA", t0 + 1_000_000, 2),

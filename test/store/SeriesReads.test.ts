@@ -5,12 +5,12 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Option, Redacted } from "effect"
 import type { CollectedEvent } from "../../src/domain/CollectedEvent.js"
 import { type Histogram, mergeHistograms, quantileMs } from "../../src/domain/LatencyHistogram.js"
-import { makeEvent } from "../../src/domain/SlowQueryEvent.js"
 import { EventWriter } from "../../src/store/EventWriter.js"
 import { histogramPairs, quantilesMs, SeriesReads, type SeriesPoint } from "../../src/store/SeriesReads.js"
 import { StoreClient } from "../../src/store/StoreClient.js"
 import { storeLayerEmbedded, storeLayerFromUrl } from "../../src/store/StoreLive.js"
 import { freshStoreDatabase } from "../support/StoreDatabase.js"
+import { selectEvent } from "../support/CollectedEvents.js"
 
 // Series fold their rollups' histograms from jsonb's text into arrays of counts, and read the percentiles of all three
 // in one pass: the points must be exactly those of merging the histograms as objects and reading them with
@@ -56,20 +56,8 @@ describe("series folding", () => {
 const MINUTE_MS = 60_000
 const t0 = Date.UTC(2024, 4, 1, 10, 0, 0)
 
-const event = (key: string, atMs: number, queryTimeMs: number, calls = 1): CollectedEvent => ({
-  event: makeEvent({ key, startTimeUs: atMs * 1000, queryTimeMs, calls, sqlText: `select ${key}`, rowsExamined: 3 * calls }),
-  fingerprint: {
-    fingerprint: "select ?",
-    queryId: "AAAA",
-    statementType: "select",
-    readOnly: true,
-    tables: [],
-    multiStatement: false,
-    truncated: false,
-    tags: {},
-    parser: "tokenizer"
-  }
-})
+const event = (key: string, atMs: number, queryTimeMs: number, calls = 1) =>
+  selectEvent(key, "AAAA", atMs * 1000, queryTimeMs, { event: { calls, rowsExamined: 3 * calls } })
 
 /** The points as the rollups give them when their histograms are merged as objects and read by quantileMs. */
 const expectedPoints = (
