@@ -1,3 +1,6 @@
+// test group: other
+// (slow log files and a store of its own: no MariaDB.)
+
 import { appendFileSync, copyFileSync, mkdtempSync, renameSync, rmSync, truncateSync, unlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
