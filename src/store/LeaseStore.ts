@@ -1,4 +1,4 @@
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Schema } from "effect"
 import { SLOWQ_MARKER } from "../plugin/OwnStatement.js"
 import { StoreClient } from "./StoreClient.js"
 import { StoreError } from "./StoreError.js"
@@ -7,12 +7,13 @@ import { StoreError } from "./StoreError.js"
 // the store's clock (now()), never a replica's: replicas whose clocks disagree still agree on who holds what.
 
 /** A lease as the store holds it. */
-export interface LeaseRow {
-  readonly pipeline: string
-  readonly owner: string | null
-  readonly epoch: number
-  readonly expires_at: Date
-}
+const LeaseRow = Schema.Struct({
+  pipeline: Schema.String,
+  owner: Schema.NullOr(Schema.String),
+  epoch: Schema.Number,
+  expires_at: Schema.DateFromSelf
+})
+export interface LeaseRow extends Schema.Schema.Type<typeof LeaseRow> {}
 
 /** A lease just taken: its epoch, and whether it was taken from another replica whose lease had expired. */
 export interface Acquired {
@@ -54,11 +55,12 @@ const leasesSql = `${SLOWQ_MARKER}
 SELECT pipeline, owner, epoch::float8 AS epoch, expires_at FROM slowq_leases ORDER BY pipeline`
 
 /** What the API asked of a pipeline ('*': the scheduler), as any replica stored it. */
-export interface ControlRow {
-  readonly pipeline: string
-  readonly paused: boolean
-  readonly run_requested: string | null
-}
+const ControlRow = Schema.Struct({ pipeline: Schema.String, paused: Schema.Boolean, run_requested: Schema.NullOr(Schema.String) })
+export interface ControlRow extends Schema.Schema.Type<typeof ControlRow> {}
+
+const ReplicaRow = Schema.Struct({ replica: Schema.String })
+const RenewedRow = Schema.Struct({ pipeline: Schema.String, epoch: Schema.Number })
+const AcquiredRow = Schema.Struct({ epoch: Schema.Number, previous: Schema.NullOr(Schema.String) })
 
 /** The control row that pauses the whole scheduler. */
 export const SCHEDULER = "*"
@@ -82,13 +84,20 @@ const make = Effect.gen(function* () {
   const { sql } = yield* StoreClient
   const failed = (what: string) => (cause: { readonly message: string }) =>
     new StoreError({ operation: "write", message: `${what} failed: ${cause.message}`, cause })
+  const readFailed = (what: string) => (cause: { readonly message: string }) =>
+    new StoreError({ operation: "read", message: `${what} failed: ${cause.message}`, cause })
+  /** The rows of `statement`, decoded with `row`: a row of another shape is a store error, not a wrong value. */
+  const rowsOf =
+    <A, I>(row: Schema.Schema<A, I>) =>
+    (statement: string, params: ReadonlyArray<unknown> = []) =>
+      sql.unsafe(statement, params).pipe(Effect.flatMap(Schema.decodeUnknown(Schema.Array(row))))
 
   /** Says the replica is alive: leases are shared among the replicas seen within the lease time. */
   const heartbeat = (replica: string) => sql.unsafe(heartbeatSql, [replica]).pipe(Effect.asVoid, Effect.mapError(failed("the replica's heartbeat")))
 
   /** The replicas seen within the lease time, in byte order of their names. */
   const liveReplicas = (ttlMs: number) =>
-    sql.unsafe<{ readonly replica: string }>(liveReplicasSql, [ttlMs]).pipe(
+    rowsOf(ReplicaRow)(liveReplicasSql, [ttlMs]).pipe(
       Effect.map((rows) => rows.map((row) => row.replica)),
       Effect.mapError(failed("listing the replicas"))
     )
@@ -97,14 +106,14 @@ const make = Effect.gen(function* () {
   const renew = (replica: string, pipelines: ReadonlyArray<string>, ttlMs: number) =>
     pipelines.length === 0
       ? Effect.succeed(new Map<string, number>())
-      : sql.unsafe<{ readonly pipeline: string; readonly epoch: number }>(renewSql, [replica, pipelines, ttlMs]).pipe(
+      : rowsOf(RenewedRow)(renewSql, [replica, pipelines, ttlMs]).pipe(
           Effect.map((rows) => new Map(rows.map((row) => [row.pipeline, row.epoch]))),
           Effect.mapError(failed("renewing the leases"))
         )
 
   /** Takes the lease of `pipeline` if it is free or expired. */
   const acquire = (replica: string, pipeline: string, ttlMs: number) =>
-    sql.unsafe<{ readonly epoch: number; readonly previous: string | null }>(acquireSql, [replica, pipeline, ttlMs]).pipe(
+    rowsOf(AcquiredRow)(acquireSql, [replica, pipeline, ttlMs]).pipe(
       Effect.map((rows): Acquired | undefined => {
         const row = rows[0]
         return row === undefined ? undefined : { epoch: row.epoch, takeover: row.previous !== null && row.previous !== replica }
@@ -122,15 +131,10 @@ const make = Effect.gen(function* () {
   const leave = (replica: string) => sql.unsafe(leaveSql, [replica]).pipe(Effect.asVoid, Effect.mapError(failed("leaving")))
 
   /** Every lease, for the API: who runs what. */
-  const leases = sql.unsafe<LeaseRow>(leasesSql).pipe(
-    Effect.mapError((cause) => new StoreError({ operation: "read", message: `reading the leases failed: ${cause.message}`, cause }))
-  )
-
-  const readFailed = (what: string) => (cause: { readonly message: string }) =>
-    new StoreError({ operation: "read", message: `${what} failed: ${cause.message}`, cause })
+  const leases = rowsOf(LeaseRow)(leasesSql).pipe(Effect.mapError(readFailed("reading the leases")))
 
   /** Every pipeline's pause and asked-for run, and the scheduler's pause. */
-  const control = sql.unsafe<ControlRow>(controlSql).pipe(Effect.mapError(readFailed("reading the pipelines' control")))
+  const control = rowsOf(ControlRow)(controlSql).pipe(Effect.mapError(readFailed("reading the pipelines' control")))
 
   /** Pauses or resumes `pipeline` (SCHEDULER: every pipeline) on whichever replica runs it. */
   const setPaused = (pipeline: string, paused: boolean) =>

@@ -1,4 +1,4 @@
-import { Clock, Context, Duration, Effect, Layer, Metric } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Metric, Schema } from "effect"
 import { SLOWQ_MARKER } from "../plugin/OwnStatement.js"
 import type { RetentionSettings } from "./Retention.js"
 import { StoreClient } from "./StoreClient.js"
@@ -118,7 +118,7 @@ packed AS (
     ${blockColumns.map((column) => `array_agg(${column} ORDER BY query_id, start_us, event_key)`).join(",\n    ")}
   FROM moved GROUP BY 1, 2
 )
-SELECT 1 AS moved FROM moved`
+SELECT 1 AS counted FROM moved`
 
 // Each DELETE picks a batch through an index (start_time, or the rollups' (pipeline, minute|hour)) and deletes it
 // by ctid: bounded work, whatever the backlog.
@@ -129,7 +129,7 @@ doomed AS (
   WHERE e.start_time < c.cutoff
   LIMIT $3
 )
-DELETE FROM slowq_events WHERE ctid IN (SELECT ctid FROM doomed) RETURNING 1 AS deleted`
+DELETE FROM slowq_events WHERE ctid IN (SELECT ctid FROM doomed) RETURNING 1 AS counted`
 
 // A rollup goes once it is past its own retention ($4) AND every event it sums is past the events' cutoff: it is never
 // pruned while events it sums are still kept (a re-read old log's events stay for the replay margin, and so do their
@@ -141,7 +141,7 @@ doomed AS (
   WHERE r.${column} < $4::timestamptz AND r.${column} + interval '1 ${column}' <= c.cutoff
   LIMIT $3
 )
-DELETE FROM ${table} WHERE ctid IN (SELECT ctid FROM doomed) RETURNING 1 AS deleted`
+DELETE FROM ${table} WHERE ctid IN (SELECT ctid FROM doomed) RETURNING 1 AS counted`
 
 // Samples hold statement text like the events they were taken from, and go with them, as do the packed events'
 // blocks: an hour's once the whole hour is past the events' cutoff. A block's rows return its event count.
@@ -152,16 +152,21 @@ doomed AS (
   WHERE t.hour + interval '1 hour' <= c.cutoff
   LIMIT $3
 )
-DELETE FROM ${table} WHERE ctid IN (SELECT ctid FROM doomed) RETURNING ${returning} AS deleted`
+DELETE FROM ${table} WHERE ctid IN (SELECT ctid FROM doomed) RETURNING ${returning} AS counted`
 const pruneSamplesSql = pruneWholeHoursSql("slowq_samples", "1")
 const pruneBlocksSql = pruneWholeHoursSql("slowq_event_blocks", "events")
+
+// What the statements return, one row per row deleted or moved (`counted`: 1, or a block's event count), and the
+// pipelines' cutoffs.
+const decodeCounted = Schema.decodeUnknown(Schema.Array(Schema.Struct({ counted: Schema.Number })))
+const decodeCutoffs = Schema.decodeUnknown(Schema.Array(Schema.Struct({ pipeline: Schema.String, cutoff: Schema.DateFromSelf })))
 
 const make = Effect.gen(function* () {
   const { sql } = yield* StoreClient
 
   /**
    * Runs `statement` until a batch comes back short: the rows it returned (one per row deleted or moved), and the sum
-   * of their `deleted` column when they carry one (a block's events).
+   * of their `counted` column (a block's events for the blocks, else the rows).
    */
   const drain = (table: string, statement: string, batch: number, params: (batch: number) => ReadonlyArray<unknown>) =>
     Effect.gen(function* () {
@@ -169,13 +174,14 @@ const make = Effect.gen(function* () {
       let sum = 0
       for (;;) {
         // One small row each: a count every driver (pg, PGlite) reports the same way.
-        const result = yield* sql.unsafe<{ readonly deleted?: number }>(statement, params(batch)).pipe(
+        const result = yield* sql.unsafe(statement, params(batch)).pipe(
+          Effect.flatMap(decodeCounted),
           Effect.mapError(
             (cause) => new StoreError({ operation: "write", message: `pruning ${table} failed: ${cause.message}`, cause })
           )
         )
         rows += result.length
-        for (const row of result) sum += Number(row.deleted ?? 1)
+        for (const row of result) sum += row.counted
         if (result.length < batch) return { rows, sum }
       }
     })
@@ -198,7 +204,8 @@ const make = Effect.gen(function* () {
     const rows = yield* drain("slowq_events", pruneEventsSql, batches.rows, (n) => [eventsBefore, margin, n]).pipe(
       Effect.tap(counted("slowq_events", prunedRowsTotal))
     )
-    const cutoffs = yield* sql.unsafe<{ readonly pipeline: string; readonly cutoff: Date }>(packCutoffsSql, [margin]).pipe(
+    const cutoffs = yield* sql.unsafe(packCutoffsSql, [margin]).pipe(
+      Effect.flatMap(decodeCutoffs),
       Effect.mapError(
         (cause) => new StoreError({ operation: "read", message: `pruning slowq_events failed: ${cause.message}`, cause })
       )
