@@ -15,6 +15,7 @@
  *
  * Self-contained (no import from src/ or test/): the slowq image runs it as the compose lab's workload service.
  */
+import { generator } from "./Random.js"
 
 export type Dialect = "mysql" | "postgres"
 
@@ -100,17 +101,7 @@ export const analyzeStatement = (dialect: Dialect) =>
 
 export const begin = (dialect: Dialect) => (dialect === "mysql" ? "START TRANSACTION" : "BEGIN")
 
-/** A small deterministic generator (mulberry32), as the explain stage's mix uses. */
-export const generator = (seed: number) => {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+export { generator }
 
 type Random = () => number
 

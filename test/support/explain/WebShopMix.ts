@@ -1,4 +1,5 @@
 import type { Dialect } from "../../../src/domain/SlowQueryEvent.js"
+import { generator } from "../../../scripts/lab/Random.js"
 
 /**
  * A realistic statement mix for measuring how much of what slowq collects gets a plan: the traffic of a small
@@ -45,17 +46,6 @@ INSERT INTO sessions SELECT md5(g::text), g, now() + interval '1 day' FROM gener
 ANALYZE;
 `
 
-/** A small deterministic generator (mulberry32). */
-const generator = (seed: number) => {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** The statements of `requests` web requests plus housekeeping, each tagged with `marker` in a comment. */
 export const mixWorkload = (dialect: Dialect, marker: string, requests: number): ReadonlyArray<string> => {

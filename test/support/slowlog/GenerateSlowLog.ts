@@ -9,18 +9,10 @@
  * administrator commands and a server start-up banner in the middle. The same seed gives the same bytes.
  */
 import { createWriteStream } from "node:fs"
+import { generator } from "../../../scripts/lab/Random.js"
 
-/** mulberry32: small, fast and good enough for test data. */
-export const makeRandom = (seed: number) => {
-  let state = seed >>> 0
-  return (): number => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** mulberry32 (scripts/lab/Random.ts), under the name the fingerprint corpus uses. */
+export const makeRandom = generator
 
 type Random = () => number
 
