@@ -21,7 +21,10 @@ export interface Acquired {
   readonly takeover: boolean
 }
 
+// A replica killed (not stopped) leaves its row, and each start has a new id by default: rows not seen for a day go
+// with the next heartbeat of any replica, so the table holds the replicas of about a day.
 const heartbeatSql = `${SLOWQ_MARKER}
+WITH gone AS (DELETE FROM slowq_replicas WHERE seen_at < now() - interval '1 day')
 INSERT INTO slowq_replicas (replica) VALUES ($1)
 ON CONFLICT (replica) DO UPDATE SET seen_at = now()`
 

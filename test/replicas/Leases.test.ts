@@ -70,6 +70,11 @@ describe("leases", () => {
         expect(yield* leases.liveReplicas(60_000)).toEqual(["a", "b"])
         yield* leases.leave("a")
         expect(yield* leases.liveReplicas(60_000)).toEqual(["b"])
+        // A replica killed two days ago left its row: the next heartbeat of any replica deletes it.
+        yield* sql.unsafe("INSERT INTO slowq_replicas (replica, seen_at) VALUES ('killed', now() - interval '2 days'), ('quiet', now() - interval '23 hours')")
+        yield* leases.heartbeat("b")
+        const rows = yield* sql.unsafe<{ replica: string }>("SELECT replica FROM slowq_replicas ORDER BY replica")
+        expect(rows.map((row) => row.replica)).toEqual(["b", "quiet"])
       }).pipe(Effect.provide(storeAt(db.url)))
     }).pipe(Effect.scoped),
     60_000
