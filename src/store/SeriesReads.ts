@@ -353,18 +353,23 @@ const seriesRanges = (options: Pick<SeriesOptions, "since" | "until" | "stepSeco
   return [ranges.since, ranges.until, ranges.until, ranges.until, ranges.until, ranges.until]
 }
 
-/** A query's calls and time per step in one pipeline, aligned on the answer's `starts`: a page's sparklines. */
+/**
+ * A query's calls, time, slowest call and rows examined per step in one pipeline, aligned on the answer's `starts`: a
+ * page's sparklines, one for each order of the ranking that has a per-step sum or maximum.
+ */
 export const SparkSeries = Schema.Struct({
   query_id: Schema.String,
   pipeline: Schema.String,
   calls: Schema.Array(Schema.Number).annotations({ description: "Calls per step, 0 for a step without any." }),
-  total_ms: Schema.Array(Schema.Number).annotations({ description: "Total execution time per step, ms." })
+  total_ms: Schema.Array(Schema.Number).annotations({ description: "Total execution time per step, ms." }),
+  max_ms: Schema.Array(Schema.Number).annotations({ description: "The slowest call per step, ms; 0 for a step without calls." }),
+  rows_examined: Schema.Array(Schema.Number).annotations({ description: "Rows examined per step." })
 }).annotations({ identifier: "SparkSeries" })
 export interface SparkSeries extends Schema.Schema.Type<typeof SparkSeries> {}
 
 // Many queries' sums per step, for sparklines: the rollup rows of each (pipeline, query) that holds one of the ids
 // ($1; or of the one pipeline $2), read by primary key ranges as seriesSql reads one query's, summed per step of $9
-// seconds; no histograms (a sparkline draws calls or time, no percentile), so a step is three numbers and a query
+// seconds; no histograms (a sparkline draws sums and maxima, no percentile), so a step is five numbers and a query
 // one row of JSON text, in the order of the ids asked for. $3 to $8 as seriesSql's.
 const sparkSql = `${SLOWQ_MARKER}
 WITH pairs AS (
@@ -373,12 +378,12 @@ WITH pairs AS (
 SELECT p.query_id, p.pipeline, coalesce(s.steps, '[]') AS steps
 FROM pairs p
 CROSS JOIN LATERAL (
-  SELECT json_agg(json_build_array(at_ms, calls, total_ms) ORDER BY at_ms)::text AS steps FROM (
+  SELECT json_agg(json_build_array(at_ms, calls, total_ms, max_ms, rows_examined) ORDER BY at_ms)::text AS steps FROM (
     SELECT date_part('epoch', date_bin($9::float8 * interval '1 second', at, timestamptz 'epoch')) * 1000 AS at_ms,
-      sum(calls)::float8 AS calls, sum(total_ms) AS total_ms
+      sum(calls)::float8 AS calls, sum(total_ms) AS total_ms, max(max_ms) AS max_ms, sum(rows_examined) AS rows_examined
     FROM (
       ${rollupRangesSql(
-        (time) => `${time} AS at, calls, total_ms`,
+        (time) => `${time} AS at, calls, total_ms, max_ms, rows_examined`,
         { head: rangeParams(3, 4), hours: rangeParams(5, 6), tail: rangeParams(7, 8) },
         "pipeline = p.pipeline AND query_id = p.query_id"
       )}
@@ -391,7 +396,7 @@ ORDER BY array_position($1::text[], p.query_id), p.pipeline`
 const SparkRow = Schema.Struct({
   query_id: Schema.String,
   pipeline: Schema.String,
-  steps: Schema.parseJson(Schema.Array(Schema.Tuple(Schema.Number, Schema.Number, Schema.Number)))
+  steps: Schema.parseJson(Schema.Array(Schema.Tuple(Schema.Number, Schema.Number, Schema.Number, Schema.Number, Schema.Number)))
 })
 
 /** The starts of the steps of a window: from the one holding `since` to the last before `until`, as foldSeries. */
@@ -446,14 +451,25 @@ const make = Effect.gen(function* () {
         const series = rows.map((row): SparkSeries => {
           const calls = starts.map(() => 0)
           const totalMs = starts.map(() => 0)
-          for (const [atMs, stepCalls, stepTotalMs] of row.steps) {
+          const maxMs = starts.map(() => 0)
+          const rowsExamined = starts.map(() => 0)
+          for (const [atMs, stepCalls, stepTotalMs, stepMaxMs, stepRowsExamined] of row.steps) {
             const at = Math.floor((atMs - first) / step)
             // A step of a minute (hour) read from before the first bucket's start is in none, as in foldSeries.
             if (at < 0 || at >= starts.length) continue
             calls[at] = calls[at]! + stepCalls
             totalMs[at] = totalMs[at]! + stepTotalMs
+            maxMs[at] = Math.max(maxMs[at]!, stepMaxMs)
+            rowsExamined[at] = rowsExamined[at]! + stepRowsExamined
           }
-          return { query_id: row.query_id, pipeline: row.pipeline, calls, total_ms: totalMs }
+          return {
+            query_id: row.query_id,
+            pipeline: row.pipeline,
+            calls,
+            total_ms: totalMs,
+            max_ms: maxMs,
+            rows_examined: rowsExamined
+          }
         })
         return { starts: starts.map((start) => new Date(start)), series }
       }),

@@ -251,9 +251,9 @@ describe.each([
           expect(yield* store.sparkSeries(["AAAA", "ZZZZ", "CCCC"], { since: at(0), until: at(180), stepSeconds: 60 })).toEqual({
             starts: minutes,
             series: [
-              { query_id: "AAAA", pipeline: "p1", calls: [2, 0, 1, 0], total_ms: [40, 0, 5, 0] },
-              { query_id: "AAAA", pipeline: "p2", calls: [0, 1, 0, 0], total_ms: [0, 50, 0, 0] },
-              { query_id: "CCCC", pipeline: "p1", calls: [3, 2, 0, 0], total_ms: [3, 2, 0, 0] }
+              { query_id: "AAAA", pipeline: "p1", calls: [2, 0, 1, 0], total_ms: [40, 0, 5, 0], max_ms: [30, 0, 5, 0], rows_examined: [20, 0, 10, 0] },
+              { query_id: "AAAA", pipeline: "p2", calls: [0, 1, 0, 0], total_ms: [0, 50, 0, 0], max_ms: [0, 50, 0, 0], rows_examined: [0, 10, 0, 0] },
+              { query_id: "CCCC", pipeline: "p1", calls: [3, 2, 0, 0], total_ms: [3, 2, 0, 0], max_ms: [1, 1, 0, 0], rows_examined: [30, 20, 0, 0] }
             ]
           })
           expect(
@@ -261,7 +261,7 @@ describe.each([
           ).toEqual({
             // Steps of 2 minutes aligned on the epoch: 22:12, 22:14, 22:16.
             starts: [at(-80), at(40), at(160)],
-            series: [{ query_id: "AAAA", pipeline: "p2", calls: [0, 1, 0], total_ms: [0, 50, 0] }]
+            series: [{ query_id: "AAAA", pipeline: "p2", calls: [0, 1, 0], total_ms: [0, 50, 0], max_ms: [0, 50, 0], rows_examined: [0, 10, 0] }]
           })
           // Whole hours from the hour rollups: 21:00 to 00:00.
           const hourly = yield* store.sparkSeries(["AAAA"], { since: at(-3600), until: at(7200), stepSeconds: 3600 })
@@ -272,8 +272,8 @@ describe.each([
             "2023-11-15T00:00:00.000Z"
           ])
           expect(hourly.series).toEqual([
-            { query_id: "AAAA", pipeline: "p1", calls: [0, 3, 0, 0], total_ms: [0, 45, 0, 0] },
-            { query_id: "AAAA", pipeline: "p2", calls: [0, 1, 0, 0], total_ms: [0, 50, 0, 0] }
+            { query_id: "AAAA", pipeline: "p1", calls: [0, 3, 0, 0], total_ms: [0, 45, 0, 0], max_ms: [0, 30, 0, 0], rows_examined: [0, 30, 0, 0] },
+            { query_id: "AAAA", pipeline: "p2", calls: [0, 1, 0, 0], total_ms: [0, 50, 0, 0], max_ms: [0, 50, 0, 0], rows_examined: [0, 10, 0, 0] }
           ])
           expect((yield* store.sparkSeries(["ZZZZ"], { since: at(0), until: at(180), stepSeconds: 60 })).series).toEqual([])
 

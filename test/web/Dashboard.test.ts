@@ -300,6 +300,13 @@ layer(Layer.scoped(Dashboard, fixture({})), { timeout: "120 seconds", excludeTes
           yield* promise(() => page.waitForURL((url) => url.searchParams.get("order") === "rows_examined"))
           yield* rowsBecome(page, byRows)
           expect(yield* promise(() => page.locator("select[name=order]").inputValue())).toBe("rows_examined")
+          // Each row's sparkline draws the metric ranked by.
+          yield* promise(() => page.locator("table.queries tbody td.spark canvas").first().waitFor())
+          expect(
+            yield* promise(() =>
+              page.locator("table.queries tbody td.spark .sparkline[role=img]").evaluateAll((spans) => [...new Set(spans.map((s) => s.getAttribute("aria-label")))])
+            )
+          ).toEqual(["rows examined per step"])
           yield* screenshot(page, "queries-filtered-1280")
           // Back twice: the user, then the database filter is gone again, and so are their rows.
           yield* promise(() => page.goBack())

@@ -274,19 +274,33 @@ const sparkWindow = (list: QueryListJson, search: Record<string, string>): { sin
 }
 
 /**
- * A row's sparkline values for the ranking: calls, the mean per call for mean, p95 and max (the batch of series carries
- * no percentiles), else the total time (also for rows examined, which the series do not carry).
+ * A row's sparkline values for the ranking: the metric it ranks by, per step; for p95 the mean per call (the batch of
+ * series carries no percentiles: a page's histograms would cost more than its rows). A step without calls has no mean
+ * and no slowest call: a gap, not a zero.
  */
-const sparkValues = (order: QueryOrder, calls: ReadonlyArray<number>, totalMs: ReadonlyArray<number>): ReadonlyArray<number | null> =>
-  order === "calls" ? calls : order === "total_ms" || order === "rows_examined" ? totalMs : totalMs.map((ms, i) => (calls[i]! > 0 ? ms / calls[i]! : null))
+const sparkValues = (order: QueryOrder, line: SparkLine): ReadonlyArray<number | null> => {
+  switch (order) {
+    case "calls":
+      return line.calls
+    case "total_ms":
+      return line.totalMs
+    case "rows_examined":
+      return line.rowsExamined
+    case "max_ms":
+      return line.maxMs.map((ms, i) => (line.calls[i]! > 0 ? ms : null))
+    case "avg_ms":
+    case "p95_ms":
+      return line.totalMs.map((ms, i) => (line.calls[i]! > 0 ? ms / line.calls[i]! : null))
+  }
+}
 
 const sparkLabel: Record<QueryOrder, string> = {
   total_ms: "total time",
   calls: "calls",
   avg_ms: "time per call",
   p95_ms: "time per call",
-  max_ms: "time per call",
-  rows_examined: "total time"
+  max_ms: "slowest call",
+  rows_examined: "rows examined"
 }
 
 const QueryTable = ({
@@ -401,17 +415,27 @@ interface SparkLine {
   readonly xs: ReadonlyArray<number>
   readonly calls: ReadonlyArray<number>
   readonly totalMs: ReadonlyArray<number>
+  readonly maxMs: ReadonlyArray<number>
+  readonly rowsExamined: ReadonlyArray<number>
 }
 
 /** The page's series by `pipeline/id`, their x the steps' starts in seconds (uPlot's unit). */
 const sparkLines = (batch: SeriesBatchJson | null): ReadonlyMap<string, SparkLine> => {
   if (batch === null) return new Map()
   const xs = batch.starts.map((start) => Date.parse(start) / 1000)
-  return new Map(batch.series.map((s) => [`${s.pipeline}/${s.query_id}`, { xs, calls: s.calls, totalMs: s.total_ms }]))
+  return new Map(
+    batch.series.map((s) => [`${s.pipeline}/${s.query_id}`, {
+      xs,
+      calls: s.calls,
+      totalMs: s.total_ms,
+      maxMs: s.max_ms,
+      rowsExamined: s.rows_examined
+    }])
+  )
 }
 
 const SparkCell = ({ line, order }: { readonly line: SparkLine | undefined; readonly order: QueryOrder }) => {
-  const ys = useMemo(() => (line === undefined ? undefined : sparkValues(order, line.calls, line.totalMs)), [line, order])
+  const ys = useMemo(() => (line === undefined ? undefined : sparkValues(order, line)), [line, order])
   if (line === undefined || ys === undefined) return <span className="sparkline sparkline-empty" />
   return (
     <Suspense fallback={<span className="sparkline sparkline-empty" />}>
