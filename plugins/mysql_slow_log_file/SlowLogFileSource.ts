@@ -1,75 +1,15 @@
-import { createHash } from "node:crypto"
-import { type BigIntStats, constants, type Stats } from "node:fs"
-import { type FileHandle, open, readdir, stat } from "node:fs/promises"
-import { basename, dirname, join } from "node:path"
-import { Chunk, type Context, Effect, Either, Layer, Option, Schema, Stream } from "effect"
+import { Effect, Layer } from "effect"
 import { makeEvent, type SlowQueryEvent } from "../../src/domain/SlowQueryEvent.js"
-import { type SourceBatch, SlowQuerySource, SourceError } from "../../src/plugin/SlowQuerySource.js"
-import { type Config, hasWildcard } from "./config.js"
+import { type LogFileMessages, type LogFileParser, type LogFormat, tailLogFiles } from "../../src/plugin/LogFileTail.js"
+import { SlowQuerySource, type SourceError } from "../../src/plugin/SlowQuerySource.js"
+import type { Config } from "./config.js"
 import { eventStartMicros, offsetMinutes } from "./EventTime.js"
 import { type SlowLogEvent, SlowLogParser, type SlowLogProblem } from "./SlowLogParser.js"
 
+// The tailing (files, rotation, checkpoints) is the SDK's (src/plugin/LogFileTail.ts); what is MySQL's is here.
+export { Checkpoint, FileCheckpoint, globRegExp, openRegular } from "../../src/plugin/LogFileTail.js"
+
 const PLUGIN = "mysql_slow_log_file"
-
-// ---------------------------------------------------------------------------------------------------------------------
-// The checkpoint
-
-/**
- * One file's position. A file is known by its device and inode (a rename keeps them) and by a hash of its first
- * bytes (a truncation in place or a reused inode changes it); `key` names it in event keys for good.
- */
-export const FileCheckpoint = Schema.Struct({
-  path: Schema.String.annotations({ description: "Where the file was last seen; informational." }),
-  dev: Schema.String,
-  ino: Schema.String,
-  head_bytes: Schema.Int.pipe(Schema.between(1, 1024)),
-  head: Schema.String,
-  key: Schema.String,
-  offset: Schema.Int.pipe(Schema.nonNegative()).annotations({
-    description: "Byte offset where the next unread entry starts; everything before it is stored or skipped."
-  }),
-  db: Schema.NullOr(Schema.String).annotations({
-    description: "The database in effect at `offset`: MySQL writes `use db;` only when it changes."
-  })
-})
-export interface FileCheckpoint extends Schema.Schema.Type<typeof FileCheckpoint> {}
-
-export const Checkpoint = Schema.Struct({ files: Schema.Array(FileCheckpoint) })
-export interface Checkpoint extends Schema.Schema.Type<typeof Checkpoint> {}
-const decodeCheckpoint = Schema.decodeUnknownEither(Checkpoint)
-
-const HEAD_BYTES = 1024
-const READ_BYTES = 1024 * 1024
-/** Problems logged one by one per file and run; the rest are summed up. */
-const PROBLEMS_LOGGED = 10
-
-const sha256 = (data: string | Uint8Array) => createHash("sha256").update(data).digest("hex")
-
-// ---------------------------------------------------------------------------------------------------------------------
-// Pure parts, exported for the tests
-
-/** `*`, `?`, `[…]` of a file name pattern as a regular expression over file names. */
-export const globRegExp = (pattern: string): RegExp => {
-  let source = ""
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i]!
-    if (c === "*") source += "[^/]*"
-    else if (c === "?") source += "[^/]"
-    else if (c === "[") {
-      const close = pattern.indexOf("]", i + 2)
-      if (close < 0) source += "\\["
-      else {
-        let set = pattern.slice(i + 1, close)
-        if (set.startsWith("!")) set = `^${set.slice(1)}`
-        source += `[${set.replaceAll("\\", "\\\\")}]`
-        i = close
-      }
-    } else source += c.replace(/[.+^${}()|\\]/g, "\\$&")
-  }
-  return new RegExp(`^${source}$`)
-}
-
-const COMPRESSED = /\.(?:gz|bz2|xz|zst|zip|lz4)$/
 
 /** Everything slowq stores of one parsed entry. `fileKey` identifies the file for good (see FileCheckpoint.key). */
 export const toSlowQueryEvent = (entry: SlowLogEvent, fileKey: string, localOffsetMinutes: number): SlowQueryEvent => {
@@ -93,429 +33,65 @@ export const toSlowQueryEvent = (entry: SlowLogEvent, fileKey: string, localOffs
   })
 }
 
-// ---------------------------------------------------------------------------------------------------------------------
-// Files
 
-interface FoundFile {
-  readonly path: string
-  readonly dev: string
-  readonly ino: string
-  readonly size: number
-  readonly mtimeMs: number
-  readonly birthtimeNs: string
-}
-
-/** A file this run reads, from `offset` on, under the identity `checkpoint`. */
-interface PlannedFile {
-  readonly file: FoundFile
-  readonly checkpoint: FileCheckpoint
-  /** It no longer matches `path`: a rotated file being finished. */
-  readonly rotated: boolean
-}
-
-const isErrno = (cause: unknown, code: string): boolean =>
-  typeof cause === "object" && cause !== null && "code" in cause && cause.code === code
-
-/** What a path that is no regular file is, in the words of a message. */
-const kindOf = (stats: Stats | BigIntStats): string =>
-  stats.isDirectory()
-    ? "a directory"
-    : stats.isFIFO()
-      ? "a FIFO"
-      : stats.isSocket()
-        ? "a socket"
-        : stats.isCharacterDevice()
-          ? "a character device"
-          : stats.isBlockDevice()
-            ? "a block device"
-            : "not a regular file"
-
-const notAFileMessage = (path: string, kind: string) =>
+const notAFile = (path: string, kind: string) =>
   `${path} is ${kind}, not a slow log file; source.path must name the slow log file (SELECT @@slow_query_log_file on the server) or a glob of files`
 
-/** A path that exists but is no regular file: slowq never opens it (a FIFO would block the read for good). */
-class NotAFile extends Error {
-  constructor(
-    readonly path: string,
-    readonly kind: string
-  ) {
-    super(`${path} is ${kind}`)
-  }
+const messages: LogFileMessages = {
+  notAFile,
+  permissionDenied: (what, path) =>
+    `slowq may not ${what} ${path} (permission denied): give the user that runs slowq read access, e.g. add it to the group that owns the slow log (often mysql or adm), and access to its folder`,
+  noRegularFile: (pattern, others) =>
+    `no regular file matches ${pattern} (${others}); source.path must name the slow log file (SELECT @@slow_query_log_file on the server) or a glob of files`,
+  noFile: (pattern) =>
+    `no file matches ${pattern}. Check the path (SELECT @@slow_query_log_file on the server), that the slow log is on (slow_query_log = ON, log_output including FILE) and that slowq may read the folder.`,
+  notThisFormat: (path, skippedBytes) =>
+    `${path} does not look like a MySQL slow query log: no entry (# Time: / # User@Host: / # Query_time: lines) in ${skippedBytes} bytes. Check that source.path names the server's slow_query_log_file.`
 }
 
-const describeIoError = (what: string, path: string, cause: unknown): string => {
-  if (isErrno(cause, "EACCES") || isErrno(cause, "EPERM")) {
-    return `slowq may not ${what} ${path} (permission denied): give the user that runs slowq read access, e.g. add it to the group that owns the slow log (often mysql or adm), and access to its folder`
-  }
-  if (isErrno(cause, "EISDIR")) return notAFileMessage(path, "a directory")
-  if (cause instanceof NotAFile) return notAFileMessage(cause.path, cause.kind)
-  const message = cause instanceof Error ? cause.message : String(cause)
-  return `cannot ${what} ${path}: ${message}`
-}
-
-const ioError = (what: string, path: string, operation: "connect" | "poll" = "poll") => (cause: unknown) =>
-  new SourceError({ plugin: PLUGIN, operation, message: describeIoError(what, path, cause), cause })
-
-/** A regular file, what else is at `path` (a directory, a FIFO, …), or undefined when nothing is. */
-const statPath = (path: string): Effect.Effect<FoundFile | NotAFile | undefined, SourceError> =>
-  Effect.tryPromise({
-    try: () => stat(path, { bigint: true }),
-    catch: (cause) => cause
-  }).pipe(
-    Effect.map((stats: BigIntStats): FoundFile | NotAFile =>
-      stats.isFile()
-        ? {
-            path,
-            dev: stats.dev.toString(),
-            ino: stats.ino.toString(),
-            size: Number(stats.size),
-            mtimeMs: Number(stats.mtimeMs),
-            birthtimeNs: stats.birthtimeNs.toString()
-          }
-        : new NotAFile(path, kindOf(stats))
-    ),
-    // Gone between listing and stat (a rotation in progress): not there, not an error.
-    Effect.catchIf(
-      (cause) => isErrno(cause, "ENOENT"),
-      () => Effect.succeed(undefined)
-    ),
-    Effect.mapError(ioError("read", path, "connect"))
-  )
-
-/** The regular file at `path`, or undefined. */
-const statFile = (path: string): Effect.Effect<FoundFile | undefined, SourceError> =>
-  Effect.map(statPath(path), (found) => (found instanceof NotAFile ? undefined : found))
-
-const listDirectory = (dir: string): Effect.Effect<ReadonlyArray<string>, SourceError> =>
-  Effect.tryPromise({ try: () => readdir(dir), catch: (cause) => cause }).pipe(
-    Effect.catchIf(
-      (cause) => isErrno(cause, "ENOENT"),
-      () => Effect.succeed<ReadonlyArray<string>>([])
-    ),
-    Effect.mapError(ioError("list the folder", dir, "connect"))
-  )
-
-/** The regular, uncompressed files `pattern` names now, sorted by name, and what it names that is not one. */
-const matchingFiles = (pattern: string) =>
-  Effect.gen(function* () {
-    const name = basename(pattern)
-    const paths = hasWildcard(name)
-      ? (yield* listDirectory(dirname(pattern)))
-          .filter((entry) => globRegExp(name).test(entry))
-          .sort()
-          .map((entry) => join(dirname(pattern), entry))
-      : [pattern]
-    const found = yield* Effect.forEach(paths.filter((path) => !COMPRESSED.test(path)), statPath)
-    return {
-      files: found.filter((file): file is FoundFile => file !== undefined && !(file instanceof NotAFile)),
-      others: found.filter((file): file is NotAFile => file instanceof NotAFile)
-    }
+/** The slow log parser as the tailing sees it: an entry resumes after its end, with the database in effect there. */
+const adapt = (parser: SlowLogParser, fileKey: string, localOffsetMinutes: number): LogFileParser => {
+  const output = (out: { readonly events: ReadonlyArray<SlowLogEvent>; readonly problems: ReadonlyArray<SlowLogProblem> }) => ({
+    items: out.events.map((entry) => ({
+      event: toSlowQueryEvent(entry, fileKey, localOffsetMinutes),
+      resume: entry.end,
+      carried: entry.db ?? null
+    })),
+    problems: out.problems
   })
-
-/**
- * Opens a file to read only when it is a regular file. O_NONBLOCK: should the path have become a FIFO since it
- * was listed, opening it does not wait for a writer (forever), and the check after opening refuses it.
- */
-export const openRegular = async (path: string): Promise<FileHandle> => {
-  const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK)
-  const stats = await handle.stat().catch(async (cause: unknown) => {
-    await handle.close()
-    throw cause
-  })
-  if (stats.isFile()) return handle
-  await handle.close()
-  throw new NotAFile(path, kindOf(stats))
-}
-
-const readBytes = (path: string, position: number, length: number): Effect.Effect<Buffer, SourceError> =>
-  Effect.acquireUseRelease(
-    Effect.tryPromise({ try: () => openRegular(path), catch: ioError("open", path) }),
-    (handle) =>
-      Effect.tryPromise({
-        try: async () => {
-          const buffer = Buffer.alloc(length)
-          const { bytesRead } = await handle.read(buffer, 0, length, position)
-          return buffer.subarray(0, bytesRead)
-        },
-        catch: ioError("read", path)
-      }),
-    (handle) => Effect.promise(() => handle.close())
-  )
-
-const identify = (file: FoundFile, head: Buffer): FileCheckpoint => {
-  const headHash = sha256(head).slice(0, 16)
   return {
-    path: file.path,
-    dev: file.dev,
-    ino: file.ino,
-    head_bytes: head.length,
-    head: headHash,
-    // Birth time tells a reused inode apart even when the new file begins with the same bytes.
-    key: sha256(`${file.dev}:${file.ino}:${file.birthtimeNs}:${headHash}`).slice(0, 16),
-    offset: 0,
-    db: null
+    push: (chunk) => output(parser.push(chunk)),
+    finish: () => output(parser.finish()),
+    get hasPendingEvent() {
+      return parser.hasPendingEvent
+    },
+    get resumeOffset() {
+      return parser.resumeOffset
+    },
+    get bytesSeen() {
+      return parser.bytesSeen
+    },
+    get carried() {
+      return parser.currentDb ?? null
+    }
   }
-}
-
-/**
- * Which files to read this run and from where: the checkpointed files that still exist (under `path` or, once
- * rotated by renaming, elsewhere in its folder), then the new ones. A checkpointed file whose first bytes changed,
- * or that is now shorter than its offset, was truncated in place (copytruncate) or replaced: read from 0.
- */
-const plan = (config: Config, previous: Checkpoint | undefined) =>
-  Effect.gen(function* () {
-    const { files: matches, others } = yield* matchingFiles(config.path)
-    const known = previous?.files ?? []
-    const byInode = (files: ReadonlyArray<FoundFile>, entry: FileCheckpoint) =>
-      files.find((file) => file.dev === entry.dev && file.ino === entry.ino)
-
-    // Files rotated out of the pattern keep their inode in the same folder (slow.log → slow.log.1).
-    let folder: ReadonlyArray<FoundFile> | undefined
-    const rotatedFiles: Array<FoundFile> = []
-    for (const entry of known) {
-      if (byInode(matches, entry) !== undefined) continue
-      if (folder === undefined) {
-        const dir = dirname(config.path)
-        const names = yield* listDirectory(dir)
-        const found = yield* Effect.forEach(
-          names.filter((name) => !COMPRESSED.test(name)),
-          (name) => statFile(join(dir, name))
-        )
-        folder = found.filter((file): file is FoundFile => file !== undefined)
-      }
-      const file = byInode(folder, entry)
-      if (file !== undefined && !rotatedFiles.includes(file)) rotatedFiles.push(file)
-      else if (file === undefined) {
-        yield* Effect.logWarning(
-          `${entry.path} is gone (rotated away and deleted or compressed before slowq finished it); whatever was written to it after byte ${entry.offset} was not read`
-        ).pipe(Effect.annotateLogs({ file: entry.path, offset: entry.offset }))
-      }
-    }
-
-    const planned: Array<PlannedFile> = []
-    const firstRun = previous === undefined
-    for (const file of [...rotatedFiles, ...matches]) {
-      const rotated = rotatedFiles.includes(file)
-      if (file.size === 0) continue
-      const entry = known.find((candidate) => candidate.dev === file.dev && candidate.ino === file.ino)
-      if (entry !== undefined) {
-        const head = yield* readBytes(file.path, 0, entry.head_bytes)
-        const same = head.length === entry.head_bytes && sha256(head).slice(0, 16) === entry.head
-        if (same && file.size >= entry.offset) {
-          let checkpoint: FileCheckpoint = { ...entry, path: file.path }
-          if (entry.head_bytes < HEAD_BYTES && file.size > entry.head_bytes) {
-            // The file was small when first seen: widen the identity now that more of it exists; `key` stays.
-            const wider = yield* readBytes(file.path, 0, HEAD_BYTES)
-            checkpoint = { ...checkpoint, head_bytes: wider.length, head: sha256(wider).slice(0, 16) }
-          }
-          planned.push({ file, checkpoint, rotated })
-          continue
-        }
-        yield* Effect.logInfo(
-          `${file.path} was ${file.size < entry.offset ? "truncated (copytruncate rotation)" : "replaced"}; reading it again from its start`
-        ).pipe(Effect.annotateLogs({ file: file.path, previous_offset: entry.offset, size: file.size }))
-      }
-      const head = yield* readBytes(file.path, 0, HEAD_BYTES)
-      if (head.length === 0) continue
-      const fresh = identify(file, head)
-      planned.push({
-        file,
-        checkpoint: firstRun && config.start_at === "end" ? { ...fresh, offset: file.size } : fresh,
-        rotated
-      })
-    }
-    // Rotated files first (they hold the older entries), then the rest from the least recently written.
-    planned.sort(
-      (a, b) =>
-        Number(b.rotated) - Number(a.rotated) || a.file.mtimeMs - b.file.mtimeMs || a.file.path.localeCompare(b.file.path)
-    )
-    return { planned, matched: matches.length, others }
-  })
-
-// ---------------------------------------------------------------------------------------------------------------------
-// Reading
-
-/** An event, or only progress (skipped bytes, a file's end); `offset` is where to resume in `fileKey` after it. */
-interface Item {
-  readonly event: SlowQueryEvent | undefined
-  readonly fileKey: string
-  readonly offset: number
-  readonly db: string | null
-}
-
-interface ReadState {
-  readonly position: number
-}
-
-const problemLog = (file: string, problem: SlowLogProblem) =>
-  Effect.logWarning(`${file}: ${problem.message}`).pipe(
-    Effect.annotateLogs({ file, offset: problem.offset, bytes: problem.length, problem: problem.kind })
-  )
-
-/** The entries of one file from its checkpoint offset to its current end, as items. */
-const readFile = (config: Config, planned: PlannedFile, localOffsetMinutes: number): Stream.Stream<Item, SourceError> => {
-  const { file, checkpoint } = planned
-  const path = file.path
-  const parser = new SlowLogParser({
-    startOffset: checkpoint.offset,
-    maxStatementBytes: config.max_statement_bytes,
-    initialDb: checkpoint.db ?? undefined
-  })
-  const counts = { events: 0, problems: 0, skippedBytes: 0 }
-  const buffer = Buffer.allocUnsafe(READ_BYTES)
-
-  const items = (events: ReadonlyArray<SlowLogEvent>, problems: ReadonlyArray<SlowLogProblem>) =>
-    Effect.gen(function* () {
-      for (const problem of problems) {
-        counts.problems += 1
-        if (problem.kind === "not_an_event" || problem.kind === "incomplete_event") counts.skippedBytes += problem.length
-        if (counts.problems <= PROBLEMS_LOGGED) yield* problemLog(path, problem)
-      }
-      counts.events += events.length
-      return Chunk.fromIterable(
-        events.map((entry): Item => ({
-          event: toSlowQueryEvent(entry, checkpoint.key, localOffsetMinutes),
-          fileKey: checkpoint.key,
-          offset: entry.end,
-          db: entry.db ?? null
-        }))
-      )
-    })
-
-  const atEnd = Effect.gen(function* () {
-    let out: Chunk.Chunk<Item> = Chunk.empty()
-    if (parser.hasPendingEvent || parser.resumeOffset < parser.bytesSeen) {
-      // The last entry has no next one to show it is complete: take it once the file has stopped changing.
-      const now = yield* statFile(path)
-      const settled = now !== undefined && now.size === parser.bytesSeen && Date.now() - now.mtimeMs >= config.settle_ms
-      if (settled) {
-        const last = parser.finish()
-        out = yield* items(last.events, last.problems)
-      }
-    }
-    if (counts.problems > PROBLEMS_LOGGED) {
-      yield* Effect.logWarning(`${path}: ${counts.problems - PROBLEMS_LOGGED} more problems not logged one by one`).pipe(
-        Effect.annotateLogs({ file: path, problems: counts.problems })
-      )
-    }
-    if (counts.events === 0 && counts.skippedBytes > 0 && checkpoint.offset === 0) {
-      yield* Effect.logWarning(
-        `${path} does not look like a MySQL slow query log: no entry (# Time: / # User@Host: / # Query_time: lines) in ${counts.skippedBytes} bytes. Check that source.path names the server's slow_query_log_file.`
-      ).pipe(Effect.annotateLogs({ file: path }))
-    }
-    const end: Item = { event: undefined, fileKey: checkpoint.key, offset: parser.resumeOffset, db: parser.currentDb ?? null }
-    return Chunk.append(out, end)
-  })
-
-  const step = (handle: FileHandle) => (state: ReadState) =>
-    Effect.gen(function* () {
-      const { bytesRead } = yield* Effect.tryPromise({
-        try: () => handle.read(buffer, 0, READ_BYTES, state.position),
-        catch: ioError("read", path)
-      })
-      if (bytesRead === 0) {
-        return [yield* atEnd, Option.none<ReadState>()] as const
-      }
-      const out = parser.push(buffer.subarray(0, bytesRead))
-      const chunk = yield* items(out.events, out.problems)
-      return [chunk, Option.some<ReadState>({ position: state.position + bytesRead })] as const
-    })
-
-  const opened = Effect.tryPromise({ try: () => openRegular(path), catch: (cause) => cause }).pipe(
-    Effect.map(Option.some),
-    // Rotated away and deleted since the plan was made: nothing to read this run; the next run notices.
-    Effect.catchIf(
-      (cause) => isErrno(cause, "ENOENT"),
-      () => Effect.succeed(Option.none<FileHandle>())
-    ),
-    Effect.mapError(ioError("open", path))
-  )
-  return Stream.acquireRelease(opened, (handle) =>
-    Option.match(handle, { onNone: () => Effect.void, onSome: (h) => Effect.promise(() => h.close()) })
-  ).pipe(
-    Stream.flatMap(
-      Option.match({
-        onNone: () => Stream.empty,
-        onSome: (handle) =>
-          Stream.paginateChunkEffect<ReadState, Item, SourceError, never>({ position: checkpoint.offset }, step(handle))
-      })
-    )
-  )
 }
 
 /** Builds the source; it holds no resource between runs. */
 export const make = Effect.fn("SlowLogFileSource.make")(function* (config: Config) {
   const localOffset = offsetMinutes(config.log_time_zone) ?? 0
-
-  const open = (stored: Option.Option<unknown>) =>
-    Effect.gen(function* () {
-      let previous: Checkpoint | undefined
-      if (Option.isSome(stored)) {
-        const decoded = decodeCheckpoint(stored.value)
-        if (Either.isRight(decoded)) previous = decoded.right
-        else {
-          // Starting over is safe: event keys depend only on the files, so what is read again is ignored as stored.
-          yield* Effect.logWarning(
-            "the stored checkpoint is not one this source wrote; reading the files from their start (events already stored are not stored again)"
-          )
-        }
-      }
-      const { planned, matched, others } = yield* plan(config, previous)
-      if (matched === 0 && planned.length === 0) {
-        const [other] = others
-        return yield* new SourceError({
-          plugin: PLUGIN,
-          operation: "connect",
-          message:
-            other !== undefined && others.length === 1 && other.path === config.path
-              ? notAFileMessage(other.path, other.kind)
-              : others.length > 0
-                ? `no regular file matches ${config.path} (${others.map((o) => `${o.path} is ${o.kind}`).join(", ")}); source.path must name the slow log file (SELECT @@slow_query_log_file on the server) or a glob of files`
-                : `no file matches ${config.path}. Check the path (SELECT @@slow_query_log_file on the server), that the slow log is on (slow_query_log = ON, log_output including FILE) and that slowq may read the folder.`
-        })
-      }
-
-      // The positions reached so far, in the order the checkpoint lists files; each batch stores all of them.
-      const positions = new Map(planned.map((p) => [p.checkpoint.key, p.checkpoint]))
-      const storedJson = JSON.stringify(previous ?? null)
-      let lastJson = storedJson
-      const snapshot = (): Checkpoint => ({ files: [...positions.values()] })
-      // An event's key is `<file key>:<byte offset of its entry>`.
-      const locate = (key: string): string | undefined => {
-        const colon = key.lastIndexOf(":")
-        const file = positions.get(key.slice(0, colon))
-        return file === undefined ? undefined : `${file.path} byte ${key.slice(colon + 1)}`
-      }
-
-      const toBatch = (chunk: Chunk.Chunk<Item>): Option.Option<SourceBatch> => {
-        const events: Array<SlowQueryEvent> = []
-        for (const item of chunk) {
-          if (item.event !== undefined) events.push(item.event)
-          const current = positions.get(item.fileKey)
-          if (current !== undefined && (current.offset !== item.offset || current.db !== item.db)) {
-            positions.set(item.fileKey, { ...current, offset: item.offset, db: item.db })
-          }
-        }
-        const checkpoint = snapshot()
-        const json = JSON.stringify(checkpoint)
-        // Progress without events (skipped bytes, a new identity) is worth one write; nothing new is not.
-        if (events.length === 0 && json === lastJson) return Option.none()
-        lastJson = json
-        return Option.some({ events, checkpoint, locate })
-      }
-
-      return Stream.fromIterable(planned).pipe(
-        Stream.flatMap((file) => readFile(config, file, localOffset)),
-        Stream.grouped(config.batch_size),
-        Stream.filterMap(toBatch)
+  const format: LogFormat = {
+    plugin: PLUGIN,
+    span: "SlowLogFileSource.read",
+    messages,
+    parser: ({ fileKey, startOffset, carried }) =>
+      adapt(
+        new SlowLogParser({ startOffset, maxStatementBytes: config.max_statement_bytes, initialDb: carried ?? undefined }),
+        fileKey,
+        localOffset
       )
-    })
-
-  const service: Context.Tag.Service<SlowQuerySource> = {
-    read: (checkpoint) =>
-      Stream.unwrap(open(checkpoint)).pipe(Stream.withSpan("SlowLogFileSource.read"))
   }
-  return service
+  return SlowQuerySource.of({ read: (checkpoint) => tailLogFiles(format, config, checkpoint) })
 })
 
 /** The source as a layer of the port. */

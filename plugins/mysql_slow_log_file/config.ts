@@ -1,19 +1,7 @@
 import { Schema } from "effect"
+import { LogPath } from "../../src/plugin/LogFileTail.js"
 
 const MiB = 1024 * 1024
-
-/** `*`, `?` and `[…]` are wildcards; they are allowed in the file name only, so that rotation stays in one folder. */
-export const hasWildcard = (text: string): boolean => /[*?[]/.test(text)
-
-const LogPath = Schema.NonEmptyTrimmedString.pipe(
-  Schema.filter(
-    (text) => {
-      const slash = text.lastIndexOf("/")
-      return !hasWildcard(slash < 0 ? "" : text.slice(0, slash))
-    },
-    { message: () => "Expected a file path whose folder part has no wildcard (*, ? and [ ] may appear in the file name only)" }
-  )
-)
 
 const TimeZoneOffset = Schema.String.pipe(
   Schema.pattern(/^(?:[+-](?:0\d|1[0-4]):[0-5]\d|UTC|Z)$/, {
