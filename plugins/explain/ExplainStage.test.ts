@@ -481,3 +481,45 @@ describe("explain stage: one pool per database for the run", () => {
       }).pipe(Effect.scoped)
   )
 })
+
+describe("explain stage: plans a source logged", () => {
+  it.live("keeps the plan an event carries (method logged, no EXPLAIN, no database needed), the latest per query", () =>
+    Effect.gen(function* () {
+      const memory = new Map<string, unknown>()
+      const context = {
+        ...contextFor("postgres", "postgres://postgres@127.0.0.1:1/none", memoryIn(memory)),
+        source: { type: "postgres_log_file", dialect: "postgres" as const, config: {}, connection: Option.none(), logsPlans: true }
+      }
+      const planA = [{ Plan: { "Node Type": "Seq Scan", "Relation Name": "t", Filter: "(v = 'a'::text)" } }]
+      const planB = [{ Plan: { "Node Type": "Index Scan", "Relation Name": "t", "Index Name": "t_v" } }]
+      const base = eventOf("SELECT * FROM t WHERE v = 'a'")
+      const withPlan = (event: CollectedEvent, plan: unknown, startTimeUs: number): CollectedEvent => ({
+        ...event,
+        event: { ...event.event, startTimeUs, plan }
+      })
+      const older = withPlan(base, planA, 1_700_000_000_000_000)
+      const newer = withPlan(eventOf("SELECT * FROM t WHERE v = 'b'", { fingerprint: base.fingerprint }), planB, 1_700_000_060_000_000)
+      const without = eventOf("SELECT * FROM u WHERE id = 1")
+      const output = yield* withStage({ type: "explain" }, context, (stage) => stage.process([newer, older, without]))
+      const kept = output.events.map(outcomeOf)
+      expect(kept.map(tagOf)).toEqual(["Plan logged", "Plan logged", "none"])
+      // The latest execution's plan (it ran 60 s later), captured at its end, for every event of the query.
+      expect(kept[0]).toMatchObject({ plan: planB, capturedAt: new Date(1_700_000_060_010) })
+      expect(kept[1]).toEqual(kept[0])
+      expect(output.remember.map((entry) => entry.key)).toEqual([memoryKey(base.fingerprint.queryId)])
+    })
+  )
+
+  it.live("a source that logs no plans still needs a database to explain on", () =>
+    Effect.gen(function* () {
+      const context = {
+        ...contextFor("postgres", "postgres://postgres@127.0.0.1:1/none", memoryIn(new Map())),
+        source: { type: "postgres_other", dialect: "postgres" as const, config: {}, connection: Option.none() }
+      }
+      const built = yield* Effect.either(Layer.build(layer(decodeConfig({ type: "explain" }), context)).pipe(Effect.scoped))
+      expect(Either.isLeft(built) && built.left.message).toBe(
+        "source postgres_other reads no database, so there is nothing to EXPLAIN on: set explain_url"
+      )
+    })
+  )
+})

@@ -54,7 +54,7 @@ const schemeDialect = (url: Redacted.Redacted<string>): Dialect | undefined => {
       : undefined
 }
 
-const resolveTarget = (config: Config, context: StageContext): Effect.Effect<Target, StageError> => {
+const resolveTarget = (config: Config, context: StageContext): Effect.Effect<Option.Option<Target>, StageError> => {
   const target: Option.Option<Target> =
     config.explain_url !== undefined
       ? Option.some({
@@ -66,6 +66,8 @@ const resolveTarget = (config: Config, context: StageContext): Effect.Effect<Tar
           password: config.explain_password === undefined ? connection.password : Option.some(config.explain_password)
         }))
   if (Option.isNone(target)) {
+    // A source that logs its plans needs no database: the stage keeps what it logged and explains nothing else.
+    if (context.source.logsPlans === true) return Effect.succeed(Option.none())
     return new StageError({
       stage: STAGE,
       message: `source ${context.source.type} reads no database, so there is nothing to EXPLAIN on: set explain_url`
@@ -78,7 +80,7 @@ const resolveTarget = (config: Config, context: StageContext): Effect.Effect<Tar
       message: `explain_url is a ${dialect ?? "unknown"} URL but source ${context.source.type} collects ${context.source.dialect} statements`
     })
   }
-  return Effect.succeed(target.value)
+  return Effect.succeed(target)
 }
 
 interface Group {
@@ -123,15 +125,32 @@ const choose = (policy: Policy, group: Group): Choice => {
 const isFresh = (remembered: Remembered, now: number, config: Config) =>
   now - remembered.at < Duration.toMillis(remembered.status === "plan" ? config.explain_ttl : config.error_ttl)
 
-/** Builds the stage on an explainer; the seam the tests use to drive the real thing. */
-export const makeWith = (config: Config, context: StageContext, explainer: Explainer) =>
+/**
+ * The plan the database logged with one of the group's executions (PostgreSQL's auto_explain): the latest one, as a
+ * batch stores one outcome per query. It is the plan that execution really ran with, so no EXPLAIN is run for it.
+ */
+const loggedPlan = (group: Group): { readonly plan: unknown; readonly atMs: number } | undefined => {
+  let latest: { readonly plan: unknown; readonly atMs: number } | undefined
+  for (const { event } of group.events) {
+    if (event.plan === undefined) continue
+    const atMs = Math.round(event.startTimeUs / 1000 + event.queryTimeMs)
+    if (latest === undefined || atMs > latest.atMs) latest = { plan: event.plan, atMs }
+  }
+  return latest
+}
+
+/**
+ * Builds the stage on an explainer (none: a source that logs its plans, and no database to EXPLAIN the others on);
+ * the seam the tests use to drive the real thing.
+ */
+export const makeWith = (config: Config, context: StageContext, explainer: Explainer | undefined) =>
   Effect.gen(function* () {
     const dialect = context.source.dialect
     const policy = makePolicy({
       dialect,
       extraForbidden: config.forbidden,
-      backslashEscapes: explainer.backslashEscapes,
-      ansiQuotes: explainer.ansiQuotes
+      backslashEscapes: explainer?.backslashEscapes ?? false,
+      ansiQuotes: explainer?.ansiQuotes ?? false
     })
     let budget = config.max_per_run
 
@@ -143,7 +162,17 @@ export const makeWith = (config: Config, context: StageContext, explainer: Expla
       let deferredByTtl = 0
       let overBudget = 0
       const now = yield* Clock.currentTimeMillis
+      const logged: Array<{ readonly queryId: string; readonly remember: Remembered }> = []
       for (const group of groups) {
+        // Logged with the execution: kept as it is, whatever the TTL and the budget (it costs the database nothing).
+        const found = loggedPlan(group)
+        if (found !== undefined) {
+          const hash = planHash(dialect, found.plan)
+          outcomes.set(group.queryId, { _tag: "Plan", method: "logged", capturedAt: new Date(found.atMs), hash, plan: found.plan })
+          logged.push({ queryId: group.queryId, remember: { at: now, status: "plan", hash } })
+          continue
+        }
+        if (explainer === undefined) continue
         const choice = choose(policy, group)
         if (choice._tag === "Refuse") {
           outcomes.set(group.queryId, { _tag: "Skipped", reason: choice.reason })
@@ -162,7 +191,8 @@ export const makeWith = (config: Config, context: StageContext, explainer: Expla
         pending.push({ queryId: group.queryId, statement: choice.statement, db: choice.db })
       }
 
-      const explained = yield* Effect.forEach(
+      // Nothing is pending without an explainer.
+      const explained = explainer === undefined ? [] : yield* Effect.forEach(
         pending,
         ({ queryId, statement, db }) =>
           Effect.gen(function* () {
@@ -216,16 +246,21 @@ export const makeWith = (config: Config, context: StageContext, explainer: Expla
           const outcome = outcomes.get(event.fingerprint.queryId)
           return outcome === undefined ? event : attach(event, explainEnrichment, outcome)
         }),
-        remember: explained.map(({ queryId, remember }) => ({ key: memoryKey(queryId), value: remember }))
+        remember: [...logged, ...explained].map(({ queryId, remember }) => ({ key: memoryKey(queryId), value: remember }))
       } satisfies StageOutput
     })
 
     return { process }
   })
 
-const makeExplainer = (config: Config, context: StageContext): Effect.Effect<Explainer, StageError, Scope.Scope> =>
+const makeExplainer = (
+  config: Config,
+  context: StageContext
+): Effect.Effect<Explainer | undefined, StageError, Scope.Scope> =>
   Effect.gen(function* () {
-    const target = yield* resolveTarget(config, context)
+    const resolved = yield* resolveTarget(config, context)
+    if (Option.isNone(resolved)) return undefined
+    const target = resolved.value
     const options = {
       url: target.url,
       password: target.password,

@@ -1,5 +1,8 @@
-/** How a plan was obtained: as collected, as a PostgreSQL generic plan, or from an exact SELECT rewrite. */
-export type PlanMethod = "direct" | "generic_plan" | "prepared_generic" | "rewritten"
+/**
+ * How a plan was obtained: as collected, as a PostgreSQL generic plan, from an exact SELECT rewrite, or `logged`: the
+ * database logged it with the execution itself (PostgreSQL's auto_explain), and no EXPLAIN ran.
+ */
+export type PlanMethod = "direct" | "generic_plan" | "prepared_generic" | "rewritten" | "logged"
 
 /** What the explain stage learned about one event's statement. */
 export type ExplainOutcome =

@@ -15,7 +15,10 @@ import type { ExplainOutcome } from "./Outcome.js"
 export const PlanView = Schema.Struct({
   pipeline: Schema.String,
   hash: Schema.String.annotations({ description: "Hash of the plan's shape (costs and estimates left out)." }),
-  method: Schema.String.annotations({ description: "How it was obtained: direct, generic_plan, prepared_generic, rewritten." }),
+  method: Schema.String.annotations({
+    description:
+      "How it was obtained: direct, generic_plan, prepared_generic, rewritten, or logged (the database logged it with the execution: PostgreSQL's auto_explain; no EXPLAIN ran)."
+  }),
   first_captured: Schema.Date,
   last_captured: Schema.Date,
   plan: Schema.Unknown.annotations({ description: "The database's own JSON plan." }),

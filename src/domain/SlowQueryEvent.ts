@@ -45,7 +45,11 @@ export const SlowQueryEvent = Schema.Struct({
     description: "Further source-specific counters (e.g. shared_blks_hit), summable like the fields above."
   }),
   attributes: Schema.Record({ key: Schema.String, value: Schema.Union(Schema.String, Schema.Number, Schema.Boolean) })
-    .annotations({ description: "Further source-specific facts that are not summable (e.g. server_id)." })
+    .annotations({ description: "Further source-specific facts that are not summable (e.g. server_id)." }),
+  plan: Schema.optional(Schema.Unknown).annotations({
+    description:
+      "The plan the database itself logged for this execution (a log source's, e.g. PostgreSQL's auto_explain), in the JSON its EXPLAIN gives; stages may keep it, the event's row does not."
+  })
 })
 export interface SlowQueryEvent extends Schema.Schema.Type<typeof SlowQueryEvent> {}
 

@@ -77,7 +77,8 @@ const make = Effect.gen(function* () {
         type: spec.source.plugin.type,
         dialect: spec.source.plugin.dialect,
         config: spec.source.config,
-        connection: spec.source.plugin.connection(spec.source.config)
+        connection: spec.source.plugin.connection(spec.source.config),
+        logsPlans: spec.source.plugin.logsPlans
       }
     }
     // A stage that does not understand the source's dialect is not built: events pass it untouched, and are counted.

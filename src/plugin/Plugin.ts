@@ -27,6 +27,8 @@ export interface StageContext<D extends Dialect = Dialect> {
     readonly config: unknown
     /** None when the source reads no database (e.g. a log file). */
     readonly connection: Option.Option<SourceConnection>
+    /** Its events may carry the plan the database logged with them (`SlowQueryEvent.plan`); absent: false. */
+    readonly logsPlans?: boolean
   }
 }
 
@@ -38,6 +40,11 @@ interface SourceDefinitionBase<C extends { readonly type: string }, E> {
   readonly layer: (config: C) => Layer.Layer<SlowQuerySource, SourceError>
   /** The database the source reads, when it reads one. */
   readonly connection?: (config: C) => SourceConnection
+  /**
+   * Its events may carry the plan the database logged with them (`SlowQueryEvent.plan`, e.g. PostgreSQL's
+   * auto_explain), so a plan stage has something to keep even where it has no database to ask.
+   */
+  readonly logsPlans?: boolean
 }
 
 /**
@@ -75,6 +82,7 @@ export interface SourcePlugin {
   readonly config: Schema.Schema.AnyNoContext
   readonly layer: (config: unknown) => Layer.Layer<SlowQuerySource, SourceError>
   readonly connection: (config: unknown) => Option.Option<SourceConnection>
+  readonly logsPlans: boolean
 }
 
 export interface StagePlugin {
@@ -100,7 +108,8 @@ export const defineSource = <C extends { readonly type: string }, E>(definition:
   config: definition.config,
   layer: (config) => definition.layer(config as C),
   connection: (config) =>
-    definition.connection === undefined ? Option.none() : Option.some(definition.connection(config as C))
+    definition.connection === undefined ? Option.none() : Option.some(definition.connection(config as C)),
+  logsPlans: definition.logsPlans ?? false
 })
 
 // The runtime builds a stage only for a source of one of its `dialects`, so narrowing the context's dialect is sound.

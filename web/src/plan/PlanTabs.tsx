@@ -22,12 +22,16 @@ const METHOD_TEXT: Readonly<Record<string, string>> = {
   direct: "The statement as it was collected",
   rewritten: "MySQL/MariaDB: the SELECT that finds the rows of the UPDATE/DELETE/INSERT…SELECT, or the read without its locking clause",
   prepared_generic: "PostgreSQL: the generic plan of the statement with $n parameters (PREPARE + force_generic_plan)",
-  generic_plan: "PostgreSQL: EXPLAIN (GENERIC_PLAN)"
+  generic_plan: "PostgreSQL: EXPLAIN (GENERIC_PLAN)",
+  logged: "PostgreSQL: the plan auto_explain logged with a slow execution (no EXPLAIN ran)"
 }
+
+/** The badge's words where the method's own name says less than where the plan came from. */
+const METHOD_LABEL: Readonly<Record<string, string>> = { logged: "auto_explain" }
 
 export const MethodBadge = ({ method }: { readonly method: string }) => (
   <span className="method" data-method={method} title={METHOD_TEXT[method] ?? method}>
-    {method.replaceAll("_", " ")}
+    {METHOD_LABEL[method] ?? method.replaceAll("_", " ")}
   </span>
 )
 
