@@ -114,6 +114,8 @@ export interface GenerateOptions {
   readonly startEpochSeconds?: number
   /** Write a server start-up banner half way through; default true. */
   readonly banner?: boolean
+  /** Mean time between two entries, µs (each gap uniform in [0, 2·mean]); default 2000, a busy server's rate. */
+  readonly meanGapUs?: number
 }
 
 const pad2 = (n: number) => String(n).padStart(2, "0")
@@ -156,7 +158,7 @@ export function* generateSlowLog(options: GenerateOptions): Generator<string> {
         "Time                 Id Command    Argument\n"
       lastMariaSecond = -1
     }
-    nowUs += int(random, 0, 4000)
+    nowUs += int(random, 0, 2 * (options.meanGapUs ?? 2000))
     const shape = draw(random)
     const queryTime = Math.min(typical[shape]! * Math.exp(0.6 * (random() + random() - 1)), 120)
     const lockTime = random() < 0.7 ? random() * 0.0002 : 0
