@@ -129,12 +129,20 @@ const isFresh = (remembered: Remembered, now: number, config: Config) =>
  * The plan the database logged with one of the group's executions (PostgreSQL's auto_explain): the latest one, as a
  * batch stores one outcome per query. It is the plan that execution really ran with, so no EXPLAIN is run for it.
  */
-const loggedPlan = (group: Group): { readonly plan: unknown; readonly atMs: number } | undefined => {
-  let latest: { readonly plan: unknown; readonly atMs: number } | undefined
-  for (const { event } of group.events) {
+const loggedPlan = (
+  group: Group,
+  order: ReadonlyMap<CollectedEvent, number>
+): { readonly plan: unknown; readonly atMs: number } | undefined => {
+  let latest: { readonly plan: unknown; readonly atMs: number; readonly index: number } | undefined
+  for (const collected of group.events) {
+    const { event } = collected
     if (event.plan === undefined) continue
     const atMs = Math.round(event.startTimeUs / 1000 + event.queryTimeMs)
-    if (latest === undefined || atMs > latest.atMs) latest = { plan: event.plan, atMs }
+    // A log's times may have milliseconds only: of two executions in the same millisecond, the later in the batch.
+    const index = order.get(collected) ?? 0
+    if (latest === undefined || atMs > latest.atMs || (atMs === latest.atMs && index > latest.index)) {
+      latest = { plan: event.plan, atMs, index }
+    }
   }
   return latest
 }
@@ -156,6 +164,7 @@ export const makeWith = (config: Config, context: StageContext, explainer: Expla
 
     const process = Effect.fn("ExplainStage.process")(function* (events: ReadonlyArray<CollectedEvent>) {
       const groups = groupByQuery(events)
+      const order = new Map(events.map((event, index) => [event, index]))
       const remembered = yield* context.memory.get(groups.map((g) => memoryKey(g.queryId)))
       const outcomes = new Map<string, ExplainOutcome>()
       const pending: Array<{ readonly queryId: string; readonly statement: Explainable; readonly db: string | null }> = []
@@ -165,7 +174,7 @@ export const makeWith = (config: Config, context: StageContext, explainer: Expla
       const logged: Array<{ readonly queryId: string; readonly remember: Remembered }> = []
       for (const group of groups) {
         // Logged with the execution: kept as it is, whatever the TTL and the budget (it costs the database nothing).
-        const found = loggedPlan(group)
+        const found = loggedPlan(group, order)
         if (found !== undefined) {
           const hash = planHash(dialect, found.plan)
           outcomes.set(group.queryId, { _tag: "Plan", method: "logged", capturedAt: new Date(found.atMs), hash, plan: found.plan })

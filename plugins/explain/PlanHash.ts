@@ -5,10 +5,48 @@ import type { Dialect } from "../../src/domain/SlowQueryEvent.js"
  * The hash of a plan's shape: which nodes, tables, indexes, join and access methods and conditions, but not the
  * optimizer's estimates (costs, rows, widths, filtered) that move with every ANALYZE. Literals inside conditions
  * are masked, because the explained sample of a fingerprint changes from run to run and `id = 5` and `id = 7` are
- * the same plan. A new hash for the same query is a plan change.
+ * the same plan. What an executed plan measured (rows removed, buffers, sort space…) is left out too. A new hash for
+ * the same query is a plan change.
  */
 
 const POSTGRES_ESTIMATES = new Set(["Startup Cost", "Total Cost", "Plan Rows", "Plan Width"])
+
+/**
+ * What an executed plan measured (EXPLAIN ANALYZE, or auto_explain with log_analyze and log_buffers): it differs from
+ * one execution to the next under the same plan. EXPLAIN without ANALYZE writes none of these.
+ */
+const POSTGRES_MEASURED = new Set([
+  "Rows Removed by Filter",
+  "Rows Removed by Join Filter",
+  "Rows Removed by Index Recheck",
+  "Heap Fetches",
+  "Exact Heap Blocks",
+  "Lossy Heap Blocks",
+  "Sort Method",
+  "Sort Space Used",
+  "Sort Space Type",
+  "Peak Memory Usage",
+  "Disk Usage",
+  "HashAgg Batches",
+  "Hash Buckets",
+  "Original Hash Buckets",
+  "Hash Batches",
+  "Original Hash Batches",
+  "Workers Launched",
+  "Workers",
+  "Cache Hits",
+  "Cache Misses",
+  "Cache Evictions",
+  "Cache Overflows",
+  "Full-sort Groups",
+  "Pre-sorted Groups",
+  "Planning",
+  "Planning Time",
+  "Execution Time",
+  "Triggers",
+  "JIT"
+])
+const POSTGRES_MEASURED_PREFIXES = ["Actual ", "Shared ", "Local ", "Temp ", "WAL ", "I/O "]
 
 const MYSQL_ESTIMATES = new Set([
   "rows",
@@ -23,7 +61,9 @@ const MYSQL_ESTIMATES = new Set([
 ])
 
 const isEstimate = (dialect: Dialect, key: string): boolean =>
-  dialect === "postgres" ? POSTGRES_ESTIMATES.has(key) || key.startsWith("Actual ") : MYSQL_ESTIMATES.has(key) || key.startsWith("r_")
+  dialect === "postgres"
+    ? POSTGRES_ESTIMATES.has(key) || POSTGRES_MEASURED.has(key) || POSTGRES_MEASURED_PREFIXES.some((prefix) => key.startsWith(prefix))
+    : MYSQL_ESTIMATES.has(key) || key.startsWith("r_")
 
 const isWordChar = (c: number) =>
   (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c === 36 || c >= 128
