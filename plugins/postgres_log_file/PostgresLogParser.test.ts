@@ -180,6 +180,39 @@ describe("PostgresLogParser", () => {
     ])
   })
 
+  it("log_statement = all: the statement announced first, its plan, then a duration line of its own; execute alike", () => {
+    const L = "2026-12-07 23:52:17.202 UTC [22872] postgres@shop "
+    const input = [
+      `${L}LOG:  statement: SET log_min_duration_statement = 0`,
+      `${L}LOG:  duration: 0.055 ms`,
+      `${L}LOG:  statement: select count(*) from t where name = 'x'`,
+      `${L}LOG:  duration: 0.224 ms  plan:`,
+      `\t{ "Query Text": "select count(*) from t where name = 'x'", "Plan": { "Node Type": "Aggregate" } }`,
+      `${L}LOG:  duration: 4.557 ms`,
+      `${L}LOG:  duration: 0.100 ms  parse <unnamed>: select * from t where id = $1`,
+      `${L}LOG:  duration: 0.101 ms  bind <unnamed>: select * from t where id = $1`,
+      `${L}DETAIL:  parameters: $1 = '5'`,
+      `${L}LOG:  execute <unnamed>: select * from t where id = $1`,
+      `${L}DETAIL:  parameters: $1 = '5'`,
+      `${L}LOG:  duration: 0.298 ms`,
+      `${L}LOG:  duration: 0.292 ms  plan:`,
+      '\t{ "Query Text": "select * from t where id = $1", "Plan": { "Node Type": "Index Scan" } }',
+      // Announced and never timed: under log_min_duration_statement, no event.
+      `${L}LOG:  statement: select 1`,
+      `${L}LOG:  statement: select 2`,
+      `${L}LOG:  duration: 0.010 ms`,
+      ""
+    ].join("\n")
+    const { events, problems } = parse(input)
+    expect(problems).toEqual([])
+    expect(events.map((e) => [e.offset, e.kind, e.sql, e.durationMs, e.plan?.Plan])).toEqual([
+      [0, "statement", "SET log_min_duration_statement = 0", 0.055, undefined],
+      [input.indexOf(`${L}LOG:  statement: select count`), "statement", "select count(*) from t where name = 'x'", 4.557, { "Node Type": "Aggregate" }],
+      [input.indexOf(`${L}LOG:  execute <unnamed>`), "execute", "select * from t where id = '5'", 0.298, { "Node Type": "Index Scan" }],
+      [input.indexOf(`${L}LOG:  statement: select 2`), "statement", "select 2", 0.01, undefined]
+    ])
+  })
+
   it("pairs per backend when other backends' lines fall between a plan and its statement", () => {
     const A = "2026-12-07 23:31:00.100 UTC [100] a@shop "
     const B = "2026-12-07 23:31:00.101 UTC [200] b@shop "
@@ -204,8 +237,8 @@ describe("PostgresLogParser", () => {
       "\tand its tab",
       `${P}ERROR:  relation "nope" does not exist at character 15`,
       `${P}STATEMENT:  select * from nope`,
-      `${P}LOG:  statement: select 42`,
       `${P}LOG:  duration: 0.010 ms`,
+      `${P}LOG:  statement: select 42`,
       `${P}LOG:  duration: 0.020 ms  statement: select 43`,
       ""
     ].join("\n")

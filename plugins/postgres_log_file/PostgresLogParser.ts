@@ -91,9 +91,19 @@ interface WaitingExecute extends Logged {
   parameters: ReadonlyArray<string | null> | undefined
 }
 
+/** A statement log_statement logged as it started; its duration comes on a line of its own when it ends. */
+interface Announced {
+  readonly entry: Entry
+  readonly text: string
+  /** The prepared statement of an `execute`; undefined for a `statement`. */
+  readonly name: string | undefined
+  parameters: ReadonlyArray<string | null> | undefined
+}
+
 interface Backend {
   plans: Array<WaitingPlan>
   execute: WaitingExecute | undefined
+  announced: Announced | undefined
 }
 
 const NL = 0x0a
@@ -104,7 +114,8 @@ const SETTLE_BYTES = 8 * 1024 * 1024
 /** Continuation lines kept per entry at most; an entry longer than this is not one slowq reads whole. */
 const MAX_ENTRY_BYTES = 256 * 1024 * 1024
 
-const DURATION = /^duration: (\d+(?:\.\d+)?) ms {2}/
+/** `duration: 1.5 ms  statement: …`, or alone (`duration: 1.5 ms`) after log_statement logged the statement. */
+const DURATION = /^duration: (\d+(?:\.\d+)?) ms(?: {2}|$)/
 
 /** `$1 = 'a''b', $2 = NULL` → ["'a''b'", null]; undefined when it does not read as such a list. */
 export const parseParameters = (text: string): Array<string | null> | undefined => {
@@ -273,8 +284,9 @@ export class PostgresLogParser {
     let first: number | undefined
     for (const backend of this.backends.values()) {
       for (const plan of backend.plans) if (first === undefined || plan.entry.offset < first) first = plan.entry.offset
-      const execute = backend.execute
-      if (execute !== undefined && (first === undefined || execute.entry.offset < first)) first = execute.entry.offset
+      for (const waiting of [backend.execute, backend.announced]) {
+        if (waiting !== undefined && (first === undefined || waiting.entry.offset < first)) first = waiting.entry.offset
+      }
     }
     return first
   }
@@ -351,7 +363,7 @@ export class PostgresLogParser {
   private backend(pid: number): Backend {
     let backend = this.backends.get(pid)
     if (backend === undefined) {
-      backend = { plans: [], execute: undefined }
+      backend = { plans: [], execute: undefined, announced: undefined }
       this.backends.set(pid, backend)
     }
     return backend
@@ -360,7 +372,7 @@ export class PostgresLogParser {
   /** Settles what waits in other backends for too long (their next entry would have come by now). */
   private settleOld(entry: Entry) {
     for (const [pid, backend] of this.backends) {
-      const oldest = backend.execute?.entry ?? backend.plans[0]?.entry
+      const oldest = backend.announced?.entry ?? backend.execute?.entry ?? backend.plans[0]?.entry
       if (oldest === undefined) continue
       const late =
         entry.offset - oldest.offset > SETTLE_BYTES ||
@@ -375,14 +387,17 @@ export class PostgresLogParser {
     const { severity, message } = entry
     if (severity === "DETAIL") {
       const backend = this.backends.get(pid)
-      if (backend?.execute !== undefined && backend.execute.parameters === undefined && message.startsWith("parameters: ")) {
-        backend.execute.parameters = parseParameters(message.slice("parameters: ".length)) ?? []
+      // The parameters of the execute before, logged with its duration or announced by log_statement.
+      const target = backend?.execute ?? backend?.announced
+      if (target !== undefined && target.parameters === undefined && message.startsWith("parameters: ")) {
+        target.parameters = parseParameters(message.slice("parameters: ".length)) ?? []
       }
       return
     }
     // What belongs to the entry before it, never ends a wait.
     if (severity === "STATEMENT" || severity === "CONTEXT" || severity === "HINT" || severity === "QUERY" || severity === "LOCATION") return
     const duration = severity === "LOG" ? DURATION.exec(message) : null
+    if (duration === null && severity === "LOG" && this.announce(pid, entry)) return
     if (duration === null) {
       // Anything else of the backend (an error, a disconnection…) ends what it was doing.
       this.flushBackend(pid)
@@ -390,6 +405,10 @@ export class PostgresLogParser {
     }
     const durationMs = Number(duration[1])
     const body = message.slice(duration[0].length)
+    if (body === "") {
+      this.announcedEnds(pid, entry, durationMs)
+      return
+    }
     if (body.startsWith("plan:")) {
       this.plan(pid, { entry, durationMs, text: "" }, body.slice("plan:".length))
     } else if (body.startsWith("statement: ")) {
@@ -403,6 +422,44 @@ export class PostgresLogParser {
     } else {
       // parse and bind are steps of an execution that its execute line counts: not executions.
       this.flushBackend(pid)
+    }
+  }
+
+  /**
+   * log_statement's line as a statement starts (`statement: …`, `execute <name>: …`, without a duration): it waits
+   * for its duration line. False when the message is none of those.
+   */
+  private announce(pid: number, entry: Entry): boolean {
+    const { message } = entry
+    let text: string
+    let name: string | undefined
+    if (message.startsWith("statement: ")) text = message.slice("statement: ".length)
+    else if (message.startsWith("execute ")) {
+      const colon = message.indexOf(": ")
+      if (colon < 0) return false
+      name = message.slice("execute ".length, colon).replace(/^fetch from /, "")
+      text = message.slice(colon + 2)
+    } else return false
+    this.flushBackend(pid)
+    this.backend(pid).announced = { entry, text, name, parameters: undefined }
+    return true
+  }
+
+  /** A duration line of its own: the end of the statement log_statement announced, as if logged with it. */
+  private announcedEnds(pid: number, entry: Entry, durationMs: number) {
+    const backend = this.backends.get(pid)
+    const announced = backend?.announced
+    // log_duration without log_statement: no text to go with it.
+    if (backend === undefined || announced === undefined) return
+    backend.announced = undefined
+    // The event is the announcing line's (its key) at the duration line's time (the end).
+    const logged: Logged = { entry: { ...announced.entry, timeUs: entry.timeUs }, durationMs, text: announced.text }
+    if (announced.name === undefined) this.statement(pid, logged)
+    else {
+      if (backend.execute !== undefined) this.emit(backend.execute, "execute", undefined)
+      for (const waiting of backend.plans) this.emit(waiting, "plan", waiting)
+      backend.plans = []
+      backend.execute = { ...logged, name: announced.name, parameters: announced.parameters }
     }
   }
 
@@ -468,6 +525,7 @@ export class PostgresLogParser {
     const backend = this.backends.get(pid)
     if (backend === undefined) return
     this.backends.delete(pid)
+    // A statement announced without its duration line (under log_min_duration_statement): not a slow one, no event.
     const waiting: Array<{ readonly at: number; readonly run: () => void }> = backend.plans.map((plan) => ({
       at: plan.entry.offset,
       run: () => this.emit(plan, "plan", plan)
