@@ -263,6 +263,21 @@ describe("PostgresLogParser", () => {
     ])
   })
 
+  it("each event resumes before every entry of the events emitted after it: a batch cut between them loses none", () => {
+    const parser = new PostgresLogParser({ prefix: matcher(DEBIAN), startOffset: 0, maxStatementBytes: 1024, localOffsetMinutes: 0 })
+    const lonePlan = `${P}LOG:  duration: 1.000 ms  plan:\n\t{ "Query Text": "select a", "Plan": { "Node Type": "Result" } }\n`
+    const planB = `${P}LOG:  duration: 1.000 ms  plan:\n\t{ "Query Text": "select b", "Plan": { "Node Type": "Result" } }\n`
+    const statementB = `${P}LOG:  duration: 2.000 ms  statement: select b\n`
+    const next = `${P}LOG:  duration: 3.000 ms  statement: select c\n`
+    const out = parser.pushWithResume(Buffer.from(lonePlan + planB + statementB + next))
+    // planB's arrival settles the lone plan; statement b pairs with planB. The lone plan's resume is before planB
+    // (still waiting then); statement b's is after its own line.
+    expect(out.map((o) => [o.event.sql, o.event.offset, o.resume])).toEqual([
+      ["select a", 0, lonePlan.length],
+      ["select b", lonePlan.length + planB.length, lonePlan.length + planB.length + statementB.length]
+    ])
+  })
+
   it("settles a plan whose statement line has not come 10 s of log later", () => {
     const late = "2026-12-07 23:31:11.000 UTC [300] c@shop "
     const input = [

@@ -186,6 +186,15 @@ export class PostgresLogParser {
   /** Where the last complete entry ended. */
   private completeEnd: number
   private out: PostgresLogOutput = { events: [], problems: [] }
+  /**
+   * Where to read again once each event of `out` is stored: before every entry of the events emitted after it and of
+   * the entries still waiting (see `settleResumes`), so a batch stored up to any event never resumes past an event that
+   * was not stored. What is read again is ignored by its key.
+   */
+  private resumes: Array<number> = []
+  /** The first offset of each event's entries (its line, and its plan's). */
+  private firstOffsets: Array<number> = []
+  private lastResumes: Array<number> = []
 
   constructor(options: PostgresLogOptions) {
     this.options = options
@@ -225,10 +234,8 @@ export class PostgresLogParser {
   private withResume(run: () => PostgresLogOutput) {
     const output = run()
     this.lastProblems = output.problems
-    // Every event of this push resumes where the parser now stands: an event emitted before an older waiting one is
-    // read again after a restart, and ignored by its key.
-    const resume = this.resumeOffset
-    return output.events.map((event) => ({ event, resume }))
+    const resumes = this.lastResumes
+    return output.events.map((event, i) => ({ event, resume: resumes[i]! }))
   }
 
   push(chunk: Uint8Array): PostgresLogOutput {
@@ -270,13 +277,18 @@ export class PostgresLogParser {
     }
     this.closeEntry()
     this.closeStray()
+    const first = this.resumes.length
     for (const [pid] of [...this.backends]) this.flushBackend(pid)
+    this.settleResumes(first)
     return this.take()
   }
 
   private take(): PostgresLogOutput {
     const out = this.out
     this.out = { events: [], problems: [] }
+    this.lastResumes = this.resumes
+    this.resumes = []
+    this.firstOffsets = []
     return out
   }
 
@@ -350,6 +362,7 @@ export class PostgresLogParser {
     this.completeEnd = current.end
     const timeUs =
       current.fields.time === undefined ? undefined : prefixTimeUs(current.fields.time, this.options.localOffsetMinutes)
+    const first = this.resumes.length
     this.entry({
       offset: current.offset,
       end: current.end,
@@ -358,6 +371,20 @@ export class PostgresLogParser {
       severity: current.severity,
       message: current.lines.join("\n")
     })
+    this.settleResumes(first)
+  }
+
+  /**
+   * The resume offsets of the events one step (one entry taken in, or the end) emitted from index `first` on: each
+   * event's is the least of where the parser now stands (the entries still waiting, the next unread byte) and the
+   * entries of the events emitted after it in the step.
+   */
+  private settleResumes(first: number) {
+    let running = this.resumeOffset
+    for (let i = this.resumes.length - 1; i >= first; i--) {
+      this.resumes[i] = running
+      running = Math.min(running, this.firstOffsets[i]!)
+    }
   }
 
   private backend(pid: number): Backend {
@@ -547,6 +574,9 @@ export class PostgresLogParser {
       sql = Buffer.from(sql).subarray(0, this.options.maxStatementBytes).toString("utf8")
     }
     const endUs = entry.timeUs ?? 0
+    // Set by settleResumes once the step is done.
+    this.resumes.push(entry.offset)
+    this.firstOffsets.push(plan === undefined ? entry.offset : Math.min(entry.offset, plan.entry.offset))
     this.out.events.push({
       offset: entry.offset,
       // The line is written when the statement ends; the prefix's time has milliseconds at best.
