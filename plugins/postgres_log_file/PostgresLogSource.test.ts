@@ -1,4 +1,4 @@
-import { appendFileSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs"
+import { appendFileSync, copyFileSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
@@ -78,6 +78,28 @@ describe("postgres_log_file source", () => {
         const three = yield* runtime.run(0)
         expect(three.map((e) => e.sqlText)).toEqual(["select d", "select e"])
       })
+  )
+
+  it.scoped("a crash after any batch of the demo's real log, then a restart from its checkpoint: every event once, the same pairing", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const path = join(dir, "postgresql.log")
+      copyFileSync(new URL("../../pipelines/demo/sample-postgresql.log", import.meta.url), path)
+      const source = yield* make(decodeConfig({ type: "postgres_log_file", path, settle_ms: 0, batch_size: 7 }))
+      const read = (checkpoint: Option.Option<unknown>) =>
+        Stream.runCollect(source.read(checkpoint)).pipe(Effect.map((batches) => [...batches]))
+      const batches = yield* read(Option.none())
+      const all = new Map(batches.flatMap((batch) => batch.events.map((event) => [event.key, event] as const)))
+      expect(all.size).toBe(batches.reduce((sum, batch) => sum + batch.events.length, 0))
+      // The demo's executions (statement and execute lines), 44 logged plans, all paired.
+      expect([all.size, [...all.values()].filter((e) => e.plan !== undefined).length]).toEqual([502, 44])
+      for (let i = 0; i < batches.length; i++) {
+        const stored = new Set(batches.slice(0, i + 1).flatMap((batch) => batch.events.map((event) => event.key)))
+        const again = (yield* read(Option.some(JSON.parse(JSON.stringify(batches[i]!.checkpoint))))).flatMap((batch) => batch.events)
+        for (const event of again) expect(event).toEqual(all.get(event.key))
+        expect(new Set([...stored, ...again.map((event) => event.key)]).size).toBe(all.size)
+      }
+    })
   )
 
   it("refuses a log_line_prefix with escapes it does not understand, naming them", () => {
