@@ -14,16 +14,17 @@ import { pgDatabase } from "../../test/support/explain/Harness.js"
 // runs it. auto_explain is loaded in this test's session only (LOAD as superuser), so nothing else on the shared
 // server changes; the pipelines start at the log's end and the assertions keep to this test's own database.
 
-const LOG = "/var/log/postgresql/postgresql-15-main.log"
+/** Debian's server log of the local cluster (pg_ctlcluster redirects stderr there; pg_current_logfile() is null). */
+const logOf = (versionNum: number) => `/var/log/postgresql/postgresql-${Math.floor(versionNum / 10000)}-main.log`
 
-const pipeline = (name: string, samples: "raw" | "normalized") =>
+const pipeline = (log: string, name: string, samples: "raw" | "normalized") =>
   [
     `name: ${name}`,
     "schedule:",
     "  every: 1h",
     "source:",
     "  type: postgres_log_file",
-    `  path: ${LOG}`,
+    `  path: ${log}`,
     "  start_at: end",
     "  settle_ms: 0",
     "stages:",
@@ -36,8 +37,8 @@ const pipeline = (name: string, samples: "raw" | "normalized") =>
   ].join("\n")
 
 /** The lines the server wrote for `database` after byte `from`: each entry's first line and its continuation lines. */
-const loggedEntries = (from: number, database: string) => {
-  const text = readFileSync(LOG).subarray(from).toString("utf8")
+const loggedEntries = (log: string, from: number, database: string) => {
+  const text = readFileSync(log).subarray(from).toString("utf8")
   const entries: Array<{ readonly head: string; readonly body: Array<string> }> = []
   for (const line of text.split("\n")) {
     if (line.startsWith("\t")) entries.at(-1)?.body.push(line.slice(1))
@@ -58,10 +59,12 @@ describe("postgres_log_file: the real server log with auto_explain, into the sto
           CREATE TABLE orders (id int PRIMARY KEY, customer int NOT NULL, note text NOT NULL);
           INSERT INTO orders SELECT g, g % 100, 'note ' || g FROM generate_series(1, 20000) g;
           ANALYZE orders;`)
+        const [server] = yield* db.sql.unsafe<{ server_version_num: string }>("SHOW server_version_num")
+        const log = logOf(Number(server!.server_version_num))
         const store = yield* freshStoreDatabase
         const dir = yield* pipelinesDir({
-          "raw.yaml": pipeline("pglog_raw", "raw"),
-          "normalized.yaml": pipeline("pglog_normalized", "normalized")
+          "raw.yaml": pipeline(log, "pglog_raw", "raw"),
+          "normalized.yaml": pipeline(log, "pglog_normalized", "normalized")
         })
         const env = { SLOWQ_STORE_URL: store.url }
         const once = (name: string) =>
@@ -75,7 +78,7 @@ describe("postgres_log_file: the real server log with auto_explain, into the sto
         // First runs: each pipeline's checkpoint at the log's current end.
         yield* once("pglog_raw")
         yield* once("pglog_normalized")
-        const from = statSync(LOG).size
+        const from = statSync(log).size
 
         const client = new pg.Client({ connectionString: db.url, application_name: "slowq_pglog_e2e" })
         yield* Effect.acquireRelease(
@@ -105,7 +108,7 @@ describe("postgres_log_file: the real server log with auto_explain, into the sto
         yield* run("SET log_min_duration_statement = 0")
         yield* run("SELECT 'end of the slowq e2e workload'")
 
-        const entries = loggedEntries(from, db.name)
+        const entries = loggedEntries(log, from, db.name)
         const statementsOf = (text: string) => entries.filter((e) => e.head.endsWith(`statement: ${text.split("\n")[0]}`))
         const statementOf = (text: string) => statementsOf(text)[0]!
         const plansOf = (queryText: string) =>
