@@ -4,7 +4,10 @@ import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Option, ParseResult, Schema, Stream } from "effect"
 import type { SlowQueryEvent } from "../../src/domain/SlowQueryEvent.js"
+import { formatConfigError } from "../../src/pipeline/ConfigProblems.js"
+import { parsePipeline } from "../../src/pipeline/Loader.js"
 import { Checkpoint } from "../../src/plugin/LogFileTail.js"
+import { plugins } from "../index.js"
 import { Config, type ConfigInput } from "./config.js"
 import { make } from "./PostgresLogSource.js"
 
@@ -101,6 +104,25 @@ describe("postgres_log_file source", () => {
       }
     })
   )
+
+  it("slowq validate: a log_line_prefix with escapes it does not understand is a located problem naming them", () => {
+    const text = [
+      "name: pglog",
+      "schedule: { every: 30s }",
+      "source:",
+      "  type: postgres_log_file",
+      "  path: /var/log/postgresql/postgresql-15-main.log",
+      '  log_line_prefix: "%m [%p] %Z %-10u "',
+      ""
+    ].join("\n")
+    const result = parsePipeline({ file: "pipelines/pglog.yaml", text, registry: plugins, env: {}, readSecretFile: () => Either.left("none") })
+    expect(Either.isLeft(result) && formatConfigError(result.left)).toBe(
+      [
+        "pipelines/pglog.yaml is invalid (1 problem)",
+        "  pipelines/pglog.yaml:6:20  source.log_line_prefix  log_line_prefix escapes %Z, %- not understood (understood: %m %t %n %p %u %d %a %h %r %c %l %s %v %x %e %b %i %Q %q %%; no padding such as %-10u)"
+      ].join("\n")
+    )
+  })
 
   it("refuses a log_line_prefix with escapes it does not understand, naming them", () => {
     const decoded = Schema.decodeUnknownEither(Config)({ type: "postgres_log_file", path: "/var/log/pg.log", log_line_prefix: "%m %Z %-10u" })
