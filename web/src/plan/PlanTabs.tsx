@@ -122,11 +122,29 @@ export const PlanTab = ({ detail, pipeline }: { readonly detail: QueryDetailJson
 
 const planKey = (plan: PlanJson) => `${plan.pipeline}:${plan.hash}`
 
+/**
+ * A plan replaced in the minute it was first captured has no minute of its own: the rollups count by the minute, and
+ * that minute's calls are the next plan's (its period starts there). Shown as such rather than as "no calls".
+ */
+const replacedWithinAMinute = (plan: PlanJson) => plan.latency.since === plan.latency.until
+const WITHIN_A_MINUTE = "replaced within a minute; that minute's calls are counted under the next plan"
+
 /** A plan's calls, mean and p95 over its period (served with it: PlanView.latency, from the rollups). */
 const underText = (plan: PlanJson) => {
   const { calls, mean_ms, p95_ms } = plan.latency
+  if (replacedWithinAMinute(plan)) return WITHIN_A_MINUTE
   return calls === 0 ? "no calls" : `${formatCount(calls)} calls · mean ${formatMs(mean_ms ?? 0)} · p95 ${p95_ms === null ? "–" : formatMs(p95_ms)}`
 }
+
+/** The calls cell of a plan: its count, or "< 1 min" (with why) for a plan replaced within its first minute. */
+const CallsUnder = ({ plan }: { readonly plan: PlanJson }) =>
+  replacedWithinAMinute(plan) ? (
+    <span className="meta" title={WITHIN_A_MINUTE} data-within-a-minute="">
+      &lt; 1 min
+    </span>
+  ) : (
+    <>{formatCount(plan.latency.calls)}</>
+  )
 
 const Compared = ({ left, right }: { readonly left: PlanJson; readonly right: PlanJson }) => {
   const a = normalizePlan(left.plan)
@@ -228,7 +246,7 @@ export const PlanHistoryTab = ({ detail, pipeline }: { readonly detail: QueryDet
                 <td className="when">{formatTime(plan.first_captured)}</td>
                 <td className="when">{formatTime(plan.last_captured)}</td>
                 <td className="num" data-label="Calls" title={`${formatTime(figures.since)} – ${formatTime(figures.until)}`}>
-                  {formatCount(figures.calls)}
+                  <CallsUnder plan={plan} />
                 </td>
                 <td className="num" data-label="Mean" data-ms={figures.mean_ms ?? ""}>
                   {figures.mean_ms === null ? "–" : formatMs(figures.mean_ms)}
@@ -400,7 +418,7 @@ export const TablesTab = ({ id, detail, pipeline }: { readonly id: string; reado
                         </td>
                         <td className="read-as">{nodes.map((n) => [n.access, n.index].filter((x) => x !== undefined).join(" on ")).join(", ")}</td>
                         <td className="num" data-label="Calls">
-                          {formatCount(plan.latency.calls)}
+                          <CallsUnder plan={plan} />
                         </td>
                         <td className="num" data-label="Mean">
                           {plan.latency.mean_ms === null ? "–" : formatMs(plan.latency.mean_ms)}
