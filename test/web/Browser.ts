@@ -56,9 +56,14 @@ export const openPage = (browser: Browser, width: number, height: number) =>
     return { page, problems: () => [...outside.map((url) => `outside request: ${url}`), ...errors] }
   })
 
-/** The whole page at desktop width; the first screen on a phone. */
-export const screenshot = (page: Page, name: string) =>
-  promise(() => page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: (page.viewportSize()?.width ?? 0) > 800 }))
+/** The whole page at desktop widths, the viewport at a phone's; `view` takes the viewport only (the README's pictures). */
+export const screenshot = (page: Page, name: string, view: "page" | "viewport" = "page") =>
+  promise(() =>
+    page.screenshot({
+      path: join(artifacts, `${name}.png`),
+      fullPage: view === "page" && (page.viewportSize()?.width ?? 0) > 800
+    })
+  )
 
 /** The pipeline has finished a run since the daemon started and none is in flight. */
 export const settled = (daemon: HttpDaemon, pipeline: string, token?: string) =>

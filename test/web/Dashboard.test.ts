@@ -232,6 +232,7 @@ layer(Layer.scoped(Dashboard, fixture({})), { timeout: "120 seconds", excludeTes
           // The demo's analyzer finds something in the top rows, or the severity check proves little.
           expect(facts.some((fact) => fact.severity !== null)).toBe(true)
           yield* screenshot(page, "queries-1280")
+          yield* screenshot(page, "queries-top-1280", "viewport")
 
           // Sorting: by calls, in the URL, and the rows are the store's ranking by calls.
           yield* promise(() => page.getByRole("button", { name: "Calls" }).click())
@@ -363,6 +364,7 @@ layer(Layer.scoped(Dashboard, fixture({})), { timeout: "120 seconds", excludeTes
         yield* promise(() => page.locator("li.finding").first().waitFor())
         expect(yield* shown()).toEqual(keys(all))
         yield* screenshot(page, "findings-1280")
+        yield* screenshot(page, "findings-top-1280", "viewport")
         yield* promise(() => page.locator("select[name=severity]").selectOption("warn"))
         yield* promise(() => page.waitForURL((url) => url.searchParams.get("severity") === "warn"))
         // (The page's CSP forbids waitForFunction's eval: locators only.) The info findings go, the list comes back.
