@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Option, Redacted, Schema } from "effect"
+import { Effect, Either, Logger, Option, Redacted, Schema } from "effect"
 import type { CollectedEvent } from "../../src/domain/CollectedEvent.js"
 import type { QueryFindings } from "../../src/plugin/Finding.js"
 import type { StageContext } from "../../src/plugin/Plugin.js"
@@ -86,6 +86,29 @@ const summary = (output: ReadonlyArray<QueryFindings>, id: string) =>
     ])
 
 describe("MySQL/MariaDB index advice step", () => {
+  it.effect("without a database to read (a log file source, no database_url) it is off, and says so once per pipeline", () => {
+    const logs: Array<string> = []
+    const capture = Logger.make(({ logLevel, message }) => {
+      logs.push(`${logLevel.label} ${Array.isArray(message) ? message.join(" ") : String(message)}`)
+    })
+    const fileSource = (pipeline: string): StageContext<RuleDialect> => ({
+      pipeline,
+      memory: memoryIn(new Map()),
+      source: { type: "mysql_slow_log_file", dialect: "mysql", config: {}, connection: Option.none() }
+    })
+    return Effect.gen(function* () {
+      // The stage is built for every run: three runs of one pipeline, one of another.
+      const names: Array<string> = []
+      for (const pipeline of ["advice_file_a", "advice_file_a", "advice_file_a", "advice_file_b"]) {
+        names.push((yield* mysqlAdviceStep(optionsOf({}), fileSource(pipeline))).name)
+      }
+      expect(names).toEqual(Array(4).fill("MySQL index advice (off)"))
+      const said =
+        "WARN analyze: no MySQL/MariaDB index advice: source mysql_slow_log_file reads no database; set the analyze stage's database_url, or advice: false"
+      expect(logs).toEqual([said, said])
+    }).pipe(Effect.scoped, Effect.provide(Logger.replace(Logger.defaultLogger, capture)))
+  })
+
   it.live(
     "verifies the missing index in the sandbox; nothing for a primary-key lookup or a covered column; the watched database unchanged",
     () =>

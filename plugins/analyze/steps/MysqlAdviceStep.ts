@@ -113,6 +113,9 @@ interface Sandbox {
  * database): slowq never runs DDL on a watched database. Without a watched connection (a log file source and no
  * `database_url`) it logs why and advises nothing.
  */
+/** The pipelines told, in this process, that their source gives index advice no database to read. */
+const warnedWithoutDatabase = new Set<string>()
+
 export const mysqlAdviceStep = (
   options: MysqlAdviceOptions,
   context: StageContext<RuleDialect>
@@ -124,9 +127,13 @@ export const mysqlAdviceStep = (
       onNone: () => context.source.connection
     })
     if (Option.isNone(target)) {
-      yield* Effect.logWarning(
-        `analyze: no MySQL/MariaDB index advice: source ${context.source.type} reads no database; set the analyze stage's database_url`
-      )
+      // The stage is built for every run, and this is the pipeline's configuration, not the run's: said once.
+      if (!warnedWithoutDatabase.has(context.pipeline)) {
+        warnedWithoutDatabase.add(context.pipeline)
+        yield* Effect.logWarning(
+          `analyze: no MySQL/MariaDB index advice: source ${context.source.type} reads no database; set the analyze stage's database_url, or advice: false`
+        )
+      }
       return none
     }
     const watchedUrl = new URL(Redacted.value(target.value.url))
