@@ -53,8 +53,42 @@ export const openPage = (browser: Browser, width: number, height: number) =>
       const reason = failed.failure()?.errorText ?? ""
       if (!outside.includes(failed.url()) && reason !== "net::ERR_ABORTED") errors.push(`request failed: ${failed.url()} ${reason}`)
     })
-    return { page, problems: () => [...outside.map((url) => `outside request: ${url}`), ...errors] }
+    // Every API answer, for the story a failed wait tells (`shown`).
+    const answers: Array<string> = []
+    const started = Date.now()
+    page.on("response", (response) => {
+      const url = new URL(response.url())
+      if (url.pathname.startsWith("/api/")) answers.push(`${Date.now() - started} ms ${response.status()} ${url.pathname}${url.search}`)
+    })
+    page.on("requestfailed", (failed) => {
+      const url = new URL(failed.url())
+      if (url.pathname.startsWith("/api/")) answers.push(`${Date.now() - started} ms failed (${failed.failure()?.errorText}) ${url.pathname}${url.search}`)
+    })
+    return {
+      page,
+      problems: () => [...outside.map((url) => `outside request: ${url}`), ...errors],
+      answers: () => [...answers]
+    }
   })
+
+/**
+ * Waits for `selector` to show on `page`; if it does not within 30 s, fails saying where the page is, what it shows
+ * and every API answer it had, rather than with the locator's timeout alone.
+ */
+export const shown = (page: Page, selector: string, answers: () => ReadonlyArray<string>) =>
+  Effect.tryPromise(() => page.locator(selector).first().waitFor({ timeout: 30_000 })).pipe(
+    Effect.catchAll((cause) =>
+      Effect.promise(() => page.locator("main, body").first().textContent().catch(() => "(no text)")).pipe(
+        Effect.flatMap((text) =>
+          Effect.die(
+            new Error(
+              `${selector} not shown on ${page.url()}: ${String(cause)}\npage text: ${(text ?? "").slice(0, 600)}\nAPI answers:\n${answers().join("\n")}`
+            )
+          )
+        )
+      )
+    )
+  )
 
 /** The whole page at desktop widths, the viewport at a phone's; `view` takes the viewport only (the README's pictures). */
 export const screenshot = (page: Page, name: string, view: "page" | "viewport" = "page") =>

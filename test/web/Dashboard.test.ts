@@ -13,7 +13,7 @@ import { projectRoot } from "../support/Cli.js"
 import { storeClient } from "../support/StoreQueries.js"
 import { freshStoreDatabase } from "../support/StoreDatabase.js"
 import { type HttpDaemon, request, startHttpDaemon } from "../http/HttpDaemon.js"
-import { launchBrowser, openPage, promise, screenshot, settled } from "./Browser.js"
+import { launchBrowser, openPage, promise, screenshot, settled, shown } from "./Browser.js"
 
 // The dashboard in Debian's Chromium (installed by .ci/prepare-services), driven by playwright-core (./Browser.ts),
 // against `slowq run` on a fresh store filled by the demo pipeline (pipelines/demo). Every request the page makes must
@@ -352,8 +352,8 @@ layer(Layer.scoped(Dashboard, fixture({})), { timeout: "120 seconds", excludeTes
         const warn = yield* api("/api/v1/findings?limit=100&severity=warn")
         // The demo's analyze stage finds both kinds, or the filter below proves nothing.
         expect([all.findings.length > warn.findings.length, warn.findings.length > 0]).toEqual([true, true])
-        const { page, problems } = yield* openPage(browser, 1280, 900)
-        const shown = () =>
+        const { page, problems, answers } = yield* openPage(browser, 1280, 900)
+        const shownFindings = () =>
           promise(() =>
             page.locator("li.finding").evaluateAll((items) =>
               items.map((item) => `${item.querySelector("a.finding-query")?.getAttribute("href")?.split("/")[2]?.split("?")[0]} ${item.getAttribute("data-rule")}`)
@@ -361,8 +361,9 @@ layer(Layer.scoped(Dashboard, fixture({})), { timeout: "120 seconds", excludeTes
           )
         yield* promise(() => page.goto(`${daemon.base}/`))
         yield* promise(() => page.getByRole("link", { name: "Findings" }).click())
-        yield* promise(() => page.locator("li.finding").first().waitFor())
-        expect(yield* shown()).toEqual(keys(all))
+        yield* promise(() => page.waitForURL((url) => url.pathname === "/findings"))
+        yield* shown(page, "li.finding", answers)
+        expect(yield* shownFindings()).toEqual(keys(all))
         yield* screenshot(page, "findings-1280")
         yield* screenshot(page, "findings-top-1280", "viewport")
         yield* promise(() => page.locator("select[name=severity]").selectOption("warn"))
@@ -370,7 +371,7 @@ layer(Layer.scoped(Dashboard, fixture({})), { timeout: "120 seconds", excludeTes
         // (The page's CSP forbids waitForFunction's eval: locators only.) The info findings go, the list comes back.
         yield* promise(() => page.locator('li.finding[data-severity="info"]').first().waitFor({ state: "detached" }))
         yield* promise(() => page.locator("li.finding").first().waitFor())
-        expect(yield* shown()).toEqual(keys(warn))
+        expect(yield* shownFindings()).toEqual(keys(warn))
         // The top warning's query, on its findings tab: the query's findings as the API lists them.
         const top = warn.findings[0]!
         yield* promise(() => page.locator("li.finding a.finding-query").first().click())
