@@ -417,6 +417,8 @@ layer(Layer.scoped(Dashboard, fixture({})), { timeout: "120 seconds", excludeTes
         yield* promise(() => page.goto(`${daemon.base}/?order=calls&database=shop&user=app`))
         yield* promise(() => page.locator("table.queries tbody tr").first().waitFor())
         yield* promise(() => page.locator('select[name=user] option[value="report"]').waitFor({ state: "attached" }))
+        // Each row's trend is drawn on a phone too.
+        yield* promise(() => page.locator("table.queries tbody td.spark canvas").first().waitFor())
         // Nothing wider than the screen: no sideways scrolling.
         expect(yield* promise(() => page.evaluate("document.documentElement.scrollWidth"))).toBe(390)
         yield* screenshot(page, "queries-390")
