@@ -1,8 +1,7 @@
 import { Schema } from "effect"
+import { logFileFields, logTimeZone, settleMs } from "../../src/plugin/LogFileConfig.js"
 import { LogPath } from "../../src/plugin/LogFileTail.js"
 import { compilePrefix, ESCAPES } from "./LogLinePrefix.js"
-
-const MiB = 1024 * 1024
 
 const understood = `${Object.keys(ESCAPES)
   .map((c) => `%${c}`)
@@ -20,12 +19,6 @@ const LogLinePrefix = Schema.String.pipe(
   )
 )
 
-const TimeZoneOffset = Schema.String.pipe(
-  Schema.pattern(/^(?:[+-](?:0\d|1[0-4]):[0-5]\d|UTC|Z)$/, {
-    message: () => "Expected a UTC offset such as +00:00, -05:30 or UTC"
-  })
-)
-
 export const Config = Schema.Struct({
   type: Schema.Literal("postgres_log_file").annotations({
     description:
@@ -38,28 +31,13 @@ export const Config = Schema.Struct({
   log_line_prefix: Schema.optionalWith(LogLinePrefix, { exact: true, default: () => "%m [%p] %q%u@%d " }).annotations({
     description: `The server's log_line_prefix (SHOW log_line_prefix), exactly. Understood: ${understood}. A time (%m, %t or %n) gives events their time, %p pairs a plan with its statement, %u, %d, %a and %h/%r fill user, database and application. The default is Debian's.`
   }),
-  batch_size: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 100_000)), { exact: true, default: () => 5000 })
-    .annotations({ description: "Events per batch; each batch is stored together with the file offsets it reaches, in one transaction." }),
-  start_at: Schema.optionalWith(Schema.Literal("beginning", "end"), { exact: true, default: () => "beginning" as const })
-    .annotations({
-      description:
-        "Where to start in the files found on the pipeline's very first run: `beginning` reads the history already in them, `end` only what is written from now on. Files that appear later (after a rotation) are always read from their beginning."
-    }),
-  settle_ms: Schema.optionalWith(Schema.Int.pipe(Schema.between(0, 600_000)), { exact: true, default: () => 1000 })
-    .annotations({
-      description:
-        "The last entry of a file (and a plan still waiting for its statement line) is taken once the file has not changed for this long; until then it waits for the next run."
-    }),
-  max_statement_bytes: Schema.optionalWith(Schema.Int.pipe(Schema.between(1024, 1024 * MiB)), {
-    exact: true,
-    default: () => 64 * MiB
-  }).annotations({
-    description: "A statement longer than this (bytes) is stored cut to this length, with the attribute statement_truncated_bytes."
-  }),
-  log_time_zone: Schema.optionalWith(TimeZoneOffset, { exact: true, default: () => "+00:00" }).annotations({
-    description:
-      "UTC offset of the log's time stamps when log_timezone prints a zone name other than UTC/GMT (CET, EST…); a numeric zone (+01) is read as written."
-  })
+  ...logFileFields,
+  settle_ms: settleMs(
+    "The last entry of a file (and a plan still waiting for its statement line) is taken once the file has not changed for this long; until then it waits for the next run."
+  ),
+  log_time_zone: logTimeZone(
+    "UTC offset of the log's time stamps when log_timezone prints a zone name other than UTC/GMT (CET, EST…); a numeric zone (+01) is read as written."
+  )
 })
 export type Config = typeof Config.Type
 export type ConfigInput = typeof Config.Encoded
