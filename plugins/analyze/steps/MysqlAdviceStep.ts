@@ -100,6 +100,9 @@ interface Sandbox {
   readonly sameServer: boolean
 }
 
+/** The pipelines told, in this process, that their source gives index advice no database to read. */
+const warnedWithoutDatabase = new Set<string>()
+
 /**
  * Index advice on MySQL/MariaDB (scope `index_advice`, rule `mysql_index_suggestion`): each query with a new plan
  * of cost (MariaDB: rows examined) 100 or more, the most time in the batch first, within `max_advice_per_run` and
@@ -111,11 +114,8 @@ interface Sandbox {
  *
  * Fails when the sandbox is the watched database (same server by URL or by the servers' own identity, same
  * database): slowq never runs DDL on a watched database. Without a watched connection (a log file source and no
- * `database_url`) it logs why and advises nothing.
+ * `database_url`) it logs why, once per pipeline and process, and advises nothing.
  */
-/** The pipelines told, in this process, that their source gives index advice no database to read. */
-const warnedWithoutDatabase = new Set<string>()
-
 export const mysqlAdviceStep = (
   options: MysqlAdviceOptions,
   context: StageContext<RuleDialect>
