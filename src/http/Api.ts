@@ -695,7 +695,7 @@ const queriesGroup = (schemas: EnrichedQuerySchemas) =>
         .middleware(ReadAccess)
         .annotate(
           OpenApi.Summary,
-          `Calls and total time per step of up to ${MAX_SERIES_IDS} fingerprints at once (a page's sparklines), from the rollups, in one read.`
+          `Calls, total time, slowest call and rows examined per step of up to ${MAX_SERIES_IDS} fingerprints at once (a page's sparklines), from the rollups, in one read.`
         )
     )
     .annotate(OpenApi.Description, "What slowq found, from its store.")
