@@ -1,13 +1,6 @@
+import { utcOffsetMinutes } from "../../src/plugin/LogFileConfig.js"
 import type { SlowLogEvent } from "./SlowLogParser.js"
 
-/** `+05:30` → 330, `UTC`/`Z` → 0; undefined for anything else. */
-export const offsetMinutes = (text: string): number | undefined => {
-  if (text === "UTC" || text === "Z") return 0
-  const match = /^([+-])(\d\d):?(\d\d)$/.exec(text)
-  if (match === null) return undefined
-  const minutes = Number(match[2]) * 60 + Number(match[3])
-  return match[1] === "-" ? -minutes : minutes
-}
 
 const ISO = /^(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?(Z|[+-]\d\d:?\d\d)?$/
 const OLD = /^(\d\d)(\d\d)(\d\d)\s+(\d{1,2}):(\d\d):(\d\d)(?:\.(\d{1,6}))?$/
@@ -33,7 +26,7 @@ export const parseLogTime = (text: string, localOffsetMinutes: number): ParsedTi
   if (Number.isNaN(ms)) return undefined
   const micros = Number((parts[7] ?? "").padEnd(6, "0"))
   const zone = iso !== null ? iso[8] : undefined
-  const offset = zone === undefined ? localOffsetMinutes : (offsetMinutes(zone) ?? 0)
+  const offset = zone === undefined ? localOffsetMinutes : (utcOffsetMinutes(zone) ?? 0)
   return { epochUs: (ms - offset * 60_000) * 1000 + micros, zoned: zone !== undefined }
 }
 

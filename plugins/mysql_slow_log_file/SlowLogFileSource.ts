@@ -1,9 +1,10 @@
 import { Effect, Layer } from "effect"
 import { makeEvent, type SlowQueryEvent } from "../../src/domain/SlowQueryEvent.js"
+import { utcOffsetMinutes } from "../../src/plugin/LogFileConfig.js"
 import { type LogFileMessages, type LogFileParser, type LogFormat, tailLogFiles } from "../../src/plugin/LogFileTail.js"
 import { SlowQuerySource, type SourceError } from "../../src/plugin/SlowQuerySource.js"
 import type { Config } from "./config.js"
-import { eventStartMicros, offsetMinutes } from "./EventTime.js"
+import { eventStartMicros } from "./EventTime.js"
 import { type SlowLogEvent, SlowLogParser, type SlowLogProblem } from "./SlowLogParser.js"
 
 // The tailing (files, rotation, checkpoints) is the SDK's (src/plugin/LogFileTail.ts); what is MySQL's is here.
@@ -79,7 +80,7 @@ const adapt = (parser: SlowLogParser, fileKey: string, localOffsetMinutes: numbe
 
 /** Builds the source; it holds no resource between runs. */
 export const make = Effect.fn("SlowLogFileSource.make")(function* (config: Config) {
-  const localOffset = offsetMinutes(config.log_time_zone) ?? 0
+  const localOffset = utcOffsetMinutes(config.log_time_zone) ?? 0
   const format: LogFormat = {
     plugin: PLUGIN,
     span: "SlowLogFileSource.read",

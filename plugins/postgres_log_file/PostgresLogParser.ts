@@ -1,5 +1,10 @@
+import { Option, Schema } from "effect"
 import { lex, T_PARAM } from "../../src/fingerprint/SqlLexer.js"
 import { type PrefixFields, type PrefixMatcher, prefixTimeUs } from "./LogLinePrefix.js"
+
+// auto_explain's JSON: any JSON text, and of it only an object is a plan (a JSON array or scalar is kept as no plan).
+const decodeJson = Schema.decodeUnknownOption(Schema.parseJson())
+const decodePlanObject = Schema.decodeUnknownOption(Schema.Record({ key: Schema.String, value: Schema.Unknown }))
 
 /**
  * PostgreSQL's stderr log as executions: the lines `log_min_duration_statement` writes (`duration: … ms  statement:
@@ -493,14 +498,12 @@ export class PostgresLogParser {
   private plan(pid: number, logged: Logged, json: string) {
     let plan: Record<string, unknown> | undefined
     let text = ""
-    try {
-      const parsed: unknown = JSON.parse(json)
-      if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)) {
-        plan = parsed as Record<string, unknown>
-        const queryText = plan["Query Text"]
-        text = typeof queryText === "string" ? queryText : ""
-      }
-    } catch {
+    const parsed = decodeJson(json)
+    if (Option.isSome(parsed)) {
+      plan = Option.getOrUndefined(decodePlanObject(parsed.value))
+      const queryText = plan?.["Query Text"]
+      text = typeof queryText === "string" ? queryText : ""
+    } else {
       // auto_explain.log_format = text: the query is on the line after `plan:`, the plan is not kept.
       const match = /^\s*Query Text: ([^\n]*)/.exec(json)
       text = match?.[1] ?? ""

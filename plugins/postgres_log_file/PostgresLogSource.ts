@@ -1,5 +1,6 @@
 import { Effect, Layer } from "effect"
 import { makeEvent, type SlowQueryEvent } from "../../src/domain/SlowQueryEvent.js"
+import { utcOffsetMinutes } from "../../src/plugin/LogFileConfig.js"
 import { type LogFileMessages, type LogFileParser, type LogFormat, tailLogFiles } from "../../src/plugin/LogFileTail.js"
 import { SlowQuerySource, SourceError } from "../../src/plugin/SlowQuerySource.js"
 import type { Config } from "./config.js"
@@ -75,13 +76,6 @@ const adapt = (parser: PostgresLogParser, fileKey: string): LogFileParser => {
   }
 }
 
-const offsetMinutes = (text: string): number => {
-  const match = /^([+-])(\d\d):(\d\d)$/.exec(text)
-  if (match === null) return 0
-  const minutes = Number(match[2]) * 60 + Number(match[3])
-  return match[1] === "-" ? -minutes : minutes
-}
-
 /** Builds the source; it holds no resource between runs. */
 export const make = Effect.fn("PostgresLogSource.make")(function* (config: Config) {
   const prefix = compilePrefix(config.log_line_prefix)
@@ -103,7 +97,7 @@ export const make = Effect.fn("PostgresLogSource.make")(function* (config: Confi
           prefix,
           startOffset,
           maxStatementBytes: config.max_statement_bytes,
-          localOffsetMinutes: offsetMinutes(config.log_time_zone)
+          localOffsetMinutes: utcOffsetMinutes(config.log_time_zone) ?? 0
         }),
         fileKey
       )

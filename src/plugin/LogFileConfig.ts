@@ -38,6 +38,15 @@ export const settleMs = (description: string) =>
     description
   })
 
+/** A UTC offset in minutes: `+05:30` (or `+0530`) → 330, `UTC`/`Z` → 0; undefined for anything else. */
+export const utcOffsetMinutes = (text: string): number | undefined => {
+  if (text === "UTC" || text === "Z") return 0
+  const match = /^([+-])(\d\d):?(\d\d)$/.exec(text)
+  if (match === null) return undefined
+  const minutes = Number(match[2]) * 60 + Number(match[3])
+  return match[1] === "-" ? -minutes : minutes
+}
+
 /** `log_time_zone`, described for the format (which of its times it applies to). */
 export const logTimeZone = (description: string) =>
   Schema.optionalWith(TimeZoneOffset, { exact: true, default: () => "+00:00" }).annotations({ description })
