@@ -53,7 +53,7 @@ export const openPage = (browser: Browser, width: number, height: number) =>
       const reason = failed.failure()?.errorText ?? ""
       if (!outside.includes(failed.url()) && reason !== "net::ERR_ABORTED") errors.push(`request failed: ${failed.url()} ${reason}`)
     })
-    // Every API answer, for the story a failed wait tells (`shown`).
+    // Every API answer, for the story a failed wait tells (`waitVisible`).
     const answers: Array<string> = []
     const started = Date.now()
     page.on("response", (response) => {
@@ -75,7 +75,7 @@ export const openPage = (browser: Browser, width: number, height: number) =>
  * Waits for `selector` to show on `page`; if it does not within 30 s, fails saying where the page is, what it shows
  * and every API answer it had, rather than with the locator's timeout alone.
  */
-export const shown = (page: Page, selector: string, answers: () => ReadonlyArray<string>) =>
+export const waitVisible = (page: Page, selector: string, answers: () => ReadonlyArray<string>) =>
   Effect.tryPromise(() => page.locator(selector).first().waitFor({ timeout: 30_000 })).pipe(
     Effect.catchAll((cause) =>
       Effect.promise(() => page.locator("main, body").first().textContent().catch(() => "(no text)")).pipe(

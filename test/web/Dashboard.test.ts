@@ -13,7 +13,7 @@ import { projectRoot } from "../support/Cli.js"
 import { storeClient } from "../support/StoreQueries.js"
 import { freshStoreDatabase } from "../support/StoreDatabase.js"
 import { type HttpDaemon, request, startHttpDaemon } from "../http/HttpDaemon.js"
-import { launchBrowser, openPage, promise, screenshot, settled, shown } from "./Browser.js"
+import { launchBrowser, openPage, promise, screenshot, settled, waitVisible } from "./Browser.js"
 
 // The dashboard in Debian's Chromium (installed by .ci/prepare-services), driven by playwright-core (./Browser.ts),
 // against `slowq run` on a fresh store filled by the demo pipeline (pipelines/demo). Every request the page makes must
@@ -362,7 +362,7 @@ layer(Layer.scoped(Dashboard, fixture({})), { timeout: "120 seconds", excludeTes
         yield* promise(() => page.goto(`${daemon.base}/`))
         yield* promise(() => page.getByRole("link", { name: "Findings" }).click())
         yield* promise(() => page.waitForURL((url) => url.pathname === "/findings"))
-        yield* shown(page, "li.finding", answers)
+        yield* waitVisible(page, "li.finding", answers)
         expect(yield* shownFindings()).toEqual(keys(all))
         yield* screenshot(page, "findings-1280")
         yield* screenshot(page, "findings-top-1280", "viewport")
